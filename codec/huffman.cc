@@ -1,0 +1,708 @@
+#include "codec/huffman.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstring>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "codec/byte_io.h"
+
+namespace condense::codec {
+namespace {
+
+enum class Mode : uint8_t { kEmpty = 0, kSingle = 1, kHuffman = 2 };
+
+// Streams with at least this many symbols are split four ways so the decoder
+// can run four independent dependency chains at once.
+constexpr uint64_t kFourStreamThreshold = 4096;
+
+inline uint64_t LoadBE64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+
+inline void StoreBE32(uint8_t* p, uint32_t v) {
+  v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+}
+
+int CeilLog2(uint64_t x) { return x <= 1 ? 0 : std::bit_width(x - 1); }
+
+absl::Status Corrupt(absl::string_view what) {
+  return absl::DataLossError(absl::StrCat("Huffman stream: ", what));
+}
+
+// ---------------------------------------------------------------------------
+// Code lengths: nibble-packed, with runs of unused symbols collapsed.
+//   nibble 0      : a run of zero lengths; the run length minus one follows as
+//                   a nibble varint (3 value bits, high bit = more).
+//   nibble 1..14  : that length.
+//   nibble 15, e  : length 15 + e (e is 0 or 1).
+
+class NibbleWriter {
+ public:
+  explicit NibbleWriter(ByteWriter* w) : w_(w) {}
+  void Put(uint8_t v) {
+    if (have_half_) {
+      w_->U8(static_cast<uint8_t>(half_ | (v << 4)));
+      have_half_ = false;
+    } else {
+      half_ = v;
+      have_half_ = true;
+    }
+  }
+  void Flush() {
+    if (have_half_) w_->U8(half_);
+    have_half_ = false;
+  }
+
+ private:
+  ByteWriter* w_;
+  uint8_t half_ = 0;
+  bool have_half_ = false;
+};
+
+class NibbleReader {
+ public:
+  explicit NibbleReader(ByteReader* r) : r_(r) {}
+  absl::Status Get(uint8_t* v) {
+    if (have_half_) {
+      *v = half_;
+      have_half_ = false;
+      return absl::OkStatus();
+    }
+    uint8_t byte;
+    if (auto s = r_->U8("code lengths", &byte); !s.ok()) return s;
+    *v = byte & 0xf;
+    half_ = byte >> 4;
+    have_half_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  ByteReader* r_;
+  uint8_t half_ = 0;
+  bool have_half_ = false;
+};
+
+void WriteCodeLengths(std::span<const uint8_t> lengths, ByteWriter* w) {
+  NibbleWriter nw(w);
+  size_t i = 0;
+  while (i < lengths.size()) {
+    if (lengths[i] == 0) {
+      size_t run = 1;
+      while (i + run < lengths.size() && lengths[i + run] == 0) ++run;
+      nw.Put(0);
+      uint64_t v = run - 1;
+      do {
+        uint8_t nib = v & 7;
+        v >>= 3;
+        nw.Put(static_cast<uint8_t>(nib | (v ? 8 : 0)));
+      } while (v);
+      i += run;
+    } else if (lengths[i] < 15) {
+      nw.Put(lengths[i++]);
+    } else {
+      nw.Put(15);
+      nw.Put(static_cast<uint8_t>(lengths[i++] - 15));
+    }
+  }
+  nw.Flush();
+}
+
+absl::Status ReadCodeLengths(ByteReader* r, size_t count,
+                             std::vector<uint8_t>* lengths) {
+  lengths->assign(count, 0);
+  NibbleReader nr(r);
+  size_t i = 0;
+  while (i < count) {
+    uint8_t nib;
+    if (auto s = nr.Get(&nib); !s.ok()) return s;
+    if (nib == 0) {
+      uint64_t run = 0;
+      for (int shift = 0;; shift += 3) {
+        if (shift > 18) return Corrupt("zero run in code lengths is too long");
+        uint8_t part;
+        if (auto s = nr.Get(&part); !s.ok()) return s;
+        run |= static_cast<uint64_t>(part & 7) << shift;
+        if ((part & 8) == 0) break;
+      }
+      if (run + 1 > count - i) {
+        return Corrupt("zero run in code lengths passes the alphabet end");
+      }
+      i += run + 1;
+    } else if (nib < 15) {
+      (*lengths)[i++] = nib;
+    } else {
+      uint8_t extra;
+      if (auto s = nr.Get(&extra); !s.ok()) return s;
+      if (extra > 1) return Corrupt("code length above 16 bits");
+      (*lengths)[i++] = static_cast<uint8_t>(15 + extra);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Canonical codes: within each length, codes increase with the symbol.
+std::vector<uint32_t> CanonicalCodes(std::span<const uint8_t> lengths) {
+  std::array<uint32_t, kHuffmanMaxCodeLength + 2> count{};
+  for (uint8_t l : lengths) ++count[l];
+  count[0] = 0;
+  std::array<uint32_t, kHuffmanMaxCodeLength + 2> next{};
+  uint32_t code = 0;
+  for (int len = 1; len <= kHuffmanMaxCodeLength; ++len) {
+    code = (code + count[len - 1]) << 1;
+    next[len] = code;
+  }
+  std::vector<uint32_t> codes(lengths.size(), 0);
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    if (lengths[s] != 0) codes[s] = next[lengths[s]]++;
+  }
+  return codes;
+}
+
+// ---------------------------------------------------------------------------
+// Header.
+
+struct Header {
+  uint64_t num_symbols = 0;
+  uint32_t alphabet_size = 0;
+  Mode mode = Mode::kEmpty;
+  uint32_t single_symbol = 0;
+  int max_length = 0;
+  std::vector<uint8_t> lengths;  // One per symbol below the last used one.
+  int num_streams = 0;
+  std::array<std::span<const uint8_t>, 4> streams;
+  size_t header_bytes = 0;
+  size_t payload_bytes = 0;
+};
+
+absl::Status ParseHeader(std::span<const uint8_t> stream, Header* h) {
+  ByteReader r(stream, "Huffman stream");
+  uint64_t alphabet = 0;
+  uint8_t mode = 0;
+  if (auto s = r.Varint("symbol count", &h->num_symbols); !s.ok()) return s;
+  if (auto s = r.Varint("alphabet size", &alphabet); !s.ok()) return s;
+  if (alphabet == 0 || alphabet > kHuffmanMaxAlphabet) {
+    return Corrupt(absl::StrCat("alphabet size ", alphabet,
+                                " is outside 1..", kHuffmanMaxAlphabet));
+  }
+  h->alphabet_size = static_cast<uint32_t>(alphabet);
+  if (auto s = r.U8("mode", &mode); !s.ok()) return s;
+  switch (static_cast<Mode>(mode)) {
+    case Mode::kEmpty:
+      if (h->num_symbols != 0) {
+        return Corrupt("empty-stream mode with a nonzero symbol count");
+      }
+      h->mode = Mode::kEmpty;
+      break;
+    case Mode::kSingle: {
+      uint64_t sym = 0;
+      if (auto s = r.Varint("single symbol", &sym); !s.ok()) return s;
+      if (sym >= alphabet) return Corrupt("single symbol is outside alphabet");
+      if (h->num_symbols == 0) {
+        return Corrupt("one-symbol mode with a zero symbol count");
+      }
+      h->mode = Mode::kSingle;
+      h->single_symbol = static_cast<uint32_t>(sym);
+      break;
+    }
+    case Mode::kHuffman: {
+      h->mode = Mode::kHuffman;
+      uint64_t count = 0;
+      if (auto s = r.Varint("code length count", &count); !s.ok()) return s;
+      if (count < 2 || count > alphabet) {
+        return Corrupt(absl::StrCat("code length count ", count,
+                                    " is outside 2..alphabet size"));
+      }
+      if (auto s = ReadCodeLengths(&r, count, &h->lengths); !s.ok()) return s;
+      // The code must be complete (Kraft sum exactly 1): then every table
+      // entry decodes to a symbol and no bit pattern is invalid.
+      int max_len = 0;
+      for (uint8_t l : h->lengths) max_len = std::max<int>(max_len, l);
+      uint64_t kraft = 0;
+      for (uint8_t l : h->lengths) {
+        if (l != 0) kraft += uint64_t{1} << (max_len - l);
+      }
+      if (max_len == 0 || kraft != (uint64_t{1} << max_len)) {
+        return Corrupt("code lengths do not form a complete prefix code");
+      }
+      h->max_length = max_len;
+      uint8_t streams = 0;
+      if (auto s = r.U8("stream count", &streams); !s.ok()) return s;
+      if (streams != 1 && streams != 4) {
+        return Corrupt(absl::StrCat("stream count ", streams,
+                                    " is neither 1 nor 4"));
+      }
+      h->num_streams = streams;
+      std::array<uint64_t, 4> sizes{};
+      for (int i = 0; i + 1 < streams; ++i) {
+        if (auto s = r.Varint("stream size", &sizes[i]); !s.ok()) return s;
+      }
+      h->header_bytes = r.offset();
+      uint64_t left = r.remaining();
+      for (int i = 0; i + 1 < streams; ++i) {
+        if (sizes[i] > left) {
+          return Corrupt(absl::StrCat("sub-stream ", i, " size ", sizes[i],
+                                      " passes the end of the stream"));
+        }
+        left -= sizes[i];
+      }
+      sizes[streams - 1] = left;
+      h->payload_bytes = r.remaining();
+      // Every symbol takes at least one bit.
+      if (h->num_symbols > uint64_t{8} * h->payload_bytes) {
+        return Corrupt(absl::StrCat("symbol count ", h->num_symbols,
+                                    " cannot fit in ", h->payload_bytes,
+                                    " bytes of coded data"));
+      }
+      for (int i = 0; i < streams; ++i) {
+        if (auto s = r.Bytes("sub-stream", sizes[i], &h->streams[i]); !s.ok())
+          return s;
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return Corrupt(absl::StrCat("unknown mode ", mode,
+                                  " (written by a newer condense?)"));
+  }
+  if (r.remaining() != 0) {
+    return Corrupt(absl::StrCat(r.remaining(), " unexpected trailing bytes"));
+  }
+  h->header_bytes = r.offset();
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Encoder.
+
+class BitWriter {
+ public:
+  explicit BitWriter(uint8_t* out) : out_(out), begin_(out) {}
+  inline void Put(uint32_t code, int len) {
+    acc_ = (acc_ << len) | code;
+    nbits_ += len;
+    if (nbits_ >= 32) {
+      nbits_ -= 32;
+      StoreBE32(out_, static_cast<uint32_t>(acc_ >> nbits_));
+      out_ += 4;
+    }
+  }
+  // Pads the last byte with zero bits; returns the bytes written.
+  size_t Finish() {
+    while (nbits_ >= 8) {
+      nbits_ -= 8;
+      *out_++ = static_cast<uint8_t>(acc_ >> nbits_);
+    }
+    if (nbits_ > 0) *out_++ = static_cast<uint8_t>(acc_ << (8 - nbits_));
+    nbits_ = 0;
+    return static_cast<size_t>(out_ - begin_);
+  }
+
+ private:
+  uint8_t* out_;
+  uint8_t* begin_;
+  uint64_t acc_ = 0;
+  int nbits_ = 0;
+};
+
+template <typename Sym>
+absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
+                        std::string* out) {
+  if (alphabet == 0 || alphabet > kHuffmanMaxAlphabet) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Huffman alphabet size ", alphabet, " is outside 1..",
+        kHuffmanMaxAlphabet));
+  }
+  std::vector<uint64_t> freq(alphabet, 0);
+  uint32_t max_symbol = 0;
+  for (Sym s : symbols) {
+    max_symbol = std::max<uint32_t>(max_symbol, s);
+    if (max_symbol < alphabet) ++freq[s];
+  }
+  if (!symbols.empty() && max_symbol >= alphabet) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "symbol ", max_symbol, " is outside the alphabet of ", alphabet));
+  }
+
+  std::string header;
+  ByteWriter w(&header);
+  w.Varint(symbols.size());
+  w.Varint(alphabet);
+  uint32_t used = 0;
+  uint32_t last_used = 0;
+  for (uint32_t s = 0; s < alphabet; ++s) {
+    if (freq[s] != 0) {
+      ++used;
+      last_used = s;
+    }
+  }
+  if (symbols.empty()) {
+    w.U8(static_cast<uint8_t>(Mode::kEmpty));
+    out->append(header);
+    return absl::OkStatus();
+  }
+  if (used == 1) {
+    w.U8(static_cast<uint8_t>(Mode::kSingle));
+    w.Varint(last_used);
+    out->append(header);
+    return absl::OkStatus();
+  }
+
+  const int limit = std::max(kHuffmanPreferredCodeLength, CeilLog2(used));
+  freq.resize(last_used + 1);
+  std::vector<uint8_t> lengths = internal::BuildCodeLengths(freq, limit);
+  std::vector<uint32_t> codes = CanonicalCodes(lengths);
+  // Code and length packed together: one load per symbol when encoding.
+  std::vector<uint32_t> table(lengths.size());
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    table[s] = (codes[s] << 5) | lengths[s];
+  }
+
+  w.U8(static_cast<uint8_t>(Mode::kHuffman));
+  w.Varint(lengths.size());
+  WriteCodeLengths(lengths, &w);
+
+  const size_t n = symbols.size();
+  const int num_streams = n >= kFourStreamThreshold ? 4 : 1;
+  const size_t segment = (n + num_streams - 1) / num_streams;
+  uint64_t total_bits = 0;
+  for (size_t s = 0; s < lengths.size(); ++s) total_bits += freq[s] * lengths[s];
+  // Room for every code plus the 4-byte stores' and padding's slack.
+  std::vector<uint8_t> buffer(total_bits / 8 + 8 * num_streams + 8);
+  std::array<size_t, 4> sizes{};
+  size_t pos = 0;
+  for (int k = 0; k < num_streams; ++k) {
+    const size_t begin = std::min(n, k * segment);
+    const size_t end = std::min(n, begin + segment);
+    BitWriter bw(buffer.data() + pos);
+    for (size_t i = begin; i < end; ++i) {
+      const uint32_t e = table[symbols[i]];
+      bw.Put(e >> 5, static_cast<int>(e & 31));
+    }
+    sizes[k] = bw.Finish();
+    pos += sizes[k];
+  }
+  w.U8(static_cast<uint8_t>(num_streams));
+  for (int k = 0; k + 1 < num_streams; ++k) w.Varint(sizes[k]);
+  out->append(header);
+  out->append(reinterpret_cast<const char*>(buffer.data()), pos);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Decoder.
+
+template <typename Sym>
+struct SingleEntry {
+  Sym symbol;
+  uint8_t length;
+};
+
+// Up to two symbols per lookup when both codes fit in the table's index bits.
+template <typename Sym>
+struct DoubleEntry {
+  Sym symbols[2];
+  uint8_t bits;
+  uint8_t count;
+};
+
+// One sub-stream being decoded. Bits are consumed from the top of `bits`;
+// `count` of them are valid. Reads beyond `end` supply zeros and are counted
+// in `virtual_bytes`, so consumption past the end is detected, never read.
+template <typename Sym>
+struct StreamState {
+  const uint8_t* start;
+  const uint8_t* end;
+  const uint8_t* p;
+  uint64_t bits = 0;
+  unsigned count = 0;
+  uint64_t virtual_bytes = 0;
+  Sym* out;
+  Sym* out_end;
+
+  // Only when p + 8 <= the end of readable memory.
+  inline void RefillFast() {
+    bits |= LoadBE64(p) >> count;
+    p += (63 - count) >> 3;
+    count |= 56;
+  }
+  inline void RefillSafe() {
+    while (count <= 56) {
+      uint64_t byte = 0;
+      if (p < end) {
+        byte = *p++;
+      } else {
+        ++virtual_bytes;
+      }
+      bits |= byte << (56 - count);
+      count += 8;
+    }
+  }
+  uint64_t ConsumedBits() const {
+    return (static_cast<uint64_t>(p - start) + virtual_bytes) * 8 - count;
+  }
+};
+
+template <typename Sym, int kLookups>
+void DecodeFourFast(const DoubleEntry<Sym>* table, int table_bits,
+                    const uint8_t* load_limit, StreamState<Sym>* st) {
+  const int shift = 64 - table_bits;
+  constexpr ptrdiff_t kOutSlack = 2 * kLookups;
+  StreamState<Sym> s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  while (s0.p <= load_limit && s1.p <= load_limit && s2.p <= load_limit &&
+         s3.p <= load_limit && s0.out_end - s0.out >= kOutSlack &&
+         s1.out_end - s1.out >= kOutSlack && s2.out_end - s2.out >= kOutSlack &&
+         s3.out_end - s3.out >= kOutSlack) {
+    s0.RefillFast();
+    s1.RefillFast();
+    s2.RefillFast();
+    s3.RefillFast();
+#define CONDENSE_DECODE_ONE(s)                             \
+  do {                                                     \
+    const DoubleEntry<Sym> e = table[(s).bits >> shift];   \
+    std::memcpy((s).out, e.symbols, sizeof(e.symbols));    \
+    (s).out += e.count;                                    \
+    (s).bits <<= e.bits;                                   \
+    (s).count -= e.bits;                                   \
+  } while (0)
+#pragma GCC unroll 8
+    for (int j = 0; j < kLookups; ++j) {
+      CONDENSE_DECODE_ONE(s0);
+      CONDENSE_DECODE_ONE(s1);
+      CONDENSE_DECODE_ONE(s2);
+      CONDENSE_DECODE_ONE(s3);
+    }
+#undef CONDENSE_DECODE_ONE
+  }
+  st[0] = s0;
+  st[1] = s1;
+  st[2] = s2;
+  st[3] = s3;
+}
+
+template <typename Sym>
+void DecodeTail(const SingleEntry<Sym>* table, int table_bits,
+                StreamState<Sym>* s) {
+  const int shift = 64 - table_bits;
+  while (s->out < s->out_end) {
+    if (s->count < static_cast<unsigned>(table_bits)) s->RefillSafe();
+    const SingleEntry<Sym> e = table[s->bits >> shift];
+    *s->out++ = e.symbol;
+    s->bits <<= e.length;
+    s->count -= e.length;
+  }
+}
+
+template <typename Sym>
+absl::Status DecodeImpl(std::span<const uint8_t> stream, std::span<Sym> out) {
+  Header h;
+  if (auto s = ParseHeader(stream, &h); !s.ok()) return s;
+  if (h.num_symbols != out.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Huffman stream holds ", h.num_symbols,
+                     " symbols but the caller expects ", out.size()));
+  }
+  if (h.alphabet_size - 1 > std::numeric_limits<Sym>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "alphabet of ", h.alphabet_size, " symbols does not fit ",
+        sizeof(Sym) * 8, "-bit output"));
+  }
+  if (h.mode == Mode::kEmpty) return absl::OkStatus();
+  if (h.mode == Mode::kSingle) {
+    std::fill(out.begin(), out.end(), static_cast<Sym>(h.single_symbol));
+    return absl::OkStatus();
+  }
+
+  const int table_bits = h.max_length;
+  const size_t table_size = size_t{1} << table_bits;
+  const std::vector<uint32_t> codes = CanonicalCodes(h.lengths);
+  std::vector<SingleEntry<Sym>> single(table_size);
+  for (size_t sym = 0; sym < h.lengths.size(); ++sym) {
+    const int len = h.lengths[sym];
+    if (len == 0) continue;
+    const size_t first = size_t{codes[sym]} << (table_bits - len);
+    const size_t span = size_t{1} << (table_bits - len);
+    for (size_t i = first; i < first + span; ++i) {
+      single[i] = {static_cast<Sym>(sym), static_cast<uint8_t>(len)};
+    }
+  }
+
+  const size_t n = out.size();
+  const int num_streams = h.num_streams;
+  const size_t segment = (n + num_streams - 1) / num_streams;
+  std::array<StreamState<Sym>, 4> st;
+  for (int k = 0; k < num_streams; ++k) {
+    const size_t begin = std::min(n, k * segment);
+    const size_t end = std::min(n, begin + segment);
+    st[k].start = st[k].p = h.streams[k].data();
+    st[k].end = h.streams[k].data() + h.streams[k].size();
+    st[k].out = out.data() + begin;
+    st[k].out_end = out.data() + end;
+  }
+
+  // The double-symbol table pays for itself only on long streams.
+  if (num_streams == 4 && n >= 4 * table_size) {
+    std::vector<DoubleEntry<Sym>> dbl(table_size);
+    const size_t mask = table_size - 1;
+    for (size_t i = 0; i < table_size; ++i) {
+      const SingleEntry<Sym> a = single[i];
+      const int rest = table_bits - a.length;
+      const SingleEntry<Sym> b = single[(i << a.length) & mask];
+      if (b.length <= rest) {
+        dbl[i] = {{a.symbol, b.symbol},
+                  static_cast<uint8_t>(a.length + b.length),
+                  2};
+      } else {
+        dbl[i] = {{a.symbol, a.symbol}, a.length, 1};
+      }
+    }
+    if (stream.size() >= 8) {
+      const uint8_t* load_limit = stream.data() + stream.size() - 8;
+      if (table_bits <= 11) {
+        DecodeFourFast<Sym, 5>(dbl.data(), table_bits, load_limit, st.data());
+      } else if (table_bits <= 14) {
+        DecodeFourFast<Sym, 4>(dbl.data(), table_bits, load_limit, st.data());
+      } else {
+        DecodeFourFast<Sym, 3>(dbl.data(), table_bits, load_limit, st.data());
+      }
+    }
+  }
+  for (int k = 0; k < num_streams; ++k) {
+    DecodeTail(single.data(), table_bits, &st[k]);
+  }
+
+  for (int k = 0; k < num_streams; ++k) {
+    const uint64_t consumed = st[k].ConsumedBits();
+    const uint64_t size = static_cast<uint64_t>(st[k].end - st[k].start);
+    if (consumed > size * 8) {
+      return Corrupt(absl::StrCat("sub-stream ", k,
+                                  " is truncated or damaged: its symbols "
+                                  "need more than its ",
+                                  size, " bytes"));
+    }
+    if ((consumed + 7) / 8 != size) {
+      return Corrupt(absl::StrCat("sub-stream ", k, " has ",
+                                  size - (consumed + 7) / 8,
+                                  " unused bytes after its last symbol"));
+    }
+    const unsigned pad = static_cast<unsigned>(size * 8 - consumed);
+    if (pad != 0 && (st[k].start[size - 1] & ((1u << pad) - 1)) != 0) {
+      return Corrupt(absl::StrCat("sub-stream ", k,
+                                  " has nonzero padding bits"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+namespace internal {
+
+std::vector<uint8_t> BuildCodeLengths(std::span<const uint64_t> freqs,
+                                      int max_length) {
+  std::vector<uint32_t> order;  // Used symbols, ascending frequency.
+  for (uint32_t s = 0; s < freqs.size(); ++s) {
+    if (freqs[s] != 0) order.push_back(s);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return freqs[a] < freqs[b];
+  });
+  const size_t used = order.size();
+  std::vector<uint8_t> lengths(freqs.size(), 0);
+  if (used < 2) {
+    if (used == 1) lengths[order[0]] = 1;
+    return lengths;
+  }
+
+  // Two-queue Huffman construction over the sorted leaves. Nodes 0..used-1
+  // are leaves, used.. are internal nodes in creation (= weight) order.
+  std::vector<uint64_t> weight(2 * used - 1);
+  std::vector<uint32_t> parent(2 * used - 1, 0);
+  for (size_t i = 0; i < used; ++i) weight[i] = freqs[order[i]];
+  size_t next_leaf = 0;
+  size_t next_internal = used;
+  auto pop = [&](size_t created) {
+    if (next_leaf < used &&
+        (next_internal >= created || weight[next_leaf] <= weight[next_internal])) {
+      return next_leaf++;
+    }
+    return next_internal++;
+  };
+  for (size_t created = used; created < 2 * used - 1; ++created) {
+    const size_t a = pop(created);
+    const size_t b = pop(created);
+    weight[created] = weight[a] + weight[b];
+    parent[a] = parent[b] = static_cast<uint32_t>(created);
+  }
+  // Depths, from the root down; internal nodes only point to later nodes.
+  std::vector<uint32_t> depth(2 * used - 1, 0);
+  for (size_t i = 2 * used - 2; i-- > 0;) depth[i] = depth[parent[i]] + 1;
+
+  // Count codes per length, clamp to max_length, then repair the Kraft sum
+  // by lengthening the deepest codes that are still shorter than the limit.
+  std::vector<uint32_t> per_length(max_length + 1, 0);
+  for (size_t i = 0; i < used; ++i) {
+    ++per_length[std::min<uint32_t>(depth[i], max_length)];
+  }
+  uint64_t total = 0;
+  for (int len = 1; len <= max_length; ++len) {
+    total += uint64_t{per_length[len]} << (max_length - len);
+  }
+  while (total > (uint64_t{1} << max_length)) {
+    --per_length[max_length];
+    for (int len = max_length - 1; len > 0; --len) {
+      if (per_length[len] != 0) {
+        --per_length[len];
+        per_length[len + 1] += 2;
+        break;
+      }
+    }
+    --total;
+  }
+  // Longest codes to the least frequent symbols.
+  size_t i = 0;
+  for (int len = max_length; len >= 1; --len) {
+    for (uint32_t c = 0; c < per_length[len]; ++c) {
+      lengths[order[i++]] = static_cast<uint8_t>(len);
+    }
+  }
+  return lengths;
+}
+
+}  // namespace internal
+
+absl::Status HuffmanEncode(std::span<const uint8_t> symbols,
+                           uint32_t alphabet_size, std::string* out) {
+  return EncodeImpl(symbols, alphabet_size, out);
+}
+absl::Status HuffmanEncode(std::span<const uint16_t> symbols,
+                           uint32_t alphabet_size, std::string* out) {
+  return EncodeImpl(symbols, alphabet_size, out);
+}
+
+absl::StatusOr<HuffmanStreamInfo> ParseHuffmanHeader(
+    std::span<const uint8_t> stream) {
+  Header h;
+  if (auto s = ParseHeader(stream, &h); !s.ok()) return s;
+  HuffmanStreamInfo info;
+  info.num_symbols = h.num_symbols;
+  info.alphabet_size = h.alphabet_size;
+  info.header_bytes = h.header_bytes;
+  info.payload_bytes = h.payload_bytes;
+  return info;
+}
+
+absl::Status HuffmanDecode(std::span<const uint8_t> stream,
+                           std::span<uint8_t> out) {
+  return DecodeImpl(stream, out);
+}
+absl::Status HuffmanDecode(std::span<const uint8_t> stream,
+                           std::span<uint16_t> out) {
+  return DecodeImpl(stream, out);
+}
+
+}  // namespace condense::codec

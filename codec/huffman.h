@@ -1,0 +1,74 @@
+// Canonical, length-limited Huffman coding of symbol streams over alphabets of
+// up to 65,536 symbols (cluster indices, sparse-position gaps).
+//
+// A stream is self-describing: symbol count, alphabet size, compact code
+// lengths, then the coded bits, split into one or four independently decodable
+// sub-streams so the decoder can interleave them. The byte layout is in
+// docs/format.md ("Huffman stream").
+//
+// Code lengths are limited to max(11, ceil(log2(used symbols))) bits, so one
+// table lookup always decodes a symbol; with at most 2,048 used symbols (every
+// cluster-index stream and most gap streams) the table has 2,048 entries and
+// stays in L1. The decoder never reads or writes out of bounds: a corrupt or
+// truncated stream returns a DataLoss error that says what is wrong.
+//
+// All functions are thread-safe: they touch only caller-owned memory.
+#ifndef CONDENSE_CODEC_HUFFMAN_H_
+#define CONDENSE_CODEC_HUFFMAN_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace condense::codec {
+
+inline constexpr uint32_t kHuffmanMaxAlphabet = 65536;
+inline constexpr int kHuffmanMaxCodeLength = 16;
+// Lengths are limited to this unless the alphabet needs more.
+inline constexpr int kHuffmanPreferredCodeLength = 11;
+
+// What a stream's header says, without decoding it.
+struct HuffmanStreamInfo {
+  uint64_t num_symbols = 0;
+  uint32_t alphabet_size = 0;
+  // Bytes of everything but coded bits: counts, code lengths, stream sizes.
+  size_t header_bytes = 0;
+  // Bytes of coded bits (0 for an empty or one-symbol stream).
+  size_t payload_bytes = 0;
+};
+
+// Appends a stream coding `symbols` to *out. Every symbol must be below
+// alphabet_size (1..65536); otherwise returns InvalidArgument and leaves *out
+// unchanged.
+absl::Status HuffmanEncode(std::span<const uint8_t> symbols,
+                           uint32_t alphabet_size, std::string* out);
+absl::Status HuffmanEncode(std::span<const uint16_t> symbols,
+                           uint32_t alphabet_size, std::string* out);
+
+// Parses and validates the header of a whole stream (`stream` must be exactly
+// the bytes HuffmanEncode appended).
+absl::StatusOr<HuffmanStreamInfo> ParseHuffmanHeader(
+    std::span<const uint8_t> stream);
+
+// Decodes a whole stream into `out`, whose size must equal the stream's symbol
+// count. The uint8_t overload needs an alphabet of at most 256 symbols.
+absl::Status HuffmanDecode(std::span<const uint8_t> stream,
+                           std::span<uint8_t> out);
+absl::Status HuffmanDecode(std::span<const uint8_t> stream,
+                           std::span<uint16_t> out);
+
+namespace internal {
+// Optimal prefix-code lengths for `freqs` (0 for unused symbols), limited to
+// max_length bits. Needs at least two used symbols and
+// 2^max_length >= used symbols. Exposed for tests.
+std::vector<uint8_t> BuildCodeLengths(std::span<const uint64_t> freqs,
+                                      int max_length);
+}  // namespace internal
+
+}  // namespace condense::codec
+
+#endif  // CONDENSE_CODEC_HUFFMAN_H_

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package condense needs to build, test and run its
+# demo. Idempotent: packages already present are not touched, and apt is not
+# consulted at all when nothing is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # Toolchain and build.
+  build-essential cmake ninja-build ccache pkg-config git
+  clang-14 libclang-rt-14-dev clang-format clang-tidy
+  # Libraries.
+  libabsl-dev libzstd-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # LibTorch on Debian uses reference BLAS (15x slower) without this.
+  libopenblas0-openmp
+  # Demo and model scripts: Debian's torch lives under /usr/bin/python3.
+  python3 python3-numpy python3-torch
+  # Real data for demos and tests.
+  dataset-fashion-mnist
+  zstd
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "bootstrap: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
