@@ -1,0 +1,42 @@
+// Builders shared by the container tests: a small model with every kind of
+// tensor, and byte surgery that keeps checksums valid.
+#ifndef CONDENSE_CODEC_CDZ_TEST_UTIL_H_
+#define CONDENSE_CODEC_CDZ_TEST_UTIL_H_
+
+#include <string>
+#include <vector>
+
+#include "codec/cdz_reader.h"
+#include "codec/cdz_writer.h"
+
+namespace condense::codec::testing {
+
+struct ModelTensor {
+  std::string name;
+  DType dtype;
+  std::vector<uint64_t> shape;
+  bool compressed;
+  std::vector<float> values;   // Floating tensors (compressed or raw F32).
+  std::vector<float> codebook;  // Compressed only.
+  int gap_bits = 5;
+  std::vector<uint8_t> raw;  // Raw non-F32 tensors.
+};
+
+// conv (4-D, 8-bit gaps), fc (2-D, 5-bit gaps), biases, an I64 buffer, an
+// F16 tensor, a scalar and an empty tensor.
+std::vector<ModelTensor> SampleModel(uint64_t seed);
+
+// Writes the tensors into an in-memory .cdz file.
+std::string WriteModel(const std::vector<ModelTensor>& tensors,
+                       const Manifest& manifest, ModelSize* sizes = nullptr);
+
+// Opens an in-memory file.
+absl::StatusOr<std::unique_ptr<CdzReader>> OpenBytes(
+    std::string bytes, ReaderOptions options = {});
+
+// Recomputes the CRC of the section starting at `offset`.
+void FixSectionCrc(std::string* file, uint64_t offset);
+
+}  // namespace condense::codec::testing
+
+#endif  // CONDENSE_CODEC_CDZ_TEST_UTIL_H_

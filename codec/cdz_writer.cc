@@ -1,0 +1,203 @@
+#include "codec/cdz_writer.h"
+
+#include "absl/strings/str_cat.h"
+#include "codec/crc32c.h"
+#include "codec/sparse_quantized.h"
+
+namespace condense::codec {
+
+using cdz::Encoding;
+using cdz::SectionType;
+
+namespace {
+
+// Large enough for any real model, small enough that a product of dims can
+// never overflow the byte counts derived from it.
+constexpr uint64_t kMaxWriteElements = uint64_t{1} << 40;
+
+uint64_t OriginalBytes(DType dtype, uint64_t numel) {
+  return numel * (IsFloatingDType(dtype) ? 4 : DTypeSize(dtype));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CdzWriter>> CdzWriter::Create(
+    std::unique_ptr<WritableFile> file, const Manifest& manifest) {
+  std::unique_ptr<CdzWriter> w(new CdzWriter(std::move(file)));
+  std::string out;
+  ByteWriter bw(&out);
+  bw.Bytes(cdz::kMagic, sizeof(cdz::kMagic));
+  bw.U16(cdz::kMajorVersion);
+  bw.U16(cdz::kMinorVersion);
+  bw.U32(0);  // Flags: none defined.
+  bw.U32(Crc32c(out.data(), out.size()));
+
+  std::string payload;
+  ByteWriter pw(&payload);
+  pw.U32(static_cast<uint32_t>(manifest.size()));
+  for (const auto& [key, value] : manifest) {
+    if (key.empty() || key.size() > UINT32_MAX || value.size() > UINT32_MAX) {
+      return absl::InvalidArgumentError(
+          "manifest keys must be non-empty and keys and values under 4 GiB");
+    }
+    pw.U32(static_cast<uint32_t>(key.size()));
+    pw.Bytes(key);
+    pw.U32(static_cast<uint32_t>(value.size()));
+    pw.Bytes(value);
+  }
+  cdz::AppendSection(SectionType::kManifest, cdz::kSectionRequired, payload,
+                     &out);
+  w->container_bytes_ = out.size();
+  if (auto s = w->file_->Append(out); !s.ok()) return s;
+  return w;
+}
+
+absl::Status CdzWriter::CheckNewTensor(const std::string& name,
+                                       const std::vector<uint64_t>& shape,
+                                       uint64_t* numel) const {
+  if (!error_.ok()) return error_;
+  if (finished_) {
+    return absl::FailedPreconditionError("writer already finished");
+  }
+  if (name.empty() || name.size() > cdz::kMaxNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor name must have 1..", cdz::kMaxNameBytes, " bytes"));
+  }
+  if (names_.count(name)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("tensor '", name, "' was already added"));
+  }
+  if (shape.size() > cdz::kMaxRank) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", name, "' has rank ", shape.size(), "; at most ",
+        cdz::kMaxRank, " is supported"));
+  }
+  auto n = cdz::ElementCount(shape, kMaxWriteElements);
+  if (!n.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': ", n.status().message()));
+  }
+  *numel = *n;
+  return absl::OkStatus();
+}
+
+absl::Status CdzWriter::AddRaw(const std::string& name, DType dtype,
+                               const std::vector<uint64_t>& shape,
+                               std::span<const uint8_t> bytes) {
+  uint64_t numel = 0;
+  if (auto s = CheckNewTensor(name, shape, &numel); !s.ok()) return s;
+  if (DTypeSize(dtype) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': unknown dtype"));
+  }
+  if (bytes.size() != numel * DTypeSize(dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", name, "': ", bytes.size(), " bytes given, shape and ",
+        DTypeName(dtype), " need ", numel * DTypeSize(dtype)));
+  }
+  cdz::TensorInfo info{name, dtype, shape, Encoding::kRaw, numel, 0, 0};
+  TensorSize size;
+  size.raw_bytes = bytes.size();
+  size.nonzeros = numel;
+  return WriteTensor(
+      std::move(info),
+      {reinterpret_cast<const char*>(bytes.data()), bytes.size()}, size);
+}
+
+absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
+                                           DType source_dtype,
+                                           const std::vector<uint64_t>& shape,
+                                           std::span<const float> values,
+                                           std::span<const float> codebook,
+                                           int gap_bits) {
+  uint64_t numel = 0;
+  if (auto s = CheckNewTensor(name, shape, &numel); !s.ok()) return s;
+  if (!IsFloatingDType(source_dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", name, "': only floating tensors can be quantized, not ",
+        DTypeName(source_dtype)));
+  }
+  if (values.size() != numel) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': ", values.size(),
+                     " values given, the shape has ", numel));
+  }
+  std::string body;
+  SparseQuantizedParts parts;
+  if (auto s = EncodeSparseQuantized(values, codebook, gap_bits, &body, &parts);
+      !s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("tensor '", name, "': ", s.message()));
+  }
+  cdz::TensorInfo info{name,  source_dtype, shape, Encoding::kSparseQuantized,
+                       numel, 0,            0};
+  TensorSize size;
+  size.nonzeros = parts.nonzeros;
+  size.fillers = parts.fillers;
+  size.gap_bits = parts.gap_bits;
+  size.centroids = parts.centroids;
+  size.codebook_bytes = parts.codebook_bytes;
+  size.table_bytes = parts.table_bytes;
+  size.gap_bytes = parts.gap_bytes;
+  size.index_bytes = parts.index_bytes;
+  size.overhead_bytes = parts.other_bytes;  // WriteTensor adds framing.
+  return WriteTensor(std::move(info), body, size);
+}
+
+absl::Status CdzWriter::WriteTensor(cdz::TensorInfo info, absl::string_view body,
+                                    TensorSize size) {
+  std::string payload;
+  ByteWriter pw(&payload);
+  cdz::WriteTensorHeader(info, &pw);
+  pw.Bytes(body);
+  std::string section;
+  cdz::AppendSection(SectionType::kTensor, cdz::kSectionRequired, payload,
+                     &section);
+  info.section_offset = file_->Size();
+  info.section_size = section.size();
+  if (auto s = file_->Append(section); !s.ok()) {
+    error_ = s;
+    return s;
+  }
+  size.name = info.name;
+  size.encoding = info.encoding;
+  size.dtype = info.dtype;
+  size.numel = info.numel;
+  size.original_bytes = OriginalBytes(info.dtype, info.numel);
+  size.total_bytes = section.size();
+  size.overhead_bytes += section.size() - body.size();
+  sizes_.tensors.push_back(std::move(size));
+  names_.insert(info.name);
+  index_.push_back(std::move(info));
+  return absl::OkStatus();
+}
+
+absl::Status CdzWriter::Finish() {
+  if (!error_.ok()) return error_;
+  if (finished_) return absl::FailedPreconditionError("already finished");
+  finished_ = true;
+  std::string payload;
+  ByteWriter pw(&payload);
+  pw.U32(static_cast<uint32_t>(index_.size()));
+  for (const auto& info : index_) {
+    pw.U64(info.section_offset);
+    pw.U64(info.section_size);
+    cdz::WriteTensorHeader(info, &pw);
+  }
+  std::string tail;
+  const uint64_t index_offset = file_->Size();
+  cdz::AppendSection(SectionType::kIndex, cdz::kSectionRequired, payload,
+                     &tail);
+  std::string end_payload;
+  ByteWriter(&end_payload).U64(index_offset);
+  cdz::AppendSection(SectionType::kEnd, cdz::kSectionRequired, end_payload,
+                     &tail);
+  container_bytes_ += tail.size();
+  if (auto s = file_->Append(tail); !s.ok()) return error_ = s;
+  sizes_.file_bytes = file_->Size();
+  sizes_.container_bytes = container_bytes_;
+  if (auto s = file_->Close(); !s.ok()) return error_ = s;
+  return absl::OkStatus();
+}
+
+}  // namespace condense::codec

@@ -1,0 +1,83 @@
+// Writes a .cdz container, tensor by tensor, so a model never needs to be in
+// memory twice: each tensor is encoded, written, and only its index entry and
+// size accounting are kept.
+//
+// Usage:
+//   auto file = NewAtomicFile("model.cdz");
+//   auto writer = CdzWriter::Create(*std::move(file), manifest);
+//   (*writer)->AddSparseQuantized("fc1.weight", DType::kF32, {300, 784},
+//                                 values, codebook, /*gap_bits=*/5);
+//   (*writer)->AddRaw("fc1.bias", DType::kF32, {300}, bias_bytes);
+//   (*writer)->Finish();  // Index, end section, fsync, rename into place.
+//
+// A writer that fails, or is destroyed before Finish(), leaves no file at the
+// destination when given an atomic file. Not thread-safe.
+#ifndef CONDENSE_CODEC_CDZ_WRITER_H_
+#define CONDENSE_CODEC_CDZ_WRITER_H_
+
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "codec/cdz_section.h"
+#include "codec/file_io.h"
+#include "codec/size_report.h"
+
+namespace condense::codec {
+
+// Model-level metadata: unique UTF-8 keys to UTF-8 values. Conventional keys:
+// "source_sha256", "spec" (the CompressionSpec as JSON), "stats" (JSON),
+// "producer".
+using Manifest = std::map<std::string, std::string>;
+
+class CdzWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<CdzWriter>> Create(
+      std::unique_ptr<WritableFile> file, const Manifest& manifest);
+
+  // Stores `bytes` (little-endian elements of dtype, numel * size bytes).
+  absl::Status AddRaw(const std::string& name, DType dtype,
+                      const std::vector<uint64_t>& shape,
+                      std::span<const uint8_t> bytes);
+
+  // Stores a quantized tensor: every nonzero of `values` must be one of
+  // `codebook`'s entries (see EncodeSparseQuantized). `source_dtype` records
+  // the dtype the model had (a floating one); the decoder returns float32.
+  absl::Status AddSparseQuantized(const std::string& name, DType source_dtype,
+                                  const std::vector<uint64_t>& shape,
+                                  std::span<const float> values,
+                                  std::span<const float> codebook,
+                                  int gap_bits);
+
+  // Writes the index and end sections and closes the file.
+  absl::Status Finish();
+
+  // Valid after Finish().
+  const ModelSize& sizes() const { return sizes_; }
+
+ private:
+  explicit CdzWriter(std::unique_ptr<WritableFile> file)
+      : file_(std::move(file)) {}
+  absl::Status CheckNewTensor(const std::string& name,
+                              const std::vector<uint64_t>& shape,
+                              uint64_t* numel) const;
+  absl::Status WriteTensor(cdz::TensorInfo info, absl::string_view body,
+                           TensorSize size);
+
+  std::unique_ptr<WritableFile> file_;
+  std::vector<cdz::TensorInfo> index_;
+  std::set<std::string> names_;
+  ModelSize sizes_;
+  uint64_t container_bytes_ = 0;
+  bool finished_ = false;
+  absl::Status error_;  // Sticky: after one failure nothing more is written.
+};
+
+}  // namespace condense::codec
+
+#endif  // CONDENSE_CODEC_CDZ_WRITER_H_
