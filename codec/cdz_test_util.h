@@ -16,10 +16,10 @@ struct ModelTensor {
   DType dtype;
   std::vector<uint64_t> shape;
   bool compressed;
-  std::vector<float> values;   // Floating tensors (compressed or raw F32).
-  std::vector<float> codebook;  // Compressed only.
+  std::vector<float> values = {};  // Floating tensors (compressed or raw F32).
+  std::vector<float> codebook = {};  // Compressed only.
   int gap_bits = 5;
-  std::vector<uint8_t> raw;  // Raw non-F32 tensors.
+  std::vector<uint8_t> raw = {};  // Raw non-F32 tensors.
 };
 
 // conv (4-D, 8-bit gaps), fc (2-D, 5-bit gaps), biases, an I64 buffer, an

@@ -89,6 +89,7 @@ std::optional<DType> DTypeFromName(absl::string_view name) {
 }
 
 bool ConvertToFloat32(DType t, const uint8_t* src, size_t n, float* dst) {
+  if (n == 0) return IsFloatingDType(t);
   switch (t) {
     case DType::kF32:
       std::memcpy(dst, src, n * 4);

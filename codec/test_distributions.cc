@@ -55,7 +55,9 @@ std::vector<float> QuantizedSparseWeights(size_t n, double density,
   }
   // Prune by magnitude to the requested density.
   const size_t keep = static_cast<size_t>(std::llround(density * n));
-  if (keep < n) {
+  if (keep == 0) {
+    std::fill(w.begin(), w.end(), 0.0f);
+  } else if (keep < n) {
     std::vector<float> mags(n);
     for (size_t i = 0; i < n; ++i) mags[i] = std::fabs(w[i]);
     std::nth_element(mags.begin(), mags.begin() + (n - keep), mags.end());
