@@ -35,6 +35,11 @@ inline uint64_t LoadLE64(const uint8_t* p) {
   return v;
 }
 
+// True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points
+// above U+10FFFF). Names and manifest entries must be, since they end up in
+// JSON.
+bool IsValidUtf8(absl::string_view s);
+
 class ByteWriter {
  public:
   explicit ByteWriter(std::string* out) : out_(out) {}

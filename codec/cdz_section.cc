@@ -52,6 +52,9 @@ absl::Status ReadTensorHeader(ByteReader* r, uint64_t max_elements,
   if (name_len == 0) return r->Corrupt("empty tensor name");
   if (auto s = r->Bytes("name", name_len, &name); !s.ok()) return s;
   info->name.assign(reinterpret_cast<const char*>(name.data()), name.size());
+  if (!IsValidUtf8(info->name)) {
+    return r->Corrupt("tensor name is not valid UTF-8");
+  }
   if (auto s = r->U8("dtype", &dtype); !s.ok()) return s;
   if (!IsKnownDType(dtype)) {
     return r->Corrupt(absl::StrCat("tensor '", info->name, "': unknown dtype ",

@@ -280,3 +280,23 @@ TEST(Cdz, EmptyModelRoundTrips) {
 
 }  // namespace
 }  // namespace condense::codec
+
+namespace condense::codec {
+namespace {
+
+TEST(Cdz, NamesAndManifestMustBeUtf8) {
+  std::string out;
+  EXPECT_FALSE(CdzWriter::Create(NewStringFile(&out), {{"k", "\xff"}}).ok());
+  auto w = CdzWriter::Create(NewStringFile(&out), {});
+  ASSERT_TRUE(w.ok());
+  const float v = 1.0f;
+  const std::span<const uint8_t> b(reinterpret_cast<const uint8_t*>(&v), 4);
+  EXPECT_FALSE((*w)->AddRaw("bad\xc0\x80", DType::kF32, {1}, b).ok());
+  EXPECT_TRUE((*w)->AddRaw("ok \xc3\xa9", DType::kF32, {1}, b).ok());
+  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // A surrogate.
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));      // Cut short.
+}
+
+}  // namespace
+}  // namespace condense::codec

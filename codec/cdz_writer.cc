@@ -36,9 +36,10 @@ absl::StatusOr<std::unique_ptr<CdzWriter>> CdzWriter::Create(
   ByteWriter pw(&payload);
   pw.U32(static_cast<uint32_t>(manifest.size()));
   for (const auto& [key, value] : manifest) {
-    if (key.empty() || key.size() > UINT32_MAX || value.size() > UINT32_MAX) {
+    if (key.empty() || key.size() > UINT32_MAX || value.size() > UINT32_MAX ||
+        !IsValidUtf8(key) || !IsValidUtf8(value)) {
       return absl::InvalidArgumentError(
-          "manifest keys must be non-empty and keys and values under 4 GiB");
+          "manifest keys and values must be UTF-8 under 4 GiB, keys non-empty");
     }
     pw.U32(static_cast<uint32_t>(key.size()));
     pw.Bytes(key);
@@ -59,9 +60,10 @@ absl::Status CdzWriter::CheckNewTensor(const std::string& name,
   if (finished_) {
     return absl::FailedPreconditionError("writer already finished");
   }
-  if (name.empty() || name.size() > cdz::kMaxNameBytes) {
+  if (name.empty() || name.size() > cdz::kMaxNameBytes ||
+      !IsValidUtf8(name)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "tensor name must have 1..", cdz::kMaxNameBytes, " bytes"));
+        "tensor name must be UTF-8 of 1..", cdz::kMaxNameBytes, " bytes"));
   }
   if (names_.count(name)) {
     return absl::AlreadyExistsError(

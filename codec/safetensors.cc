@@ -172,7 +172,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
-  std::string text = header.dump();
+  // Names from a damaged source must not abort the export.
+  std::string text =
+      header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Pad with spaces so the data starts 8-byte aligned.
   text.append((8 - text.size() % 8) % 8, ' ');
   std::string prefix;

@@ -99,7 +99,9 @@ absl::Status Inspect(const std::string& path, const std::string& output) {
     j["format_version"] = absl::StrCat((*reader)->major_version(), ".",
                                        (*reader)->minor_version());
     j["manifest"] = (*reader)->manifest();
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false,
+                        nlohmann::json::error_handler_t::replace)
+              << "\n";
     return absl::OkStatus();
   }
   std::cout << path << ": .cdz format " << (*reader)->major_version() << "."
