@@ -333,13 +333,14 @@ absl::Status CdzReader::Decode(size_t i, DecodedTensor* out) const {
       body_offset, section.size() - body_offset - cdz::kSectionTrailerSize);
   out->info = t;
   out->bytes.clear();
-  out->values.clear();
   if (t.encoding == Encoding::kSparseQuantized) {
     if (!IsFloatingDType(t.dtype)) {
       return DataLoss(Describe(t.section_offset),
                       "quantized tensor with a non-floating dtype");
     }
     out->dtype = DType::kF32;
+    // No clear(): the decoder overwrites every element, and keeping the old
+    // contents spares zero-filling a reused buffer twice.
     out->values.resize(t.numel);
     return DecodeSparseQuantized(body, std::span<float>(out->values),
                                  Describe(t.section_offset));
@@ -352,10 +353,11 @@ absl::Status CdzReader::Decode(size_t i, DecodedTensor* out) const {
   }
   if (IsFloatingDType(t.dtype)) {
     out->dtype = DType::kF32;
-    out->values.resize(t.numel);
+    out->values.resize(t.numel);  // Every element is overwritten below.
     ConvertToFloat32(t.dtype, body.data(), t.numel, out->values.data());
   } else {
     out->dtype = t.dtype;
+    out->values.clear();
     out->bytes.assign(body.begin(), body.end());
   }
   return absl::OkStatus();

@@ -447,41 +447,185 @@ struct StreamState {
   }
 };
 
-template <typename Sym, int kLookups>
-void DecodeFourFast(const DoubleEntry<Sym>* table, int table_bits,
-                    const uint8_t* load_limit, StreamState<Sym>* st) {
-  const int shift = 64 - table_bits;
-  constexpr ptrdiff_t kOutSlack = 2 * kLookups;
-  StreamState<Sym> s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
-  while (s0.p <= load_limit && s1.p <= load_limit && s2.p <= load_limit &&
-         s3.p <= load_limit && s0.out_end - s0.out >= kOutSlack &&
-         s1.out_end - s1.out >= kOutSlack && s2.out_end - s2.out >= kOutSlack &&
-         s3.out_end - s3.out >= kOutSlack) {
-    s0.RefillFast();
-    s1.RefillFast();
-    s2.RefillFast();
-    s3.RefillFast();
-#define CONDENSE_DECODE_ONE(s)                             \
-  do {                                                     \
-    const DoubleEntry<Sym> e = table[(s).bits >> shift];   \
-    std::memcpy((s).out, e.symbols, sizeof(e.symbols));    \
-    (s).out += e.count;                                    \
-    (s).bits <<= e.bits;                                   \
-    (s).count -= e.bits;                                   \
-  } while (0)
-#pragma GCC unroll 8
-    for (int j = 0; j < kLookups; ++j) {
-      CONDENSE_DECODE_ONE(s0);
-      CONDENSE_DECODE_ONE(s1);
-      CONDENSE_DECODE_ONE(s2);
-      CONDENSE_DECODE_ONE(s3);
+// The hot loop: four sub-streams interleaved so their dependency chains
+// (table load -> shift -> next index) overlap, up to two symbols per lookup,
+// one branch-free refill per kLookups lookups. Instead of bounds checks per
+// lookup it runs batches of iterations that provably stay in bounds: each
+// iteration writes at most 2 * kLookups symbols per stream and advances each
+// input pointer by at most 7 bytes.
+template <typename Sym, int kTableBits>
+void DecodeFourFast(const DoubleEntry<Sym>* table, const uint8_t* load_limit,
+                    StreamState<Sym>* st) {
+  constexpr int kShift = 64 - kTableBits;
+  constexpr int kLookups = std::min(5, 56 / kTableBits);
+  constexpr ptrdiff_t kOutPerIteration = 2 * kLookups;
+  const uint8_t *p0 = st[0].p, *p1 = st[1].p, *p2 = st[2].p, *p3 = st[3].p;
+  uint64_t b0 = st[0].bits, b1 = st[1].bits, b2 = st[2].bits, b3 = st[3].bits;
+  unsigned c0 = st[0].count, c1 = st[1].count, c2 = st[2].count,
+           c3 = st[3].count;
+  Sym *o0 = st[0].out, *o1 = st[1].out, *o2 = st[2].out, *o3 = st[3].out;
+  for (;;) {
+    ptrdiff_t batch = PTRDIFF_MAX;
+    for (int k = 0; k < 4; ++k) {
+      const uint8_t* p = k == 0 ? p0 : k == 1 ? p1 : k == 2 ? p2 : p3;
+      Sym* o = k == 0 ? o0 : k == 1 ? o1 : k == 2 ? o2 : o3;
+      const ptrdiff_t in_room = load_limit - p;
+      batch = std::min(batch, in_room < 0 ? 0 : in_room / 7 + 1);
+      batch = std::min(batch, (st[k].out_end - o) / kOutPerIteration);
     }
-#undef CONDENSE_DECODE_ONE
+    if (batch <= 0) break;
+    do {
+#define CONDENSE_REFILL(p, b, c)     \
+  b |= LoadBE64(p) >> c;             \
+  p += (63 - c) >> 3;                \
+  c |= 56;
+#define CONDENSE_LOOKUP(b, c, o)                         \
+  {                                                      \
+    const DoubleEntry<Sym> e = table[b >> kShift];       \
+    std::memcpy(o, e.symbols, sizeof(e.symbols));        \
+    o += e.count;                                        \
+    b <<= e.bits;                                        \
+    c -= e.bits;                                         \
   }
-  st[0] = s0;
-  st[1] = s1;
-  st[2] = s2;
-  st[3] = s3;
+      CONDENSE_REFILL(p0, b0, c0)
+      CONDENSE_REFILL(p1, b1, c1)
+      CONDENSE_REFILL(p2, b2, c2)
+      CONDENSE_REFILL(p3, b3, c3)
+#pragma GCC unroll 8
+      for (int j = 0; j < kLookups; ++j) {
+        CONDENSE_LOOKUP(b0, c0, o0)
+        CONDENSE_LOOKUP(b1, c1, o1)
+        CONDENSE_LOOKUP(b2, c2, o2)
+        CONDENSE_LOOKUP(b3, c3, o3)
+      }
+#undef CONDENSE_LOOKUP
+#undef CONDENSE_REFILL
+    } while (--batch > 0);
+  }
+  st[0].p = p0, st[1].p = p1, st[2].p = p2, st[3].p = p3;
+  st[0].bits = b0, st[1].bits = b1, st[2].bits = b2, st[3].bits = b3;
+  st[0].count = c0, st[1].count = c1, st[2].count = c2, st[3].count = c3;
+  st[0].out = o0, st[1].out = o1, st[2].out = o2, st[3].out = o3;
+}
+
+// Byte-sized symbols get up to three per lookup. The symbols go out with one
+// 4-byte write whose spare byte the next write overwrites; `bits` and `count`
+// have bytes of their own so they load in parallel with the symbols instead
+// of lengthening the shift -> load -> shift chain.
+struct TripleEntry {
+  uint8_t symbols[4];
+  uint8_t bits;
+  uint8_t count;
+  uint8_t padding[2];
+};
+
+template <int kTableBits>
+void DecodeFourFastTriple(const TripleEntry* table, const uint8_t* load_limit,
+                          StreamState<uint8_t>* st) {
+  static_assert(kTableBits <= 16);
+  constexpr int kShift = 64 - kTableBits;
+  constexpr int kLookups = std::min(5, 56 / kTableBits);
+  constexpr ptrdiff_t kOutPerIteration = 3 * kLookups;
+  const uint8_t *p0 = st[0].p, *p1 = st[1].p, *p2 = st[2].p, *p3 = st[3].p;
+  uint64_t b0 = st[0].bits, b1 = st[1].bits, b2 = st[2].bits, b3 = st[3].bits;
+  unsigned c0 = st[0].count, c1 = st[1].count, c2 = st[2].count,
+           c3 = st[3].count;
+  uint8_t *o0 = st[0].out, *o1 = st[1].out, *o2 = st[2].out, *o3 = st[3].out;
+  for (;;) {
+    ptrdiff_t batch = PTRDIFF_MAX;
+    for (int k = 0; k < 4; ++k) {
+      const uint8_t* p = k == 0 ? p0 : k == 1 ? p1 : k == 2 ? p2 : p3;
+      const uint8_t* o = k == 0 ? o0 : k == 1 ? o1 : k == 2 ? o2 : o3;
+      const ptrdiff_t in_room = load_limit - p;
+      batch = std::min(batch, in_room < 0 ? 0 : in_room / 7 + 1);
+      // The last 4-byte write may end one byte past the last symbol.
+      batch = std::min(batch, (st[k].out_end - o - 1) / kOutPerIteration);
+    }
+    if (batch <= 0) break;
+    do {
+#define CONDENSE_REFILL(p, b, c) \
+  b |= LoadBE64(p) >> c;         \
+  p += (63 - c) >> 3;            \
+  c |= 56;
+#define CONDENSE_LOOKUP(b, c, o)               \
+  {                                            \
+    const TripleEntry& e = table[b >> kShift]; \
+    std::memcpy(o, e.symbols, 4);              \
+    o += e.count;                              \
+    c -= e.bits;                               \
+    b <<= e.bits;                              \
+  }
+      CONDENSE_REFILL(p0, b0, c0)
+      CONDENSE_REFILL(p1, b1, c1)
+      CONDENSE_REFILL(p2, b2, c2)
+      CONDENSE_REFILL(p3, b3, c3)
+#pragma GCC unroll 8
+      for (int j = 0; j < kLookups; ++j) {
+        CONDENSE_LOOKUP(b0, c0, o0)
+        CONDENSE_LOOKUP(b1, c1, o1)
+        CONDENSE_LOOKUP(b2, c2, o2)
+        CONDENSE_LOOKUP(b3, c3, o3)
+      }
+#undef CONDENSE_LOOKUP
+#undef CONDENSE_REFILL
+    } while (--batch > 0);
+  }
+  st[0].p = p0, st[1].p = p1, st[2].p = p2, st[3].p = p3;
+  st[0].bits = b0, st[1].bits = b1, st[2].bits = b2, st[3].bits = b3;
+  st[0].count = c0, st[1].count = c1, st[2].count = c2, st[3].count = c3;
+  st[0].out = o0, st[1].out = o1, st[2].out = o2, st[3].out = o3;
+}
+
+template <int kTableBits>
+void DecodeFourWithTripleTable(const std::vector<SingleEntry<uint8_t>>& single,
+                               int max_length, std::span<const uint8_t> stream,
+                               StreamState<uint8_t>* st) {
+  constexpr size_t kSize = size_t{1} << kTableBits;
+  std::vector<TripleEntry> table(kSize);
+  const int widen = kTableBits - max_length;
+  const size_t mask = kSize - 1;
+  for (size_t i = 0; i < kSize; ++i) {
+    TripleEntry& t = table[i];
+    int used = 0;
+    int count = 0;
+    while (count < 3) {
+      const SingleEntry<uint8_t> e = single[((i << used) & mask) >> widen];
+      if (e.length > kTableBits - used) break;
+      t.symbols[count++] = e.symbol;
+      used += e.length;
+    }
+    t.bits = static_cast<uint8_t>(used);
+    t.count = static_cast<uint8_t>(count);
+  }
+  DecodeFourFastTriple<kTableBits>(table.data(),
+                                   stream.data() + stream.size() - 8, st);
+}
+
+// Builds the double-symbol table with kTableBits index bits (at least the
+// longest code) and runs the fast loop.
+template <typename Sym, int kTableBits>
+void DecodeFourWithTable(const std::vector<SingleEntry<Sym>>& single,
+                         int max_length, std::span<const uint8_t> stream,
+                         StreamState<Sym>* st) {
+  constexpr size_t kSize = size_t{1} << kTableBits;
+  std::vector<DoubleEntry<Sym>> dbl(kSize);
+  const int widen = kTableBits - max_length;
+  const size_t mask = kSize - 1;
+  for (size_t i = 0; i < kSize; ++i) {
+    const SingleEntry<Sym> a = single[i >> widen];
+    const int rest = kTableBits - a.length;
+    const size_t next = (i << a.length) & mask;
+    const SingleEntry<Sym> b = single[next >> widen];
+    if (b.length <= rest) {
+      dbl[i] = {{a.symbol, b.symbol},
+                static_cast<uint8_t>(a.length + b.length),
+                2};
+    } else {
+      dbl[i] = {{a.symbol, a.symbol}, a.length, 1};
+    }
+  }
+  DecodeFourFast<Sym, kTableBits>(dbl.data(),
+                                  stream.data() + stream.size() - 8, st);
 }
 
 template <typename Sym>
@@ -545,30 +689,21 @@ absl::Status DecodeImpl(std::span<const uint8_t> stream, std::span<Sym> out) {
   }
 
   // The double-symbol table pays for itself only on long streams.
-  if (num_streams == 4 && n >= 4 * table_size) {
-    std::vector<DoubleEntry<Sym>> dbl(table_size);
-    const size_t mask = table_size - 1;
-    for (size_t i = 0; i < table_size; ++i) {
-      const SingleEntry<Sym> a = single[i];
-      const int rest = table_bits - a.length;
-      const SingleEntry<Sym> b = single[(i << a.length) & mask];
-      if (b.length <= rest) {
-        dbl[i] = {{a.symbol, b.symbol},
-                  static_cast<uint8_t>(a.length + b.length),
-                  2};
-      } else {
-        dbl[i] = {{a.symbol, a.symbol}, a.length, 1};
-      }
-    }
-    if (stream.size() >= 8) {
-      const uint8_t* load_limit = stream.data() + stream.size() - 8;
+  if (num_streams == 4 && n >= 4 * table_size && stream.size() >= 8) {
+    if constexpr (sizeof(Sym) == 1) {
       if (table_bits <= 11) {
-        DecodeFourFast<Sym, 5>(dbl.data(), table_bits, load_limit, st.data());
+        DecodeFourWithTripleTable<11>(single, table_bits, stream, st.data());
       } else if (table_bits <= 14) {
-        DecodeFourFast<Sym, 4>(dbl.data(), table_bits, load_limit, st.data());
+        DecodeFourWithTripleTable<14>(single, table_bits, stream, st.data());
       } else {
-        DecodeFourFast<Sym, 3>(dbl.data(), table_bits, load_limit, st.data());
+        DecodeFourWithTripleTable<16>(single, table_bits, stream, st.data());
       }
+    } else if (table_bits <= 11) {
+      DecodeFourWithTable<Sym, 11>(single, table_bits, stream, st.data());
+    } else if (table_bits <= 14) {
+      DecodeFourWithTable<Sym, 14>(single, table_bits, stream, st.data());
+    } else {
+      DecodeFourWithTable<Sym, 16>(single, table_bits, stream, st.data());
     }
   }
   for (int k = 0; k < num_streams; ++k) {
