@@ -118,7 +118,7 @@ void Report(benchmark::State& state, const Stream& s, size_t compressed) {
   state.counters["entropy_bytes"] = s.entropy_bits * s.symbols.size() / 8;
 }
 
-void BM_HuffmanEncode(benchmark::State& state, std::string name) {
+void BM_HuffmanEncode(benchmark::State& state, const std::string& name) {
   const Stream& s = GetStream(name);
   std::string out;
   for (auto _ : state) {
@@ -131,7 +131,7 @@ void BM_HuffmanEncode(benchmark::State& state, std::string name) {
   Report(state, s, out.size());
 }
 
-void BM_HuffmanDecode(benchmark::State& state, std::string name) {
+void BM_HuffmanDecode(benchmark::State& state, const std::string& name) {
   const Stream& s = GetStream(name);
   std::string enc;
   (void)HuffmanEncode(s.symbols, s.alphabet, &enc);
@@ -148,7 +148,7 @@ void BM_HuffmanDecode(benchmark::State& state, std::string name) {
   Report(state, s, enc.size());
 }
 
-void BM_ZstdCompress(benchmark::State& state, std::string name) {
+void BM_ZstdCompress(benchmark::State& state, const std::string& name) {
   const Stream& s = GetStream(name);
   const int level = static_cast<int>(state.range(0));
   std::vector<char> out(ZSTD_compressBound(s.symbols.size()));
@@ -161,7 +161,7 @@ void BM_ZstdCompress(benchmark::State& state, std::string name) {
   Report(state, s, size);
 }
 
-void BM_ZstdDecompress(benchmark::State& state, std::string name) {
+void BM_ZstdDecompress(benchmark::State& state, const std::string& name) {
   const Stream& s = GetStream(name);
   const int level = static_cast<int>(state.range(0));
   std::vector<char> enc(ZSTD_compressBound(s.symbols.size()));
@@ -169,8 +169,7 @@ void BM_ZstdDecompress(benchmark::State& state, std::string name) {
                                     s.symbols.size(), level);
   std::vector<uint8_t> out(s.symbols.size());
   for (auto _ : state) {
-    const size_t n =
-        ZSTD_decompress(out.data(), out.size(), enc.data(), size);
+    const size_t n = ZSTD_decompress(out.data(), out.size(), enc.data(), size);
     if (n != out.size()) state.SkipWithError("zstd decompress failed");
     benchmark::DoNotOptimize(out.data());
   }

@@ -48,8 +48,8 @@ absl::Status ByteReader::Corrupt(absl::string_view message) const {
 absl::Status ByteReader::Need(absl::string_view field, uint64_t n) const {
   if (n <= remaining()) return absl::OkStatus();
   return Corrupt(absl::StrCat("truncated while reading ", field, " at byte ",
-                              offset(), ": needs ", n, " bytes, ",
-                              remaining(), " left"));
+                              offset(), ": needs ", n, " bytes, ", remaining(),
+                              " left"));
 }
 
 absl::Status ByteReader::U8(absl::string_view field, uint8_t* v) {

@@ -12,9 +12,9 @@
 #include <cstring>
 #include <span>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace condense::codec {
 

@@ -17,7 +17,7 @@ using testing::OpenBytes;
 using testing::SampleModel;
 using testing::WriteModel;
 
-const Manifest kManifest = {{"producer", "corruption test"}};
+Manifest TestManifest() { return {{"producer", "corruption test"}}; }
 
 // Opens and decodes everything; returns the first error.
 absl::Status OpenAndDecodeAll(const std::string& file,
@@ -47,7 +47,7 @@ std::vector<uint64_t> SectionOffsets(const std::string& file) {
 class CdzCorruption : public ::testing::Test {
  protected:
   void SetUp() override {
-    file_ = WriteModel(SampleModel(9), kManifest);
+    file_ = WriteModel(SampleModel(9), TestManifest());
     ASSERT_FALSE(file_.empty());
     auto reader = OpenBytes(file_);
     ASSERT_TRUE(reader.ok());
@@ -106,10 +106,10 @@ TEST_F(CdzCorruption, TamperedPayloadsWithValidChecksumsNeverCrash) {
   for (int trial = 0; trial < 3000; ++trial) {
     std::string bad = file_;
     const auto& t = tensors_[rng() % 3];  // The compressed tensors.
-    const uint64_t body = t.section_size - cdz::kSectionHeaderSize -
-                          cdz::kSectionTrailerSize;
-    const uint64_t pos = t.section_offset + cdz::kSectionHeaderSize +
-                         rng() % body;
+    const uint64_t body =
+        t.section_size - cdz::kSectionHeaderSize - cdz::kSectionTrailerSize;
+    const uint64_t pos =
+        t.section_offset + cdz::kSectionHeaderSize + rng() % body;
     bad[pos] = static_cast<char>(rng());
     FixSectionCrc(&bad, t.section_offset);
     auto s = OpenAndDecodeAll(bad);
@@ -125,8 +125,7 @@ TEST_F(CdzCorruption, TamperedPayloadsWithValidChecksumsNeverCrash) {
 // Finds the index entry of `name` and returns the offset of its rank byte.
 uint64_t IndexRankOffset(const std::string& file, const std::string& name) {
   const auto* p = reinterpret_cast<const uint8_t*>(file.data());
-  const uint64_t index =
-      LoadLE64(p + file.size() - cdz::kEndSectionSize + 16);
+  const uint64_t index = LoadLE64(p + file.size() - cdz::kEndSectionSize + 16);
   const uint64_t at = file.find(name, index);
   return at + name.size() + 1;  // Skip the dtype byte.
 }

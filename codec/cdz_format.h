@@ -9,8 +9,8 @@ namespace condense::codec::cdz {
 
 // 0x89 keeps the file from passing as text; \r\n and \x1a catch line-ending
 // conversions and DOS type, as in PNG.
-inline constexpr uint8_t kMagic[8] = {0x89, 'C', 'D', 'Z', '\r', '\n', 0x1a,
-                                      '\n'};
+inline constexpr uint8_t kMagic[8] = {0x89, 'C',  'D',  'Z',
+                                      '\r', '\n', 0x1a, '\n'};
 inline constexpr uint16_t kMajorVersion = 1;
 inline constexpr uint16_t kMinorVersion = 0;
 inline constexpr uint64_t kFileHeaderSize = 20;  // magic, versions, flags, crc

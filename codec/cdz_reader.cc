@@ -137,11 +137,12 @@ absl::Status CdzReader::Load() {
     }
     if (auto s = file_->ReadAt(offset, sizeof(raw), raw); !s.ok()) return s;
     const SectionHeader h = ParseSectionHeader(raw);
-    const uint64_t room =
-        end_offset - offset - cdz::kSectionHeaderSize - cdz::kSectionTrailerSize;
+    const uint64_t room = end_offset - offset - cdz::kSectionHeaderSize -
+                          cdz::kSectionTrailerSize;
     if (h.length > room) {
       return DataLoss(Describe(offset),
-                      absl::StrCat("length ", h.length, " runs past the end of "
+                      absl::StrCat("length ", h.length,
+                                   " runs past the end of "
                                    "the file: it is truncated or damaged"));
     }
     const uint64_t total =
@@ -169,9 +170,9 @@ absl::Status CdzReader::Load() {
                          total - 4))) {
           return DataLoss(name, "manifest checksum mismatch: it is damaged");
         }
-        ByteReader r(AsBytes(section).subspan(cdz::kSectionHeaderSize,
-                                              h.length),
-                     "manifest");
+        ByteReader r(
+            AsBytes(section).subspan(cdz::kSectionHeaderSize, h.length),
+            "manifest");
         uint32_t count = 0;
         if (auto s = r.U32("entry count", &count); !s.ok()) return s;
         for (uint32_t i = 0; i < count; ++i) {
@@ -307,11 +308,11 @@ absl::Status CdzReader::ReadTensorSection(size_t i, std::string* section,
                   LoadLE32(bytes + t.section_size - 4))) {
     return DataLoss(where, "checksum mismatch: this tensor is damaged");
   }
-  ByteReader r(AsBytes(*section).subspan(
-                   cdz::kSectionHeaderSize,
-                   t.section_size - cdz::kSectionHeaderSize -
-                       cdz::kSectionTrailerSize),
-               where);
+  ByteReader r(
+      AsBytes(*section).subspan(
+          cdz::kSectionHeaderSize,
+          t.section_size - cdz::kSectionHeaderSize - cdz::kSectionTrailerSize),
+      where);
   cdz::TensorInfo header;
   if (auto s = cdz::ReadTensorHeader(&r, options_.max_tensor_elements, &header);
       !s.ok())
@@ -347,9 +348,10 @@ absl::Status CdzReader::Decode(size_t i, DecodedTensor* out) const {
   }
   const uint64_t expected = t.numel * DTypeSize(t.dtype);
   if (body.size() != expected) {
-    return DataLoss(Describe(t.section_offset),
-                    absl::StrCat("raw data has ", body.size(),
-                                 " bytes; its shape and dtype need ", expected));
+    return DataLoss(
+        Describe(t.section_offset),
+        absl::StrCat("raw data has ", body.size(),
+                     " bytes; its shape and dtype need ", expected));
   }
   if (IsFloatingDType(t.dtype)) {
     out->dtype = DType::kF32;
@@ -371,7 +373,8 @@ absl::StatusOr<ModelSize> CdzReader::Sizes() const {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const cdz::TensorInfo& t = tensors_[i];
     size_t body_offset = 0;
-    if (auto s = ReadTensorSection(i, &section, &body_offset); !s.ok()) return s;
+    if (auto s = ReadTensorSection(i, &section, &body_offset); !s.ok())
+      return s;
     const uint64_t body_size =
         section.size() - body_offset - cdz::kSectionTrailerSize;
     TensorSize ts;

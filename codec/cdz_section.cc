@@ -57,8 +57,8 @@ absl::Status ReadTensorHeader(ByteReader* r, uint64_t max_elements,
   }
   if (auto s = r->U8("dtype", &dtype); !s.ok()) return s;
   if (!IsKnownDType(dtype)) {
-    return r->Corrupt(absl::StrCat("tensor '", info->name, "': unknown dtype ",
-                                   dtype));
+    return r->Corrupt(
+        absl::StrCat("tensor '", info->name, "': unknown dtype ", dtype));
   }
   info->dtype = static_cast<DType>(dtype);
   if (auto s = r->U8("rank", &rank); !s.ok()) return s;
@@ -79,9 +79,9 @@ absl::Status ReadTensorHeader(ByteReader* r, uint64_t max_elements,
   if (auto s = r->U8("encoding", &encoding); !s.ok()) return s;
   if (encoding != static_cast<uint8_t>(Encoding::kRaw) &&
       encoding != static_cast<uint8_t>(Encoding::kSparseQuantized)) {
-    return r->Corrupt(absl::StrCat(
-        "tensor '", info->name, "': unknown encoding ", encoding,
-        " (written by a newer condense? upgrade to read it)"));
+    return r->Corrupt(
+        absl::StrCat("tensor '", info->name, "': unknown encoding ", encoding,
+                     " (written by a newer condense? upgrade to read it)"));
   }
   info->encoding = static_cast<Encoding>(encoding);
   return absl::OkStatus();

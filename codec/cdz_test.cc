@@ -20,9 +20,11 @@ using testing::OpenBytes;
 using testing::SampleModel;
 using testing::WriteModel;
 
-const Manifest kManifest = {{"source_sha256", std::string(64, 'a')},
-                            {"spec", R"({"preset":"deep-compression"})"},
-                            {"producer", "condense test"}};
+Manifest TestManifest() {
+  return {{"source_sha256", std::string(64, 'a')},
+          {"spec", R"({"preset":"deep-compression"})"},
+          {"producer", "condense test"}};
+}
 
 void ExpectDecodesTo(const CdzReader& reader,
                      const std::vector<ModelTensor>& model) {
@@ -54,11 +56,11 @@ void ExpectDecodesTo(const CdzReader& reader,
 TEST(Cdz, RoundTripsEveryKindOfTensorBitExact) {
   auto model = SampleModel(1);
   ModelSize written;
-  std::string file = WriteModel(model, kManifest, &written);
+  std::string file = WriteModel(model, TestManifest(), &written);
   ASSERT_FALSE(file.empty());
   auto reader = OpenBytes(file);
   ASSERT_TRUE(reader.ok()) << reader.status();
-  EXPECT_EQ((*reader)->manifest(), kManifest);
+  EXPECT_EQ((*reader)->manifest(), TestManifest());
   EXPECT_EQ((*reader)->major_version(), cdz::kMajorVersion);
   ExpectDecodesTo(**reader, model);
   EXPECT_EQ((*reader)->Find("classifier.fc1.bias"), 3u);
@@ -70,7 +72,7 @@ TEST(Cdz, RoundTripsEveryKindOfTensorBitExact) {
 TEST(Cdz, SizeAccountingAddsUpToTheFile) {
   auto model = SampleModel(2);
   ModelSize written;
-  std::string file = WriteModel(model, kManifest, &written);
+  std::string file = WriteModel(model, TestManifest(), &written);
   auto reader = OpenBytes(file);
   ASSERT_TRUE(reader.ok());
   auto read = (*reader)->Sizes();
@@ -79,8 +81,8 @@ TEST(Cdz, SizeAccountingAddsUpToTheFile) {
     EXPECT_EQ(m->file_bytes, file.size());
     uint64_t sum = m->container_bytes;
     for (const auto& t : m->tensors) {
-      EXPECT_EQ(t.codebook_bytes + t.table_bytes + t.gap_bytes +
-                    t.index_bytes + t.raw_bytes + t.overhead_bytes,
+      EXPECT_EQ(t.codebook_bytes + t.table_bytes + t.gap_bytes + t.index_bytes +
+                    t.raw_bytes + t.overhead_bytes,
                 t.total_bytes)
           << t.name;
       sum += t.total_bytes;
@@ -108,15 +110,15 @@ TEST(Cdz, WriterRejectsBadTensorsAndKeepsGoing) {
   auto w = CdzWriter::Create(NewStringFile(&out), {});
   ASSERT_TRUE(w.ok());
   std::vector<float> v = {0.0f, 1.0f};
-  const auto bytes = std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(v.data()), 8);
+  const auto bytes =
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), 8);
   EXPECT_EQ((*w)->AddRaw("", DType::kF32, {2}, bytes).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*w)->AddRaw("a", DType::kF32, {3}, bytes).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*w)->AddRaw("a", DType::kF32, {1, 1, 1, 1, 1, 1, 1, 1, 2}, bytes)
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      (*w)->AddRaw("a", DType::kF32, {1, 1, 1, 1, 1, 1, 1, 1, 2}, bytes).code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*w)->AddRaw("a", DType::kF32,
                          {uint64_t{1} << 32, uint64_t{1} << 32}, bytes)
                 .code(),
@@ -145,7 +147,7 @@ TEST(Cdz, AtomicFileAppearsOnlyWhenFinished) {
   {
     auto file = NewAtomicFile(path);
     ASSERT_TRUE(file.ok());
-    auto w = CdzWriter::Create(*std::move(file), kManifest);
+    auto w = CdzWriter::Create(*std::move(file), TestManifest());
     ASSERT_TRUE(w.ok());
     // Abandoned before Finish: nothing may appear.
   }
@@ -155,19 +157,19 @@ TEST(Cdz, AtomicFileAppearsOnlyWhenFinished) {
   {
     auto file = NewAtomicFile(path);
     ASSERT_TRUE(file.ok());
-    auto w = CdzWriter::Create(*std::move(file), kManifest);
+    auto w = CdzWriter::Create(*std::move(file), TestManifest());
     ASSERT_TRUE(w.ok());
     for (const auto& t : model) {
       if (t.compressed) {
-        ASSERT_TRUE((*w)->AddSparseQuantized(t.name, t.dtype, t.shape,
-                                             t.values, t.codebook, t.gap_bits)
+        ASSERT_TRUE((*w)->AddSparseQuantized(t.name, t.dtype, t.shape, t.values,
+                                             t.codebook, t.gap_bits)
                         .ok());
       } else if (t.dtype == DType::kF32) {
-        ASSERT_TRUE((*w)->AddRaw(t.name, t.dtype, t.shape,
-                                 {reinterpret_cast<const uint8_t*>(
-                                      t.values.data()),
-                                  t.values.size() * 4})
-                        .ok());
+        ASSERT_TRUE(
+            (*w)->AddRaw(t.name, t.dtype, t.shape,
+                         {reinterpret_cast<const uint8_t*>(t.values.data()),
+                          t.values.size() * 4})
+                .ok());
       } else {
         ASSERT_TRUE((*w)->AddRaw(t.name, t.dtype, t.shape, t.raw).ok());
       }
@@ -217,20 +219,19 @@ void SetIndexOffset(std::string* file, uint64_t index_offset) {
 std::string InsertSection(const std::string& file, uint32_t type,
                           uint32_t flags) {
   const uint64_t end = file.size() - cdz::kEndSectionSize;
-  const uint64_t index = LoadLE64(
-      reinterpret_cast<const uint8_t*>(file.data()) + end + 16);
+  const uint64_t index =
+      LoadLE64(reinterpret_cast<const uint8_t*>(file.data()) + end + 16);
   std::string extra;
-  cdz::AppendSection(static_cast<cdz::SectionType>(type), flags,
-                     "future data", &extra);
-  std::string out =
-      file.substr(0, index) + extra + file.substr(index);
+  cdz::AppendSection(static_cast<cdz::SectionType>(type), flags, "future data",
+                     &extra);
+  std::string out = file.substr(0, index) + extra + file.substr(index);
   SetIndexOffset(&out, index + extra.size());
   return out;
 }
 
 TEST(Cdz, UnknownOptionalSectionsAreSkipped) {
   auto model = SampleModel(4);
-  std::string file = InsertSection(WriteModel(model, kManifest), 77, 0);
+  std::string file = InsertSection(WriteModel(model, TestManifest()), 77, 0);
   auto reader = OpenBytes(file);
   ASSERT_TRUE(reader.ok()) << reader.status();
   ExpectDecodesTo(**reader, model);
@@ -242,7 +243,7 @@ TEST(Cdz, UnknownOptionalSectionsAreSkipped) {
 }
 
 TEST(Cdz, UnknownRequiredSectionsAndNewerVersionsAreRefused) {
-  const std::string file = WriteModel(SampleModel(5), kManifest);
+  const std::string file = WriteModel(SampleModel(5), TestManifest());
   auto reader = OpenBytes(InsertSection(file, 77, cdz::kSectionRequired));
   ASSERT_FALSE(reader.ok());
   EXPECT_EQ(reader.status().code(), absl::StatusCode::kFailedPrecondition);

@@ -17,8 +17,8 @@ std::vector<ModelTensor> SampleModel(uint64_t seed) {
   conv.gap_bits = 8;
   t.push_back(conv);
   ModelTensor fc{"classifier.fc1.weight", DType::kF32, {300, 784}, true};
-  fc.values = QuantizedSparseWeights(300 * 784, 0.08, 32, true, seed + 1,
-                                     &fc.codebook);
+  fc.values =
+      QuantizedSparseWeights(300 * 784, 0.08, 32, true, seed + 1, &fc.codebook);
   t.push_back(fc);
   ModelTensor fc_half{"classifier.fc2.weight", DType::kF16, {10, 300}, true};
   fc_half.values = QuantizedSparseWeights(10 * 300, 0.2, 16, false, seed + 2,
@@ -53,10 +53,9 @@ std::string WriteModel(const std::vector<ModelTensor>& tensors,
       s = (*writer)->AddSparseQuantized(t.name, t.dtype, t.shape, t.values,
                                         t.codebook, t.gap_bits);
     } else if (!t.values.empty() || t.dtype == DType::kF32) {
-      s = (*writer)->AddRaw(
-          t.name, t.dtype, t.shape,
-          {reinterpret_cast<const uint8_t*>(t.values.data()),
-           t.values.size() * 4});
+      s = (*writer)->AddRaw(t.name, t.dtype, t.shape,
+                            {reinterpret_cast<const uint8_t*>(t.values.data()),
+                             t.values.size() * 4});
     } else {
       s = (*writer)->AddRaw(t.name, t.dtype, t.shape, t.raw);
     }

@@ -60,8 +60,7 @@ absl::Status CdzWriter::CheckNewTensor(const std::string& name,
   if (finished_) {
     return absl::FailedPreconditionError("writer already finished");
   }
-  if (name.empty() || name.size() > cdz::kMaxNameBytes ||
-      !IsValidUtf8(name)) {
+  if (name.empty() || name.size() > cdz::kMaxNameBytes || !IsValidUtf8(name)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor name must be UTF-8 of 1..", cdz::kMaxNameBytes, " bytes"));
   }
@@ -70,9 +69,9 @@ absl::Status CdzWriter::CheckNewTensor(const std::string& name,
         absl::StrCat("tensor '", name, "' was already added"));
   }
   if (shape.size() > cdz::kMaxRank) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", name, "' has rank ", shape.size(), "; at most ",
-        cdz::kMaxRank, " is supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "' has rank ", shape.size(),
+                     "; at most ", cdz::kMaxRank, " is supported"));
   }
   auto n = cdz::ElementCount(shape, kMaxWriteElements);
   if (!n.ok()) {
@@ -131,8 +130,8 @@ absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
     return absl::Status(s.code(),
                         absl::StrCat("tensor '", name, "': ", s.message()));
   }
-  cdz::TensorInfo info{name,  source_dtype, shape, Encoding::kSparseQuantized,
-                       numel, 0,            0};
+  cdz::TensorInfo info{
+      name, source_dtype, shape, Encoding::kSparseQuantized, numel, 0, 0};
   TensorSize size;
   size.nonzeros = parts.nonzeros;
   size.fillers = parts.fillers;
@@ -146,8 +145,8 @@ absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
   return WriteTensor(std::move(info), body, size);
 }
 
-absl::Status CdzWriter::WriteTensor(cdz::TensorInfo info, absl::string_view body,
-                                    TensorSize size) {
+absl::Status CdzWriter::WriteTensor(cdz::TensorInfo info,
+                                    absl::string_view body, TensorSize size) {
   std::string payload;
   ByteWriter pw(&payload);
   cdz::WriteTensorHeader(info, &pw);

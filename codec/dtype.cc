@@ -96,14 +96,14 @@ bool ConvertToFloat32(DType t, const uint8_t* src, size_t n, float* dst) {
       return true;
     case DType::kF16:
       for (size_t i = 0; i < n; ++i) {
-        dst[i] = HalfToFloat(static_cast<uint16_t>(src[2 * i] |
-                                                   (src[2 * i + 1] << 8)));
+        dst[i] = HalfToFloat(
+            static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
       }
       return true;
     case DType::kBF16:
       for (size_t i = 0; i < n; ++i) {
-        const uint32_t bits = (uint32_t{src[2 * i]} << 16) |
-                              (uint32_t{src[2 * i + 1]} << 24);
+        const uint32_t bits =
+            (uint32_t{src[2 * i]} << 16) | (uint32_t{src[2 * i + 1]} << 24);
         std::memcpy(&dst[i], &bits, 4);
       }
       return true;

@@ -34,9 +34,9 @@ class PosixRandomAccessFile final : public RandomAccessFile {
 
   absl::Status ReadAt(uint64_t offset, size_t n, uint8_t* dst) const override {
     if (offset > size_ || n > size_ - offset) {
-      return absl::OutOfRangeError(absl::StrCat(
-          path_, ": read of ", n, " bytes at ", offset, " passes the end (",
-          size_, " bytes)"));
+      return absl::OutOfRangeError(
+          absl::StrCat(path_, ": read of ", n, " bytes at ", offset,
+                       " passes the end (", size_, " bytes)"));
     }
     while (n > 0) {
       const ssize_t got = ::pread(fd_, dst, n, static_cast<off_t>(offset));
@@ -69,9 +69,9 @@ class MemoryFile final : public RandomAccessFile {
   const std::string& Name() const override { return name_; }
   absl::Status ReadAt(uint64_t offset, size_t n, uint8_t* dst) const override {
     if (offset > data_.size() || n > data_.size() - offset) {
-      return absl::OutOfRangeError(absl::StrCat(
-          name_, ": read of ", n, " bytes at ", offset, " passes the end (",
-          data_.size(), " bytes)"));
+      return absl::OutOfRangeError(
+          absl::StrCat(name_, ": read of ", n, " bytes at ", offset,
+                       " passes the end (", data_.size(), " bytes)"));
     }
     std::memcpy(dst, data_.data() + offset, n);
     return absl::OkStatus();

@@ -187,8 +187,8 @@ absl::Status ParseHeader(std::span<const uint8_t> stream, Header* h) {
   if (auto s = r.Varint("symbol count", &h->num_symbols); !s.ok()) return s;
   if (auto s = r.Varint("alphabet size", &alphabet); !s.ok()) return s;
   if (alphabet == 0 || alphabet > kHuffmanMaxAlphabet) {
-    return Corrupt(absl::StrCat("alphabet size ", alphabet,
-                                " is outside 1..", kHuffmanMaxAlphabet));
+    return Corrupt(absl::StrCat("alphabet size ", alphabet, " is outside 1..",
+                                kHuffmanMaxAlphabet));
   }
   h->alphabet_size = static_cast<uint32_t>(alphabet);
   if (auto s = r.U8("mode", &mode); !s.ok()) return s;
@@ -234,8 +234,8 @@ absl::Status ParseHeader(std::span<const uint8_t> stream, Header* h) {
       uint8_t streams = 0;
       if (auto s = r.U8("stream count", &streams); !s.ok()) return s;
       if (streams != 1 && streams != 4) {
-        return Corrupt(absl::StrCat("stream count ", streams,
-                                    " is neither 1 nor 4"));
+        return Corrupt(
+            absl::StrCat("stream count ", streams, " is neither 1 nor 4"));
       }
       h->num_streams = streams;
       std::array<uint64_t, 4> sizes{};
@@ -313,9 +313,9 @@ template <typename Sym>
 absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
                         std::string* out) {
   if (alphabet == 0 || alphabet > kHuffmanMaxAlphabet) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Huffman alphabet size ", alphabet, " is outside 1..",
-        kHuffmanMaxAlphabet));
+    return absl::InvalidArgumentError(absl::StrCat("Huffman alphabet size ",
+                                                   alphabet, " is outside 1..",
+                                                   kHuffmanMaxAlphabet));
   }
   std::vector<uint64_t> freq(alphabet, 0);
   uint32_t max_symbol = 0;
@@ -370,7 +370,8 @@ absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
   const int num_streams = n >= kFourStreamThreshold ? 4 : 1;
   const size_t segment = (n + num_streams - 1) / num_streams;
   uint64_t total_bits = 0;
-  for (size_t s = 0; s < lengths.size(); ++s) total_bits += freq[s] * lengths[s];
+  for (size_t s = 0; s < lengths.size(); ++s)
+    total_bits += freq[s] * lengths[s];
   // Room for every code plus the 4-byte stores' and padding's slack.
   std::vector<uint8_t> buffer(total_bits / 8 + 8 * num_streams + 8);
   std::array<size_t, 4> sizes{};
@@ -475,17 +476,17 @@ void DecodeFourFast(const DoubleEntry<Sym>* table, const uint8_t* load_limit,
     }
     if (batch <= 0) break;
     do {
-#define CONDENSE_REFILL(p, b, c)     \
-  b |= LoadBE64(p) >> c;             \
-  p += (63 - c) >> 3;                \
+#define CONDENSE_REFILL(p, b, c) \
+  b |= LoadBE64(p) >> c;         \
+  p += (63 - c) >> 3;            \
   c |= 56;
-#define CONDENSE_LOOKUP(b, c, o)                         \
-  {                                                      \
-    const DoubleEntry<Sym> e = table[b >> kShift];       \
-    std::memcpy(o, e.symbols, sizeof(e.symbols));        \
-    o += e.count;                                        \
-    b <<= e.bits;                                        \
-    c -= e.bits;                                         \
+#define CONDENSE_LOOKUP(b, c, o)                   \
+  {                                                \
+    const DoubleEntry<Sym> e = table[b >> kShift]; \
+    std::memcpy(o, e.symbols, sizeof(e.symbols));  \
+    o += e.count;                                  \
+    b <<= e.bits;                                  \
+    c -= e.bits;                                   \
   }
       CONDENSE_REFILL(p0, b0, c0)
       CONDENSE_REFILL(p1, b1, c1)
@@ -617,15 +618,14 @@ void DecodeFourWithTable(const std::vector<SingleEntry<Sym>>& single,
     const size_t next = (i << a.length) & mask;
     const SingleEntry<Sym> b = single[next >> widen];
     if (b.length <= rest) {
-      dbl[i] = {{a.symbol, b.symbol},
-                static_cast<uint8_t>(a.length + b.length),
-                2};
+      dbl[i] = {
+          {a.symbol, b.symbol}, static_cast<uint8_t>(a.length + b.length), 2};
     } else {
       dbl[i] = {{a.symbol, a.symbol}, a.length, 1};
     }
   }
-  DecodeFourFast<Sym, kTableBits>(dbl.data(),
-                                  stream.data() + stream.size() - 8, st);
+  DecodeFourFast<Sym, kTableBits>(dbl.data(), stream.data() + stream.size() - 8,
+                                  st);
 }
 
 template <typename Sym>
@@ -651,9 +651,9 @@ absl::Status DecodeImpl(std::span<const uint8_t> stream, std::span<Sym> out) {
                      " symbols but the caller expects ", out.size()));
   }
   if (h.alphabet_size - 1 > std::numeric_limits<Sym>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "alphabet of ", h.alphabet_size, " symbols does not fit ",
-        sizeof(Sym) * 8, "-bit output"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("alphabet of ", h.alphabet_size, " symbols does not fit ",
+                     sizeof(Sym) * 8, "-bit output"));
   }
   if (h.mode == Mode::kEmpty) return absl::OkStatus();
   if (h.mode == Mode::kSingle) {
@@ -726,8 +726,8 @@ absl::Status DecodeImpl(std::span<const uint8_t> stream, std::span<Sym> out) {
     }
     const unsigned pad = static_cast<unsigned>(size * 8 - consumed);
     if (pad != 0 && (st[k].start[size - 1] & ((1u << pad) - 1)) != 0) {
-      return Corrupt(absl::StrCat("sub-stream ", k,
-                                  " has nonzero padding bits"));
+      return Corrupt(
+          absl::StrCat("sub-stream ", k, " has nonzero padding bits"));
     }
   }
   return absl::OkStatus();
@@ -743,9 +743,8 @@ std::vector<uint8_t> BuildCodeLengths(std::span<const uint64_t> freqs,
   for (uint32_t s = 0; s < freqs.size(); ++s) {
     if (freqs[s] != 0) order.push_back(s);
   }
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return freqs[a] < freqs[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return freqs[a] < freqs[b]; });
   const size_t used = order.size();
   std::vector<uint8_t> lengths(freqs.size(), 0);
   if (used < 2) {
@@ -761,8 +760,8 @@ std::vector<uint8_t> BuildCodeLengths(std::span<const uint64_t> freqs,
   size_t next_leaf = 0;
   size_t next_internal = used;
   auto pop = [&](size_t created) {
-    if (next_leaf < used &&
-        (next_internal >= created || weight[next_leaf] <= weight[next_internal])) {
+    if (next_leaf < used && (next_internal >= created ||
+                             weight[next_leaf] <= weight[next_internal])) {
       return next_leaf++;
     }
     return next_internal++;

@@ -70,11 +70,12 @@ TEST(Huffman, MaximumAlphabetAllEquallyLikely) {
 }
 
 TEST(Huffman, RoundTripsManyDistributionsAndSizes) {
-  const size_t sizes[] = {2, 3, 17, 255, 4095, 4096, 4097, 10007, 65536,
-                          300001};
+  const size_t sizes[] = {2,    3,    17,    255,   4095,
+                          4096, 4097, 10007, 65536, 300001};
   uint64_t seed = 1;
   for (size_t n : sizes) {
-    for (uint32_t alphabet : {2u, 3u, 5u, 16u, 33u, 256u, 257u, 4096u, 65536u}) {
+    for (uint32_t alphabet :
+         {2u, 3u, 5u, 16u, 33u, 256u, 257u, 4096u, 65536u}) {
       RoundTrip(UniformSymbols(n, alphabet, seed++), alphabet);
       RoundTrip(GeometricSymbols(n, alphabet, 0.78673, seed++), alphabet);
       RoundTrip(GeometricSymbols(n, alphabet, 0.3, seed++), alphabet);
@@ -108,7 +109,8 @@ TEST(Huffman, CodeLengthsAreCompleteLimitedAndOptimalWhenUnconstrained) {
   for (int trial = 0; trial < 200; ++trial) {
     const size_t alphabet = 2 + rng() % 300;
     std::vector<uint64_t> freqs(alphabet);
-    for (auto& f : freqs) f = (rng() % 4 == 0) ? 0 : 1 + rng() % (1 << (rng() % 20));
+    for (auto& f : freqs)
+      f = (rng() % 4 == 0) ? 0 : 1 + rng() % (1 << (rng() % 20));
     freqs[0] = std::max<uint64_t>(freqs[0], 1);
     freqs[1] = std::max<uint64_t>(freqs[1], 1);
     for (int limit : {9, 11, 16}) {
@@ -210,8 +212,9 @@ TEST(Huffman, LyingHeadersAreRejected) {
   auto info = ParseHuffmanHeader(Bytes(lie));
   EXPECT_FALSE(info.ok());
   // Alphabet of zero, and above the maximum.
-  for (std::string bad_alpha : {std::string("\x05\x00\x01\x00", 4),
-                                std::string("\x05\x81\x80\x04\x01\x00", 6)}) {
+  for (const std::string& bad_alpha :
+       {std::string("\x05\x00\x01\x00", 4),
+        std::string("\x05\x81\x80\x04\x01\x00", 6)}) {
     EXPECT_FALSE(ParseHuffmanHeader(Bytes(bad_alpha)).ok());
   }
   // Unknown mode.

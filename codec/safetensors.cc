@@ -76,8 +76,9 @@ absl::Status SafetensorsReader::Load() {
         !v.contains("shape") || !v["shape"].is_array() ||
         !v.contains("data_offsets") || !v["data_offsets"].is_array() ||
         v["data_offsets"].size() != 2) {
-      return Bad(name, absl::StrCat(where, " needs dtype, shape and "
-                                           "data_offsets [begin, end]"));
+      return Bad(name, absl::StrCat(where,
+                                    " needs dtype, shape and "
+                                    "data_offsets [begin, end]"));
     }
     auto dtype = DTypeFromName(v["dtype"].get<std::string>());
     if (!dtype) {
@@ -106,9 +107,9 @@ absl::Status SafetensorsReader::Load() {
     const uint64_t begin = off[0].get<uint64_t>();
     const uint64_t end = off[1].get<uint64_t>();
     if (begin > end || end > data_size) {
-      return Bad(name, absl::StrCat(where, " data_offsets [", begin, ", ", end,
-                                    "] fall outside the ", data_size,
-                                    " data bytes"));
+      return Bad(name,
+                 absl::StrCat(where, " data_offsets [", begin, ", ", end,
+                              "] fall outside the ", data_size, " data bytes"));
     }
     if (end - begin != e.numel * DTypeSize(e.dtype)) {
       return Bad(name, absl::StrCat(where, " has ", end - begin,
@@ -142,9 +143,9 @@ absl::Status SafetensorsReader::ReadBytes(const SafetensorsEntry& e,
 absl::Status SafetensorsReader::ReadFloat32(const SafetensorsEntry& e,
                                             std::vector<float>* out) const {
   if (!IsFloatingDType(e.dtype)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", e.name, "' is ", DTypeName(e.dtype),
-                     ", not a floating type"));
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", e.name, "' is ",
+                                                   DTypeName(e.dtype),
+                                                   ", not a floating type"));
   }
   std::vector<uint8_t> bytes;
   if (auto s = ReadBytes(e, &bytes); !s.ok()) return s;
@@ -167,7 +168,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
     auto numel = cdz::ElementCount(t.shape, kMaxElements);
     if (!numel.ok()) return numel.status();
     const uint64_t bytes = *numel * DTypeSize(t.dtype);
-    header[t.name] = {{"dtype", std::string(DTypeName(t.dtype))},
+    header[t.name] = {{"dtype", static_cast<std::string>(DTypeName(t.dtype))},
                       {"shape", t.shape},
                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -188,16 +189,16 @@ absl::StatusOr<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
 absl::Status SafetensorsWriter::Append(const std::string& name,
                                        absl::string_view bytes) {
   if (next_ >= tensors_.size() || tensors_[next_].name != name) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tensor '", name, "' appended out of the declared order"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("tensor '", name, "' appended out of the declared order"));
   }
   const Tensor& t = tensors_[next_];
   uint64_t numel = 1;
   for (uint64_t d : t.shape) numel *= d;
   if (bytes.size() != numel * DTypeSize(t.dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", name, "': ", bytes.size(), " bytes, declared ",
-        numel * DTypeSize(t.dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': ", bytes.size(), " bytes, declared ",
+                     numel * DTypeSize(t.dtype)));
   }
   ++next_;
   return file_->Append(bytes);

@@ -18,8 +18,7 @@ TEST(Safetensors, WritesWhatItReadsWithAlignedData) {
   std::string file;
   auto w = SafetensorsWriter::Create(
       NewStringFile(&file),
-      {{"b", DType::kF32, {2}}, {"a", DType::kI64, {1, 1}}},
-      {{"k", "v"}});
+      {{"b", DType::kF32, {2}}, {"a", DType::kI64, {1, 1}}}, {{"k", "v"}});
   ASSERT_TRUE(w.ok());
   const float b[2] = {1.5f, -2.0f};
   const int64_t a = -7;
@@ -53,8 +52,7 @@ TEST(Safetensors, MalformedFilesAreClearErrors) {
       {R"({"t":{"dtype":"F32","shape":[2]}})", "data_offsets"},
       {R"({"t":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}})",
        "unsupported dtype"},
-      {R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
-       "need 12"},
+      {R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "need 12"},
       {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
        "outside"},
       {R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],)"

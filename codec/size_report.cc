@@ -8,13 +8,15 @@
 namespace condense::codec {
 
 double TensorSize::BitsPerNonzero() const {
-  return nonzeros == 0 ? 0.0 : 8.0 * static_cast<double>(total_bytes) /
-                                   static_cast<double>(nonzeros);
+  return nonzeros == 0 ? 0.0
+                       : 8.0 * static_cast<double>(total_bytes) /
+                             static_cast<double>(nonzeros);
 }
 
 double TensorSize::Ratio() const {
-  return total_bytes == 0 ? 0.0 : static_cast<double>(original_bytes) /
-                                      static_cast<double>(total_bytes);
+  return total_bytes == 0 ? 0.0
+                          : static_cast<double>(original_bytes) /
+                                static_cast<double>(total_bytes);
 }
 
 uint64_t ModelSize::OriginalBytes() const {
@@ -28,16 +30,17 @@ uint64_t ModelSize::Total(uint64_t TensorSize::*part) const {
 }
 
 double ModelSize::Ratio() const {
-  return file_bytes == 0 ? 0.0 : static_cast<double>(OriginalBytes()) /
-                                     static_cast<double>(file_bytes);
+  return file_bytes == 0 ? 0.0
+                         : static_cast<double>(OriginalBytes()) /
+                               static_cast<double>(file_bytes);
 }
 
 nlohmann::json ToJson(const TensorSize& t) {
   return {
       {"name", t.name},
-      {"encoding", t.encoding == cdz::Encoding::kRaw ? "raw"
-                                                      : "sparse_quantized"},
-      {"dtype", std::string(DTypeName(t.dtype))},
+      {"encoding",
+       t.encoding == cdz::Encoding::kRaw ? "raw" : "sparse_quantized"},
+      {"dtype", static_cast<std::string>(DTypeName(t.dtype))},
       {"numel", t.numel},
       {"original_bytes", t.original_bytes},
       {"nonzeros", t.nonzeros},
@@ -81,19 +84,18 @@ std::string FormatSizeTable(const ModelSize& m) {
     name_width = std::max(name_width, std::min<size_t>(t.name.size(), 40));
   }
   const int w = static_cast<int>(name_width);
-  std::string out = absl::StrFormat(
-      "%-*s %-6s %11s %7s %9s %9s %9s %9s %9s %7s %8s\n", w, "tensor", "enc",
-      "elements", "density", "codebook", "tables", "gaps", "indices", "raw",
-      "bits/nz", "ratio");
+  std::string out =
+      absl::StrFormat("%-*s %-6s %11s %7s %9s %9s %9s %9s %9s %7s %8s\n", w,
+                      "tensor", "enc", "elements", "density", "codebook",
+                      "tables", "gaps", "indices", "raw", "bits/nz", "ratio");
   for (const auto& t : m.tensors) {
     const double density =
         t.numel ? 100.0 * static_cast<double>(t.nonzeros) / t.numel : 0.0;
     out += absl::StrFormat(
         "%-*s %-6s %11d %6.2f%% %9d %9d %9d %9d %9d %7.2f %7.1fx\n", w,
-        t.name.substr(0, 40),
-        t.encoding == cdz::Encoding::kRaw ? "raw" : "sq", t.numel, density,
-        t.codebook_bytes, t.table_bytes, t.gap_bytes, t.index_bytes,
-        t.raw_bytes, t.BitsPerNonzero(), t.Ratio());
+        t.name.substr(0, 40), t.encoding == cdz::Encoding::kRaw ? "raw" : "sq",
+        t.numel, density, t.codebook_bytes, t.table_bytes, t.gap_bytes,
+        t.index_bytes, t.raw_bytes, t.BitsPerNonzero(), t.Ratio());
   }
   out += absl::StrFormat(
       "total: %d bytes original (float32), %d bytes in file "

@@ -1,6 +1,7 @@
 #include "codec/sparse_quantized.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -67,17 +68,16 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
                                   gap_bits));
   }
   if (l->index_info.alphabet_size != centroids) {
-    return r.Corrupt(absl::StrCat("index stream alphabet ",
-                                  l->index_info.alphabet_size,
-                                  " differs from the ", centroids,
-                                  " centroids"));
+    return r.Corrupt(
+        absl::StrCat("index stream alphabet ", l->index_info.alphabet_size,
+                     " differs from the ", centroids, " centroids"));
   }
   // Every gap symbol advances the cursor by at least one position.
   if (l->gap_info.num_symbols > numel || l->index_info.num_symbols > numel) {
-    return r.Corrupt(absl::StrCat(
-        "stream lengths (", l->gap_info.num_symbols, " gaps, ",
-        l->index_info.num_symbols, " indices) exceed the ", numel,
-        " elements of the tensor"));
+    return r.Corrupt(absl::StrCat("stream lengths (", l->gap_info.num_symbols,
+                                  " gaps, ", l->index_info.num_symbols,
+                                  " indices) exceed the ", numel,
+                                  " elements of the tensor"));
   }
   if (l->index_info.num_symbols > l->gap_info.num_symbols) {
     return r.Corrupt("more cluster indices than gap entries");
@@ -138,9 +138,9 @@ absl::Status Scatter(const Layout& l, std::span<float> out,
     std::memset(dst + zeroed, 0, (numel - zeroed) * sizeof(float));
   }
   if (next_index != num_indices) {
-    return absl::DataLossError(absl::StrCat(
-        context, ": index stream has ", num_indices - next_index,
-        " more entries than the gap stream places"));
+    return absl::DataLossError(
+        absl::StrCat(context, ": index stream has ", num_indices - next_index,
+                     " more entries than the gap stream places"));
   }
   if (cursor > numel + filler) {
     return absl::DataLossError(
@@ -150,10 +150,10 @@ absl::Status Scatter(const Layout& l, std::span<float> out,
 }
 
 template <typename GapSym, typename IndexSym>
-absl::Status EncodeStreams(std::span<const float> values,
-                           const std::vector<std::pair<float, uint32_t>>& sorted,
-                           int gap_bits, std::string* gap_stream,
-                           std::string* index_stream, uint64_t* fillers) {
+absl::Status EncodeStreams(
+    std::span<const float> values,
+    const std::vector<std::pair<float, uint32_t>>& sorted, int gap_bits,
+    std::string* gap_stream, std::string* index_stream, uint64_t* fillers) {
   const uint32_t filler = (uint32_t{1} << gap_bits) - 1;
   std::vector<GapSym> gaps;
   std::vector<IndexSym> indices;
@@ -162,10 +162,11 @@ absl::Status EncodeStreams(std::span<const float> values,
   for (uint64_t pos = 0; pos < values.size(); ++pos) {
     const float v = values[pos];
     if (v == 0.0f) continue;
-    auto it = std::lower_bound(
-        sorted.begin(), sorted.end(), v,
-        [](const std::pair<float, uint32_t>& e, float x) { return e.first < x; });
-    if (it == sorted.end() || std::memcmp(&it->first, &v, 4) != 0) {
+    auto it = std::lower_bound(sorted.begin(), sorted.end(), v,
+                               [](const std::pair<float, uint32_t>& e,
+                                  float x) { return e.first < x; });
+    if (it == sorted.end() ||
+        std::bit_cast<uint32_t>(it->first) != std::bit_cast<uint32_t>(v)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "value ", v, " at flat position ", pos,
           " is not in the codebook: quantize the tensor to its codebook "
@@ -181,8 +182,8 @@ absl::Status EncodeStreams(std::span<const float> values,
     indices.push_back(static_cast<IndexSym>(it->second));
     cursor = pos + 1;
   }
-  if (auto s = HuffmanEncode(std::span<const GapSym>(gaps), filler + 1,
-                             gap_stream);
+  if (auto s =
+          HuffmanEncode(std::span<const GapSym>(gaps), filler + 1, gap_stream);
       !s.ok())
     return s;
   return HuffmanEncode(std::span<const IndexSym>(indices),
@@ -215,9 +216,9 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
         "gap bits ", gap_bits, " outside ", kMinGapBits, "..", kMaxGapBits));
   }
   if (codebook.empty() || codebook.size() > kMaxCentroids) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "codebook has ", codebook.size(), " centroids; it needs 1..",
-        kMaxCentroids));
+    return absl::InvalidArgumentError(
+        absl::StrCat("codebook has ", codebook.size(),
+                     " centroids; it needs 1..", kMaxCentroids));
   }
   std::vector<std::pair<float, uint32_t>> sorted;
   sorted.reserve(codebook.size());
@@ -253,8 +254,8 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
     s = EncodeStreams<uint16_t, uint8_t>(values, sorted, gap_bits, &gap_stream,
                                          &index_stream, &fillers);
   } else {
-    s = EncodeStreams<uint16_t, uint16_t>(values, sorted, gap_bits,
-                                          &gap_stream, &index_stream, &fillers);
+    s = EncodeStreams<uint16_t, uint16_t>(values, sorted, gap_bits, &gap_stream,
+                                          &index_stream, &fillers);
   }
   if (!s.ok()) return s;
 

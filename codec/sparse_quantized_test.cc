@@ -1,5 +1,6 @@
 #include "codec/sparse_quantized.h"
 
+#include <bit>
 #include <cstring>
 #include <random>
 
@@ -17,7 +18,8 @@ void ExpectBitExact(const std::vector<float>& a, const std::vector<float>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     const float expect = a[i] == 0.0f ? 0.0f : a[i];  // -0.0 decodes as +0.0.
-    ASSERT_EQ(std::memcmp(&expect, &b[i], 4), 0) << "element " << i;
+    ASSERT_EQ(std::bit_cast<uint32_t>(expect), std::bit_cast<uint32_t>(b[i]))
+        << "element " << i;
   }
 }
 
@@ -45,9 +47,8 @@ TEST(SparseQuantized, RoundTripsAcrossDensitiesGapBitsAndLaws) {
       for (int gap_bits : {1, 2, 3, 4, 5, 8, 9, 12, 16}) {
         for (int centroids : {1, 4, 32, 256, 300}) {
           std::vector<float> codebook;
-          auto w = testing::QuantizedSparseWeights(n, density, centroids,
-                                                   seed % 2 == 0, seed,
-                                                   &codebook);
+          auto w = testing::QuantizedSparseWeights(
+              n, density, centroids, seed % 2 == 0, seed, &codebook);
           ++seed;
           RoundTrip(w, codebook, gap_bits);
         }
@@ -86,11 +87,18 @@ TEST(SparseQuantized, RejectsBadInput) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("not in the codebook"), std::string::npos) << s;
   EXPECT_EQ(payload, "unchanged");
-  EXPECT_FALSE(EncodeSparseQuantized(w, std::vector<float>{0.3f}, 0, &payload).ok());
-  EXPECT_FALSE(EncodeSparseQuantized(w, std::vector<float>{0.3f}, 17, &payload).ok());
-  EXPECT_FALSE(EncodeSparseQuantized(w, std::vector<float>{}, 4, &payload).ok());
-  EXPECT_FALSE(EncodeSparseQuantized(w, std::vector<float>{0.3f, 0.3f}, 4, &payload).ok());
-  EXPECT_FALSE(EncodeSparseQuantized(w, std::vector<float>{0.3f, NAN}, 4, &payload).ok());
+  EXPECT_FALSE(
+      EncodeSparseQuantized(w, std::vector<float>{0.3f}, 0, &payload).ok());
+  EXPECT_FALSE(
+      EncodeSparseQuantized(w, std::vector<float>{0.3f}, 17, &payload).ok());
+  EXPECT_FALSE(
+      EncodeSparseQuantized(w, std::vector<float>{}, 4, &payload).ok());
+  EXPECT_FALSE(
+      EncodeSparseQuantized(w, std::vector<float>{0.3f, 0.3f}, 4, &payload)
+          .ok());
+  EXPECT_FALSE(
+      EncodeSparseQuantized(w, std::vector<float>{0.3f, NAN}, 4, &payload)
+          .ok());
   EXPECT_EQ(payload, "unchanged");
 }
 

@@ -123,9 +123,9 @@ std::vector<uint16_t> QuantizedIndices(size_t n, int centroids, bool laplacian,
   }
   std::vector<uint16_t> out(n);
   for (size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<uint16_t>(NearestLinear(
-        static_cast<float>(w[i]), static_cast<float>(-hi),
-        static_cast<float>(hi), centroids));
+    out[i] = static_cast<uint16_t>(
+        NearestLinear(static_cast<float>(w[i]), static_cast<float>(-hi),
+                      static_cast<float>(hi), centroids));
   }
   return out;
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """LeNet-300-100 on Fashion-MNIST for the codec demo.
 
-  lenet_demo.py train OUT.safetensors   train, prune (with retraining) and
-                                        k-means quantize; write the weights
-  lenet_demo.py eval FILE.safetensors   test accuracy of a weights file
+  lenet_demo.py train OUT.safetensors [--quick]
+        train, prune (with retraining) and k-means quantize; write the
+        weights. --quick trains on 10,000 images for tests.
+  lenet_demo.py eval FILE.safetensors
+        print the test accuracy of a weights file
 
 Uses Debian's torch (/usr/bin/python3). The compression here is a small
 stand-in so the codec has real weights to encode; the engine (worker/) is
@@ -121,14 +123,17 @@ def load_safetensors(path):
     return out
 
 
-def cmd_train(out):
+def cmd_train(out, quick):
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
     xtr, ytr = load_split("train")
     xte, yte = load_split("t10k")
+    epochs, retrain = (4, 3) if not quick else (2, 1)
+    if quick:
+        xtr, ytr = xtr[:10000], ytr[:10000]
     model = LeNet300()
     t0 = time.time()
-    train(model, xtr, ytr, epochs=4, lr=1e-3)
+    train(model, xtr, ytr, epochs=epochs, lr=1e-3)
     dense = accuracy(model, xte, yte)
     print(f"dense:     test accuracy {dense:.4f} ({time.time() - t0:.0f}s)")
 
@@ -141,7 +146,7 @@ def cmd_train(out):
             threshold = w.abs().flatten().kthvalue(w.numel() - keep).values
             masks[name] = (w.abs() > threshold).float()
             w.mul_(masks[name])
-    train(model, xtr, ytr, epochs=3, lr=5e-4, masks=masks)
+    train(model, xtr, ytr, epochs=retrain, lr=5e-4, masks=masks)
     pruned = accuracy(model, xte, yte)
     print(f"pruned:    test accuracy {pruned:.4f} "
           f"(densities {', '.join(f'{d:.0%}' for d in DENSITY.values())})")
@@ -171,6 +176,12 @@ def cmd_eval(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("train", "eval"):
+    args = sys.argv[1:]
+    quick = "--quick" in args
+    args = [a for a in args if a != "--quick"]
+    if len(args) != 2 or args[0] not in ("train", "eval"):
         sys.exit(__doc__)
-    {"train": cmd_train, "eval": cmd_eval}[sys.argv[1]](sys.argv[2])
+    if args[0] == "train":
+        cmd_train(args[1], quick)
+    else:
+        cmd_eval(args[1])

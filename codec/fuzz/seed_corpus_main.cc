@@ -19,9 +19,9 @@ int main(int argc, char** argv) {
     const std::string bytes = testing::WriteModel(
         model, {{"producer", "seed"}, {"seed", std::to_string(seed)}});
     if (bytes.empty()) return 1;
-    std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(seed) +
-                      ".cdz",
-                  std::ios::binary)
+    std::ofstream(
+        std::string(argv[1]) + "/seed" + std::to_string(seed) + ".cdz",
+        std::ios::binary)
         .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     ++written;
   }

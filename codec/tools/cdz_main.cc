@@ -75,7 +75,8 @@ absl::Status Pack(const PackOptions& o) {
     }
     absl::Status s;
     if (codebook) {
-      const int gap_bits = e.shape.size() == 2 ? o.gap_bits_fc : o.gap_bits_conv;
+      const int gap_bits =
+          e.shape.size() == 2 ? o.gap_bits_fc : o.gap_bits_conv;
       s = (*writer)->AddSparseQuantized(e.name, e.dtype, e.shape, values,
                                         *codebook, gap_bits);
     } else {
@@ -99,17 +100,16 @@ absl::Status Inspect(const std::string& path, const std::string& output) {
     j["format_version"] = absl::StrCat((*reader)->major_version(), ".",
                                        (*reader)->minor_version());
     j["manifest"] = (*reader)->manifest();
-    std::cout << j.dump(2, ' ', false,
-                        nlohmann::json::error_handler_t::replace)
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
     return absl::OkStatus();
   }
   std::cout << path << ": .cdz format " << (*reader)->major_version() << "."
-            << (*reader)->minor_version() << ", "
-            << (*reader)->tensors().size() << " tensors\n";
+            << (*reader)->minor_version() << ", " << (*reader)->tensors().size()
+            << " tensors\n";
   for (const auto& [k, v] : (*reader)->manifest()) {
-    std::cout << "  " << k << ": " << (v.size() > 100 ? v.substr(0, 97) + "..." : v)
-              << "\n";
+    std::cout << "  " << k << ": "
+              << (v.size() > 100 ? v.substr(0, 97) + "..." : v) << "\n";
   }
   std::cout << FormatSizeTable(*sizes);
   return absl::OkStatus();
@@ -151,16 +151,19 @@ int Main(int argc, char** argv) {
   pack_cmd->add_option("input", pack.input, "safetensors file")->required();
   pack_cmd->add_option("-o,--output", pack.output, ".cdz file to write")
       ->required();
-  pack_cmd->add_option("--gap-bits-fc", pack.gap_bits_fc,
-                       "gap bits for 2-D (fc) weights")
+  pack_cmd
+      ->add_option("--gap-bits-fc", pack.gap_bits_fc,
+                   "gap bits for 2-D (fc) weights")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
-  pack_cmd->add_option("--gap-bits-conv", pack.gap_bits_conv,
-                       "gap bits for weights of rank > 2 (conv)")
+  pack_cmd
+      ->add_option("--gap-bits-conv", pack.gap_bits_conv,
+                   "gap bits for weights of rank > 2 (conv)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
-  pack_cmd->add_option("--max-centroids", pack.max_centroids,
-                       "largest codebook to use")
+  pack_cmd
+      ->add_option("--max-centroids", pack.max_centroids,
+                   "largest codebook to use")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
   pack_cmd->add_option("--manifest", pack.manifest,
@@ -201,4 +204,11 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace condense::codec
 
-int main(int argc, char** argv) { return condense::codec::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return condense::codec::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "cdz: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every test: unit and integration tests on an optimized build, the same under
+# AddressSanitizer + UBSan, the .cdz decoder fuzzed for a minute, and
+# clang-format / clang-tidy over our sources. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+JOBS=$(nproc)
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+step() { printf '\n== %s\n' "$*"; }
+
+step "release build and tests"
+cmake --preset release
+cmake --build build/release -j "$JOBS"
+ctest --preset release
+
+step "ASan + UBSan build and tests"
+cmake --preset asan -DCONDENSE_BUILD_BENCH=OFF
+cmake --build build/asan -j "$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --preset asan
+
+step "fuzz the .cdz decoder (${FUZZ_SECONDS}s)"
+cmake --preset fuzz
+cmake --build build/fuzz -j "$JOBS" --target cdz_reader_fuzzer cdz_seed_corpus
+CORPUS=build/fuzz/corpus
+mkdir -p "$CORPUS"
+build/fuzz/codec/cdz_seed_corpus "$CORPUS"
+# Past crashes first, then new inputs for a bounded time.
+build/fuzz/codec/cdz_reader_fuzzer codec/fuzz/regressions/*
+build/fuzz/codec/cdz_reader_fuzzer -max_total_time="$FUZZ_SECONDS" \
+  -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+  -artifact_prefix=build/fuzz/ "$CORPUS"
+
+step "clang-format"
+git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
+
+step "clang-tidy"
+git ls-files '*.cc' | grep -v '/fuzz/' |
+  xargs -P "$JOBS" -n 4 clang-tidy -p build/release --quiet
+
+step "all tests passed"
