@@ -228,7 +228,7 @@ void RegisterAll() {
                                              BM_ZstdCompress, n)
                     ->Arg(level)
                     ->Unit(benchmark::kMillisecond);
-      if (level == 19) c->Iterations(1);
+      if (level == 19) c->Iterations(1)->Repetitions(1);
       benchmark::RegisterBenchmark(("zstd_decompress/" + n).c_str(),
                                    BM_ZstdDecompress, n)
           ->Arg(level)

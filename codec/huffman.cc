@@ -403,13 +403,23 @@ struct SingleEntry {
   uint8_t length;
 };
 
-// Up to two symbols per lookup when both codes fit in the table's index bits.
-template <typename Sym>
-struct DoubleEntry {
-  Sym symbols[2];
+// Multi-symbol table entries: all symbols whose codes fit in the table's
+// index bits, up to kMax of them. The symbols go out with one write of the
+// whole array (spare slots are overwritten by the next write); `bits` and
+// `count` have bytes of their own so they load in parallel with the symbols
+// instead of lengthening the shift -> load -> shift chain.
+template <typename Sym, int kSlots, int kMax>
+struct MultiEntry {
+  static constexpr int kMaxSymbols = kMax;
+  Sym symbols[kSlots];
   uint8_t bits;
   uint8_t count;
 };
+// Two 16-bit symbols; up to three bytes (written as four).
+template <typename Sym>
+using MultiEntryFor =
+    std::conditional_t<sizeof(Sym) == 1, MultiEntry<uint8_t, 4, 3>,
+                       MultiEntry<uint16_t, 2, 2>>;
 
 // One sub-stream being decoded. Bits are consumed from the top of `bits`;
 // `count` of them are valid. Reads beyond `end` supply zeros and are counted
@@ -449,17 +459,20 @@ struct StreamState {
 };
 
 // The hot loop: four sub-streams interleaved so their dependency chains
-// (table load -> shift -> next index) overlap, up to two symbols per lookup,
+// (table load -> shift -> next index) overlap, several symbols per lookup,
 // one branch-free refill per kLookups lookups. Instead of bounds checks per
 // lookup it runs batches of iterations that provably stay in bounds: each
-// iteration writes at most 2 * kLookups symbols per stream and advances each
-// input pointer by at most 7 bytes.
-template <typename Sym, int kTableBits>
-void DecodeFourFast(const DoubleEntry<Sym>* table, const uint8_t* load_limit,
+// iteration advances each output by at most kLookups * kMaxSymbols (and
+// writes up to kSlots - kMaxSymbols beyond that) and each input pointer by
+// at most 7 bytes.
+template <typename Sym, typename Entry, int kTableBits>
+void DecodeFourFast(const Entry* table, const uint8_t* load_limit,
                     StreamState<Sym>* st) {
   constexpr int kShift = 64 - kTableBits;
   constexpr int kLookups = std::min(5, 56 / kTableBits);
-  constexpr ptrdiff_t kOutPerIteration = 2 * kLookups;
+  constexpr ptrdiff_t kAdvance = ptrdiff_t{kLookups} * Entry::kMaxSymbols;
+  constexpr ptrdiff_t kOverwrite =
+      ptrdiff_t{sizeof(Entry::symbols) / sizeof(Sym)} - Entry::kMaxSymbols;
   const uint8_t *p0 = st[0].p, *p1 = st[1].p, *p2 = st[2].p, *p3 = st[3].p;
   uint64_t b0 = st[0].bits, b1 = st[1].bits, b2 = st[2].bits, b3 = st[3].bits;
   unsigned c0 = st[0].count, c1 = st[1].count, c2 = st[2].count,
@@ -469,10 +482,10 @@ void DecodeFourFast(const DoubleEntry<Sym>* table, const uint8_t* load_limit,
     ptrdiff_t batch = PTRDIFF_MAX;
     for (int k = 0; k < 4; ++k) {
       const uint8_t* p = k == 0 ? p0 : k == 1 ? p1 : k == 2 ? p2 : p3;
-      Sym* o = k == 0 ? o0 : k == 1 ? o1 : k == 2 ? o2 : o3;
+      const Sym* o = k == 0 ? o0 : k == 1 ? o1 : k == 2 ? o2 : o3;
       const ptrdiff_t in_room = load_limit - p;
       batch = std::min(batch, in_room < 0 ? 0 : in_room / 7 + 1);
-      batch = std::min(batch, (st[k].out_end - o) / kOutPerIteration);
+      batch = std::min(batch, (st[k].out_end - o - kOverwrite) / kAdvance);
     }
     if (batch <= 0) break;
     do {
@@ -480,13 +493,13 @@ void DecodeFourFast(const DoubleEntry<Sym>* table, const uint8_t* load_limit,
   b |= LoadBE64(p) >> c;         \
   p += (63 - c) >> 3;            \
   c |= 56;
-#define CONDENSE_LOOKUP(b, c, o)                   \
-  {                                                \
-    const DoubleEntry<Sym> e = table[b >> kShift]; \
-    std::memcpy(o, e.symbols, sizeof(e.symbols));  \
-    o += e.count;                                  \
-    b <<= e.bits;                                  \
-    c -= e.bits;                                   \
+#define CONDENSE_LOOKUP(b, c, o)                  \
+  {                                               \
+    const Entry& e = table[b >> kShift];          \
+    std::memcpy(o, e.symbols, sizeof(e.symbols)); \
+    o += e.count;                                 \
+    c -= e.bits;                                  \
+    b <<= e.bits;                                 \
   }
       CONDENSE_REFILL(p0, b0, c0)
       CONDENSE_REFILL(p1, b1, c1)
@@ -509,88 +522,23 @@ void DecodeFourFast(const DoubleEntry<Sym>* table, const uint8_t* load_limit,
   st[0].out = o0, st[1].out = o1, st[2].out = o2, st[3].out = o3;
 }
 
-// Byte-sized symbols get up to three per lookup. The symbols go out with one
-// 4-byte write whose spare byte the next write overwrites; `bits` and `count`
-// have bytes of their own so they load in parallel with the symbols instead
-// of lengthening the shift -> load -> shift chain.
-struct TripleEntry {
-  uint8_t symbols[4];
-  uint8_t bits;
-  uint8_t count;
-  uint8_t padding[2];
-};
-
-template <int kTableBits>
-void DecodeFourFastTriple(const TripleEntry* table, const uint8_t* load_limit,
-                          StreamState<uint8_t>* st) {
-  static_assert(kTableBits <= 16);
-  constexpr int kShift = 64 - kTableBits;
-  constexpr int kLookups = std::min(5, 56 / kTableBits);
-  constexpr ptrdiff_t kOutPerIteration = 3 * kLookups;
-  const uint8_t *p0 = st[0].p, *p1 = st[1].p, *p2 = st[2].p, *p3 = st[3].p;
-  uint64_t b0 = st[0].bits, b1 = st[1].bits, b2 = st[2].bits, b3 = st[3].bits;
-  unsigned c0 = st[0].count, c1 = st[1].count, c2 = st[2].count,
-           c3 = st[3].count;
-  uint8_t *o0 = st[0].out, *o1 = st[1].out, *o2 = st[2].out, *o3 = st[3].out;
-  for (;;) {
-    ptrdiff_t batch = PTRDIFF_MAX;
-    for (int k = 0; k < 4; ++k) {
-      const uint8_t* p = k == 0 ? p0 : k == 1 ? p1 : k == 2 ? p2 : p3;
-      const uint8_t* o = k == 0 ? o0 : k == 1 ? o1 : k == 2 ? o2 : o3;
-      const ptrdiff_t in_room = load_limit - p;
-      batch = std::min(batch, in_room < 0 ? 0 : in_room / 7 + 1);
-      // The last 4-byte write may end one byte past the last symbol.
-      batch = std::min(batch, (st[k].out_end - o - 1) / kOutPerIteration);
-    }
-    if (batch <= 0) break;
-    do {
-#define CONDENSE_REFILL(p, b, c) \
-  b |= LoadBE64(p) >> c;         \
-  p += (63 - c) >> 3;            \
-  c |= 56;
-#define CONDENSE_LOOKUP(b, c, o)               \
-  {                                            \
-    const TripleEntry& e = table[b >> kShift]; \
-    std::memcpy(o, e.symbols, 4);              \
-    o += e.count;                              \
-    c -= e.bits;                               \
-    b <<= e.bits;                              \
-  }
-      CONDENSE_REFILL(p0, b0, c0)
-      CONDENSE_REFILL(p1, b1, c1)
-      CONDENSE_REFILL(p2, b2, c2)
-      CONDENSE_REFILL(p3, b3, c3)
-#pragma GCC unroll 8
-      for (int j = 0; j < kLookups; ++j) {
-        CONDENSE_LOOKUP(b0, c0, o0)
-        CONDENSE_LOOKUP(b1, c1, o1)
-        CONDENSE_LOOKUP(b2, c2, o2)
-        CONDENSE_LOOKUP(b3, c3, o3)
-      }
-#undef CONDENSE_LOOKUP
-#undef CONDENSE_REFILL
-    } while (--batch > 0);
-  }
-  st[0].p = p0, st[1].p = p1, st[2].p = p2, st[3].p = p3;
-  st[0].bits = b0, st[1].bits = b1, st[2].bits = b2, st[3].bits = b3;
-  st[0].count = c0, st[1].count = c1, st[2].count = c2, st[3].count = c3;
-  st[0].out = o0, st[1].out = o1, st[2].out = o2, st[3].out = o3;
-}
-
-template <int kTableBits>
-void DecodeFourWithTripleTable(const std::vector<SingleEntry<uint8_t>>& single,
-                               int max_length, std::span<const uint8_t> stream,
-                               StreamState<uint8_t>* st) {
+// Builds the multi-symbol table with kTableBits index bits (at least the
+// longest code) and runs the fast loop.
+template <typename Sym, int kTableBits>
+void DecodeFourWithTable(const std::vector<SingleEntry<Sym>>& single,
+                         int max_length, std::span<const uint8_t> stream,
+                         StreamState<Sym>* st) {
+  using Entry = MultiEntryFor<Sym>;
   constexpr size_t kSize = size_t{1} << kTableBits;
-  std::vector<TripleEntry> table(kSize);
+  std::vector<Entry> table(kSize);
   const int widen = kTableBits - max_length;
   const size_t mask = kSize - 1;
   for (size_t i = 0; i < kSize; ++i) {
-    TripleEntry& t = table[i];
+    Entry& t = table[i];
     int used = 0;
     int count = 0;
-    while (count < 3) {
-      const SingleEntry<uint8_t> e = single[((i << used) & mask) >> widen];
+    while (count < Entry::kMaxSymbols) {
+      const SingleEntry<Sym> e = single[((i << used) & mask) >> widen];
       if (e.length > kTableBits - used) break;
       t.symbols[count++] = e.symbol;
       used += e.length;
@@ -598,34 +546,8 @@ void DecodeFourWithTripleTable(const std::vector<SingleEntry<uint8_t>>& single,
     t.bits = static_cast<uint8_t>(used);
     t.count = static_cast<uint8_t>(count);
   }
-  DecodeFourFastTriple<kTableBits>(table.data(),
-                                   stream.data() + stream.size() - 8, st);
-}
-
-// Builds the double-symbol table with kTableBits index bits (at least the
-// longest code) and runs the fast loop.
-template <typename Sym, int kTableBits>
-void DecodeFourWithTable(const std::vector<SingleEntry<Sym>>& single,
-                         int max_length, std::span<const uint8_t> stream,
-                         StreamState<Sym>* st) {
-  constexpr size_t kSize = size_t{1} << kTableBits;
-  std::vector<DoubleEntry<Sym>> dbl(kSize);
-  const int widen = kTableBits - max_length;
-  const size_t mask = kSize - 1;
-  for (size_t i = 0; i < kSize; ++i) {
-    const SingleEntry<Sym> a = single[i >> widen];
-    const int rest = kTableBits - a.length;
-    const size_t next = (i << a.length) & mask;
-    const SingleEntry<Sym> b = single[next >> widen];
-    if (b.length <= rest) {
-      dbl[i] = {
-          {a.symbol, b.symbol}, static_cast<uint8_t>(a.length + b.length), 2};
-    } else {
-      dbl[i] = {{a.symbol, a.symbol}, a.length, 1};
-    }
-  }
-  DecodeFourFast<Sym, kTableBits>(dbl.data(), stream.data() + stream.size() - 8,
-                                  st);
+  DecodeFourFast<Sym, Entry, kTableBits>(table.data(),
+                                         stream.data() + stream.size() - 8, st);
 }
 
 template <typename Sym>
@@ -688,17 +610,9 @@ absl::Status DecodeImpl(std::span<const uint8_t> stream, std::span<Sym> out) {
     st[k].out_end = out.data() + end;
   }
 
-  // The double-symbol table pays for itself only on long streams.
+  // The multi-symbol table pays for itself only on long streams.
   if (num_streams == 4 && n >= 4 * table_size && stream.size() >= 8) {
-    if constexpr (sizeof(Sym) == 1) {
-      if (table_bits <= 11) {
-        DecodeFourWithTripleTable<11>(single, table_bits, stream, st.data());
-      } else if (table_bits <= 14) {
-        DecodeFourWithTripleTable<14>(single, table_bits, stream, st.data());
-      } else {
-        DecodeFourWithTripleTable<16>(single, table_bits, stream, st.data());
-      }
-    } else if (table_bits <= 11) {
+    if (table_bits <= 11) {
       DecodeFourWithTable<Sym, 11>(single, table_bits, stream, st.data());
     } else if (table_bits <= 14) {
       DecodeFourWithTable<Sym, 14>(single, table_bits, stream, st.data());
