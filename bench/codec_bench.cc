@@ -23,6 +23,7 @@
 #include "codec/cdz_reader.h"
 #include "codec/cdz_writer.h"
 #include "codec/huffman.h"
+#include "codec/sparse_quantized.h"
 #include "codec/test_distributions.h"
 
 namespace condense::codec {
@@ -177,6 +178,30 @@ void BM_ZstdDecompress(benchmark::State& state, const std::string& name) {
   Report(state, s, size);
 }
 
+// The same indices as a dense quantized tensor through the tensor encoding,
+// which packs several small indices per Huffman symbol when that is smaller.
+// Sizes count the index stream and both Huffman tables; speeds are of the
+// whole tensor encode and decode (to float32), per index.
+void BM_PackedIndices(benchmark::State& state, const std::string& name) {
+  const Stream& s = GetStream(name);
+  std::vector<float> codebook(s.alphabet);
+  for (uint32_t c = 0; c < s.alphabet; ++c) codebook[c] = 0.5f + c;
+  std::vector<float> values(s.symbols.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = codebook[s.symbols[i]];
+  }
+  std::string payload;
+  SparseQuantizedParts parts;
+  for (auto _ : state) {
+    payload.clear();
+    if (!EncodeSparseQuantized(values, codebook, 1, &payload, &parts).ok()) {
+      state.SkipWithError("encode failed");
+    }
+  }
+  Report(state, s, parts.index_bytes + parts.table_bytes);
+  state.counters["index_pack"] = parts.index_pack;
+}
+
 // The whole container: open, checksum, decode, scatter to float32.
 void BM_CdzDecodeToFloat32(benchmark::State& state) {
   const Layer& layer = TheLayer();
@@ -222,6 +247,11 @@ void RegisterAll() {
     benchmark::RegisterBenchmark(("huffman_decode/" + n).c_str(),
                                  BM_HuffmanDecode, n)
         ->Unit(benchmark::kMillisecond);
+    if (n.rfind("idx", 0) == 0) {
+      benchmark::RegisterBenchmark(("packed_encode/" + n).c_str(),
+                                   BM_PackedIndices, n)
+          ->Unit(benchmark::kMillisecond);
+    }
     for (int level : {1, 3, 19}) {
       // Level 19 compression takes seconds per run: one iteration is enough.
       auto* c = benchmark::RegisterBenchmark(("zstd_compress/" + n).c_str(),

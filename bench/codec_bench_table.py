@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Turns codec_bench's JSON output into the markdown of docs/benchmarks.md."""
 import json
+import re
 import sys
 
 STREAMS = {
@@ -23,11 +24,13 @@ def main(path):
         if b.get("run_type") == "iteration" and b.get("repetitions", 1) > 1:
             continue
         name = b["run_name"] if "run_name" in b else b["name"]
+        name = re.sub(r"/(iterations|repeats):\d+", "", name)
         rows[name] = b
     ctx = data["context"]
     print(f"CPU: {ctx.get('host_name', '?')}, {ctx['num_cpus']} cores "
           f"@ {ctx['mhz_per_cpu']} MHz, one core used (taskset -c 0); "
-          f"library build: {ctx.get('library_build_type', '?')}.\n")
+          f"Debian's libbenchmark reports itself as a "
+          f"{ctx.get('library_build_type', '?')} build; ours is Release.\n")
     for stream, title in STREAMS.items():
         enc = rows.get(f"huffman_encode/{stream}")
         dec = rows.get(f"huffman_decode/{stream}")
@@ -50,6 +53,13 @@ def main(path):
                   f"{d['bytes_per_second'] / 1e6:,.0f} |")
 
         row("condense Huffman", enc, dec)
+        packed = rows.get(f"packed_encode/{stream}")
+        if packed:
+            size = packed["compressed_bytes"]
+            print(f"| condense, {packed['index_pack']:.0f} indices per symbol "
+                  f"| {size:,.0f} | {packed['bits_per_symbol']:.3f} | "
+                  f"{100 * (size / bound - 1):+.2f}% | "
+                  f"{packed['bytes_per_second'] / 1e6:,.0f} | (see text) |")
         for level in (1, 3, 19):
             c = rows.get(f"zstd_compress/{stream}/{level}")
             d = rows.get(f"zstd_decompress/{stream}/{level}")

@@ -394,6 +394,7 @@ absl::StatusOr<ModelSize> CdzReader::Sizes() const {
       ts.nonzeros = parts->nonzeros;
       ts.fillers = parts->fillers;
       ts.gap_bits = parts->gap_bits;
+      ts.index_pack = parts->index_pack;
       ts.centroids = parts->centroids;
       ts.codebook_bytes = parts->codebook_bytes;
       ts.table_bytes = parts->table_bytes;

@@ -136,6 +136,7 @@ absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
   size.nonzeros = parts.nonzeros;
   size.fillers = parts.fillers;
   size.gap_bits = parts.gap_bits;
+  size.index_pack = parts.index_pack;
   size.centroids = parts.centroids;
   size.codebook_bytes = parts.codebook_bytes;
   size.table_bytes = parts.table_bytes;

@@ -47,6 +47,7 @@ nlohmann::json ToJson(const TensorSize& t) {
       {"density", t.numel ? static_cast<double>(t.nonzeros) / t.numel : 0.0},
       {"fillers", t.fillers},
       {"gap_bits", t.gap_bits},
+      {"index_pack", t.index_pack},
       {"centroids", t.centroids},
       {"codebook_bytes", t.codebook_bytes},
       {"table_bytes", t.table_bytes},

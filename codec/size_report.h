@@ -25,6 +25,7 @@ struct TensorSize {
   uint64_t nonzeros = 0;  // Stored weights (all elements when raw).
   uint64_t fillers = 0;
   int gap_bits = 0;
+  int index_pack = 0;  // Cluster indices per index symbol (compressed).
   uint32_t centroids = 0;
   uint64_t codebook_bytes = 0;
   uint64_t table_bytes = 0;

@@ -14,9 +14,26 @@
 namespace condense::codec {
 namespace {
 
+// Index packs above 1 only for alphabets this small: their symbols still
+// decode through byte- or short-sized tables.
+constexpr uint64_t kMaxPackedAlphabet = 4096;
+
+// centroids^pack, saturating above kMaxPackedAlphabet.
+uint64_t PackedAlphabet(uint32_t centroids, int pack) {
+  uint64_t a = 1;
+  for (int i = 0; i < pack; ++i) {
+    a *= centroids;
+    if (a > kMaxCentroids) return kMaxCentroids + 1;
+  }
+  return a;
+}
+
 // The payload split into its fields, bounds already checked.
 struct Layout {
   int gap_bits = 0;
+  int pack = 1;  // Cluster indices per index-stream symbol.
+  uint64_t nonzeros = 0;
+  size_t field_bytes = 0;  // Gap bits, pack, nonzero count, stream length.
   std::span<const uint8_t> codebook;  // 4 bytes per centroid, little-endian.
   uint32_t centroids = 0;
   std::span<const uint8_t> gap_stream;
@@ -36,19 +53,38 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
     return r.Corrupt(absl::StrCat("gap bits ", gap_bits, " outside ",
                                   kMinGapBits, "..", kMaxGapBits));
   }
+  uint8_t pack = 0;
+  if (auto s = r.U8("index pack", &pack); !s.ok()) return s;
+  if (pack < 1 || pack > kMaxIndexPack) {
+    return r.Corrupt(
+        absl::StrCat("index pack ", pack, " outside 1..", kMaxIndexPack));
+  }
   if (auto s = r.U32("centroid count", &centroids); !s.ok()) return s;
   if (centroids == 0 || centroids > kMaxCentroids) {
     return r.Corrupt(absl::StrCat("centroid count ", centroids, " outside 1..",
                                   kMaxCentroids));
   }
+  const uint64_t packed_alphabet = PackedAlphabet(centroids, pack);
+  if (pack > 1 && packed_alphabet > kMaxPackedAlphabet) {
+    return r.Corrupt(absl::StrCat(centroids, " centroids packed ", pack,
+                                  " per symbol exceed ", kMaxPackedAlphabet,
+                                  " symbols"));
+  }
   if (auto s = r.Bytes("codebook", uint64_t{centroids} * 4, &l->codebook);
       !s.ok())
     return s;
+  if (auto s = r.Varint("nonzero count", &l->nonzeros); !s.ok()) return s;
+  if (l->nonzeros > numel) {
+    return r.Corrupt(absl::StrCat("nonzero count ", l->nonzeros,
+                                  " exceeds the ", numel, " elements"));
+  }
   if (auto s = r.U64("gap stream length", &gap_len); !s.ok()) return s;
+  l->field_bytes = r.offset() - l->codebook.size() - 4;
   if (auto s = r.Bytes("gap stream", gap_len, &l->gap_stream); !s.ok())
     return s;
   l->index_stream = r.rest();
   l->gap_bits = gap_bits;
+  l->pack = pack;
   l->centroids = centroids;
 
   auto gap_info = ParseHuffmanHeader(l->gap_stream);
@@ -67,10 +103,19 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
                                   l->gap_info.alphabet_size, " is not 2^",
                                   gap_bits));
   }
-  if (l->index_info.alphabet_size != centroids) {
+  if (l->index_info.alphabet_size != packed_alphabet) {
+    return r.Corrupt(absl::StrCat("index stream alphabet ",
+                                  l->index_info.alphabet_size, " is not ",
+                                  centroids, "^", pack));
+  }
+  if (l->index_info.num_symbols != (l->nonzeros + pack - 1) / pack) {
     return r.Corrupt(
-        absl::StrCat("index stream alphabet ", l->index_info.alphabet_size,
-                     " differs from the ", centroids, " centroids"));
+        absl::StrCat("index stream holds ", l->index_info.num_symbols,
+                     " symbols; ", l->nonzeros, " nonzeros packed ", pack,
+                     " per symbol need ", (l->nonzeros + pack - 1) / pack));
+  }
+  if (l->nonzeros > l->gap_info.num_symbols) {
+    return r.Corrupt("more nonzeros than gap entries");
   }
   // Every gap symbol advances the cursor by at least one position.
   if (l->gap_info.num_symbols > numel || l->index_info.num_symbols > numel) {
@@ -79,9 +124,47 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
                                   " indices) exceed the ", numel,
                                   " elements of the tensor"));
   }
-  if (l->index_info.num_symbols > l->gap_info.num_symbols) {
-    return r.Corrupt("more cluster indices than gap entries");
+  return absl::OkStatus();
+}
+
+// Decodes the index stream into one cluster index per nonzero.
+template <typename IndexSym>
+absl::Status DecodeIndices(const Layout& l, std::vector<IndexSym>* indices,
+                           absl::string_view context) {
+  auto fail = [&](const absl::Status& s) {
+    return absl::DataLossError(
+        absl::StrCat(context, ": index stream: ", s.message()));
+  };
+  if (l.pack == 1) {
+    indices->resize(l.nonzeros);
+    if (auto s = HuffmanDecode(l.index_stream, std::span<IndexSym>(*indices));
+        !s.ok())
+      return fail(s);
+    return absl::OkStatus();
   }
+  // Packed: symbol = sum of index_t * C^t over t < pack; unpacked through a
+  // table of `pack` digits per symbol.
+  const uint32_t c = l.centroids;
+  const size_t m = static_cast<size_t>(l.pack);
+  std::vector<uint16_t> packed(l.index_info.num_symbols);
+  if (auto s = HuffmanDecode(l.index_stream, std::span<uint16_t>(packed));
+      !s.ok())
+    return fail(s);
+  const uint32_t alphabet = l.index_info.alphabet_size;
+  std::vector<IndexSym> digits(size_t{alphabet} * m);
+  for (uint32_t v = 0; v < alphabet; ++v) {
+    uint32_t rest = v;
+    for (size_t t = 0; t < m; ++t, rest /= c) {
+      digits[v * m + t] = static_cast<IndexSym>(rest % c);
+    }
+  }
+  indices->resize(packed.size() * m);
+  IndexSym* out = indices->data();
+  for (uint16_t v : packed) {
+    std::memcpy(out, &digits[size_t{v} * m], m * sizeof(IndexSym));
+    out += m;
+  }
+  indices->resize(l.nonzeros);
   return absl::OkStatus();
 }
 
@@ -89,16 +172,12 @@ template <typename GapSym, typename IndexSym>
 absl::Status Scatter(const Layout& l, std::span<float> out,
                      absl::string_view context) {
   std::vector<GapSym> gaps(l.gap_info.num_symbols);
-  std::vector<IndexSym> indices(l.index_info.num_symbols);
+  std::vector<IndexSym> indices;
   if (auto s = HuffmanDecode(l.gap_stream, std::span<GapSym>(gaps)); !s.ok()) {
     return absl::DataLossError(
         absl::StrCat(context, ": gap stream: ", s.message()));
   }
-  if (auto s = HuffmanDecode(l.index_stream, std::span<IndexSym>(indices));
-      !s.ok()) {
-    return absl::DataLossError(
-        absl::StrCat(context, ": index stream: ", s.message()));
-  }
+  if (auto s = DecodeIndices(l, &indices, context); !s.ok()) return s;
   std::vector<float> codebook(l.centroids);
   for (uint32_t i = 0; i < l.centroids; ++i) {
     const uint32_t bits = LoadLE32(l.codebook.data() + 4 * i);
@@ -149,16 +228,13 @@ absl::Status Scatter(const Layout& l, std::span<float> out,
   return absl::OkStatus();
 }
 
-template <typename GapSym, typename IndexSym>
-absl::Status EncodeStreams(
-    std::span<const float> values,
-    const std::vector<std::pair<float, uint32_t>>& sorted, int gap_bits,
-    std::string* gap_stream, std::string* index_stream, uint64_t* fillers) {
+// Splits a quantized tensor into its gap symbols and cluster indices.
+absl::Status Collect(std::span<const float> values,
+                     const std::vector<std::pair<float, uint32_t>>& sorted,
+                     int gap_bits, std::vector<uint16_t>* gaps,
+                     std::vector<uint16_t>* indices) {
   const uint32_t filler = (uint32_t{1} << gap_bits) - 1;
-  std::vector<GapSym> gaps;
-  std::vector<IndexSym> indices;
   uint64_t cursor = 0;
-  *fillers = 0;
   for (uint64_t pos = 0; pos < values.size(); ++pos) {
     const float v = values[pos];
     if (v == 0.0f) continue;
@@ -174,25 +250,47 @@ absl::Status EncodeStreams(
     }
     uint64_t d = pos - cursor;
     while (d >= filler) {
-      gaps.push_back(static_cast<GapSym>(filler));
+      gaps->push_back(static_cast<uint16_t>(filler));
       d -= filler;
-      ++*fillers;
     }
-    gaps.push_back(static_cast<GapSym>(d));
-    indices.push_back(static_cast<IndexSym>(it->second));
+    gaps->push_back(static_cast<uint16_t>(d));
+    indices->push_back(static_cast<uint16_t>(it->second));
     cursor = pos + 1;
   }
-  if (auto s =
-          HuffmanEncode(std::span<const GapSym>(gaps), filler + 1, gap_stream);
-      !s.ok())
-    return s;
-  return HuffmanEncode(std::span<const IndexSym>(indices),
-                       static_cast<uint32_t>(sorted.size()), index_stream);
+  return absl::OkStatus();
+}
+
+// Codes 16-bit symbols through the 8-bit encoder when they fit (same bytes,
+// half the memory traffic).
+absl::Status EncodeSymbols(const std::vector<uint16_t>& symbols,
+                           uint32_t alphabet, std::string* out) {
+  if (alphabet <= 256) {
+    std::vector<uint8_t> narrow(symbols.begin(), symbols.end());
+    return HuffmanEncode(std::span<const uint8_t>(narrow), alphabet, out);
+  }
+  return HuffmanEncode(std::span<const uint16_t>(symbols), alphabet, out);
+}
+
+// Codes the cluster indices `pack` per symbol (pack 1: one per symbol).
+absl::Status EncodeIndices(const std::vector<uint16_t>& indices,
+                           uint32_t centroids, int pack, std::string* out) {
+  if (pack == 1) return EncodeSymbols(indices, centroids, out);
+  std::vector<uint16_t> packed((indices.size() + pack - 1) / pack, 0);
+  for (size_t j = 0; j < packed.size(); ++j) {
+    uint32_t v = 0;
+    for (int t = pack - 1; t >= 0; --t) {
+      const size_t i = j * pack + t;
+      v = v * centroids + (i < indices.size() ? indices[i] : 0);
+    }
+    packed[j] = static_cast<uint16_t>(v);
+  }
+  return EncodeSymbols(
+      packed, static_cast<uint32_t>(PackedAlphabet(centroids, pack)), out);
 }
 
 SparseQuantizedParts PartsOf(const Layout& l) {
   SparseQuantizedParts p;
-  p.nonzeros = l.index_info.num_symbols;
+  p.nonzeros = l.nonzeros;
   p.gap_entries = l.gap_info.num_symbols;
   p.fillers = p.gap_entries - p.nonzeros;
   p.centroids = l.centroids;
@@ -201,7 +299,8 @@ SparseQuantizedParts PartsOf(const Layout& l) {
   p.table_bytes = l.gap_info.header_bytes + l.index_info.header_bytes;
   p.gap_bytes = l.gap_info.payload_bytes;
   p.index_bytes = l.index_info.payload_bytes;
-  p.other_bytes = 1 + 8;
+  p.other_bytes = l.field_bytes;
+  p.index_pack = l.pack;
   return p;
 }
 
@@ -238,32 +337,48 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
     }
   }
 
-  std::string gap_stream;
-  std::string index_stream;
-  uint64_t fillers = 0;
-  const bool wide_gaps = gap_bits > 8;
-  const bool wide_indices = codebook.size() > 256;
-  absl::Status s;
-  if (!wide_gaps && !wide_indices) {
-    s = EncodeStreams<uint8_t, uint8_t>(values, sorted, gap_bits, &gap_stream,
-                                        &index_stream, &fillers);
-  } else if (!wide_gaps) {
-    s = EncodeStreams<uint8_t, uint16_t>(values, sorted, gap_bits, &gap_stream,
-                                         &index_stream, &fillers);
-  } else if (!wide_indices) {
-    s = EncodeStreams<uint16_t, uint8_t>(values, sorted, gap_bits, &gap_stream,
-                                         &index_stream, &fillers);
-  } else {
-    s = EncodeStreams<uint16_t, uint16_t>(values, sorted, gap_bits, &gap_stream,
-                                          &index_stream, &fillers);
+  std::vector<uint16_t> gaps;
+  std::vector<uint16_t> indices;
+  if (auto s = Collect(values, sorted, gap_bits, &gaps, &indices); !s.ok()) {
+    return s;
   }
-  if (!s.ok()) return s;
+  std::string gap_stream;
+  if (auto s = EncodeSymbols(gaps, uint32_t{1} << gap_bits, &gap_stream);
+      !s.ok())
+    return s;
+  // Huffman spends at least one bit per symbol, which wastes much of it on
+  // indices of small codebooks (2-4 bits): code several indices per symbol
+  // when that comes out smaller.
+  const auto centroids = static_cast<uint32_t>(codebook.size());
+  int pack = 1;
+  std::string index_stream;
+  if (auto s = EncodeIndices(indices, centroids, 1, &index_stream); !s.ok()) {
+    return s;
+  }
+  // Wider packs approach the entropy but their alphabets outgrow the code
+  // length limit, so each candidate is tried and the smallest kept.
+  for (int candidate = 2;
+       centroids > 1 && candidate <= kMaxIndexPack &&
+       PackedAlphabet(centroids, candidate) <= kMaxPackedAlphabet;
+       ++candidate) {
+    std::string packed;
+    if (auto s = EncodeIndices(indices, centroids, candidate, &packed);
+        !s.ok()) {
+      return s;
+    }
+    if (packed.size() < index_stream.size()) {
+      index_stream = std::move(packed);
+      pack = candidate;
+    }
+  }
 
   const size_t start = payload->size();
   ByteWriter w(payload);
   w.U8(static_cast<uint8_t>(gap_bits));
-  w.U32(static_cast<uint32_t>(codebook.size()));
+  w.U8(static_cast<uint8_t>(pack));
+  w.U32(centroids);
   for (float c : codebook) w.F32(c);
+  w.Varint(indices.size());
   w.U64(gap_stream.size());
   w.Bytes(gap_stream);
   w.Bytes(index_stream);

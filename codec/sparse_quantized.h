@@ -26,6 +26,8 @@ namespace condense::codec {
 inline constexpr int kMinGapBits = 1;
 inline constexpr int kMaxGapBits = 16;
 inline constexpr uint32_t kMaxCentroids = 65536;
+// At most this many cluster indices per index-stream symbol.
+inline constexpr int kMaxIndexPack = 8;
 
 // Where the bytes of one encoded tensor go.
 struct SparseQuantizedParts {
@@ -34,11 +36,12 @@ struct SparseQuantizedParts {
   uint64_t fillers = 0;
   uint32_t centroids = 0;
   int gap_bits = 0;
+  int index_pack = 1;           // Cluster indices per index symbol.
   uint64_t codebook_bytes = 0;  // Centroids plus their count.
   uint64_t table_bytes = 0;     // Both Huffman headers (code lengths etc).
   uint64_t gap_bytes = 0;       // Coded gap bits.
   uint64_t index_bytes = 0;     // Coded cluster-index bits.
-  uint64_t other_bytes = 0;     // Gap-bits field, stream length field.
+  uint64_t other_bytes = 0;     // Gap bits, pack, nonzero count, stream length.
 };
 
 // Appends the encoding of `values` to *payload. Every nonzero value must equal

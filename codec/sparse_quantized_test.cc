@@ -130,3 +130,30 @@ TEST(SparseQuantized, CorruptPayloadsGiveErrorsNeverCrashes) {
 
 }  // namespace
 }  // namespace condense::codec
+
+namespace condense::codec {
+namespace {
+
+TEST(SparseQuantized, SmallCodebooksPackSeveralIndicesPerSymbol) {
+  for (size_t n : {7u, 1001u, 200003u}) {
+    for (int centroids : {2, 3, 4, 8, 16, 40}) {
+      std::vector<float> codebook;
+      auto w = testing::QuantizedSparseWeights(n, 0.3, centroids, true,
+                                               n + centroids, &codebook);
+      RoundTrip(w, codebook, 4);
+    }
+  }
+  // A skewed 2-bit codebook (entropy 0.85 bits per index): Huffman alone
+  // cannot go below one bit per index; packing must.
+  std::mt19937 rng(4);
+  std::discrete_distribution<int> pick({85, 5, 5, 5});
+  const std::vector<float> codebook = {-0.5f, -0.1f, 0.1f, 0.5f};
+  std::vector<float> w(100001);
+  for (auto& x : w) x = codebook[pick(rng)];
+  auto parts = RoundTrip(w, codebook, 2);
+  EXPECT_GT(parts.index_pack, 1);
+  EXPECT_LT(parts.index_bytes * 8, parts.nonzeros * 9 / 10);
+}
+
+}  // namespace
+}  // namespace condense::codec
