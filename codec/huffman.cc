@@ -311,7 +311,7 @@ class BitWriter {
 
 template <typename Sym>
 absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
-                        std::string* out) {
+                        std::string* out, int min_length_limit) {
   if (alphabet == 0 || alphabet > kHuffmanMaxAlphabet) {
     return absl::InvalidArgumentError(absl::StrCat("Huffman alphabet size ",
                                                    alphabet, " is outside 1..",
@@ -352,9 +352,21 @@ absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
     return absl::OkStatus();
   }
 
-  const int limit = std::max(kHuffmanPreferredCodeLength, CeilLog2(used));
+  const int limit = std::clamp(std::max(min_length_limit, CeilLog2(used)), 1,
+                               kHuffmanMaxCodeLength);
   freq.resize(last_used + 1);
   std::vector<uint8_t> lengths = internal::BuildCodeLengths(freq, limit);
+  // One more bit of limit doubles the decoding table and can cost a lookup
+  // per refill: worth it only where it makes the stream clearly smaller.
+  if (limit < kHuffmanMaxCodeLength) {
+    std::vector<uint8_t> longer = internal::BuildCodeLengths(freq, limit + 1);
+    uint64_t bits = 0, longer_bits = 0;
+    for (size_t s = 0; s < freq.size(); ++s) {
+      bits += freq[s] * lengths[s];
+      longer_bits += freq[s] * longer[s];
+    }
+    if (longer_bits * 1000 < bits * 999) lengths = std::move(longer);
+  }
   std::vector<uint32_t> codes = CanonicalCodes(lengths);
   // Code and length packed together: one load per symbol when encoding.
   std::vector<uint32_t> table(lengths.size());
@@ -614,6 +626,8 @@ absl::Status DecodeImpl(std::span<const uint8_t> stream, std::span<Sym> out) {
   if (num_streams == 4 && n >= 4 * table_size && stream.size() >= 8) {
     if (table_bits <= 11) {
       DecodeFourWithTable<Sym, 11>(single, table_bits, stream, st.data());
+    } else if (table_bits == 12) {
+      DecodeFourWithTable<Sym, 12>(single, table_bits, stream, st.data());
     } else if (table_bits <= 14) {
       DecodeFourWithTable<Sym, 14>(single, table_bits, stream, st.data());
     } else {
@@ -724,12 +738,14 @@ std::vector<uint8_t> BuildCodeLengths(std::span<const uint64_t> freqs,
 }  // namespace internal
 
 absl::Status HuffmanEncode(std::span<const uint8_t> symbols,
-                           uint32_t alphabet_size, std::string* out) {
-  return EncodeImpl(symbols, alphabet_size, out);
+                           uint32_t alphabet_size, std::string* out,
+                           int min_length_limit) {
+  return EncodeImpl(symbols, alphabet_size, out, min_length_limit);
 }
 absl::Status HuffmanEncode(std::span<const uint16_t> symbols,
-                           uint32_t alphabet_size, std::string* out) {
-  return EncodeImpl(symbols, alphabet_size, out);
+                           uint32_t alphabet_size, std::string* out,
+                           int min_length_limit) {
+  return EncodeImpl(symbols, alphabet_size, out, min_length_limit);
 }
 
 absl::StatusOr<HuffmanStreamInfo> ParseHuffmanHeader(
