@@ -40,6 +40,11 @@ bool ChecksumOk(uint32_t computed, uint32_t stored) {
 #endif
 }
 
+// A whole section (header, payload, CRC) of `total` bytes.
+bool SectionChecksumOk(const uint8_t* section, uint64_t total) {
+  return ChecksumOk(Crc32c(section, total - 4), LoadLE32(section + total - 4));
+}
+
 std::span<const uint8_t> AsBytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -164,10 +169,8 @@ absl::Status CdzReader::Load() {
                                    reinterpret_cast<uint8_t*>(section.data()));
             !s.ok())
           return s;
-        if (!ChecksumOk(
-                Crc32c(section.data(), total - 4),
-                LoadLE32(reinterpret_cast<const uint8_t*>(section.data()) +
-                         total - 4))) {
+        if (!SectionChecksumOk(reinterpret_cast<const uint8_t*>(section.data()),
+                               total)) {
           return DataLoss(name, "manifest checksum mismatch: it is damaged");
         }
         ByteReader r(
@@ -257,7 +260,7 @@ absl::Status CdzReader::LoadIndex(uint64_t offset) {
   std::string section(total, '\0');
   auto* bytes = reinterpret_cast<uint8_t*>(section.data());
   if (auto s = file_->ReadAt(offset, total, bytes); !s.ok()) return s;
-  if (!ChecksumOk(Crc32c(bytes, total - 4), LoadLE32(bytes + total - 4))) {
+  if (!SectionChecksumOk(bytes, total)) {
     return DataLoss(name, "index checksum mismatch: the index is damaged");
   }
   ByteReader r(AsBytes(section).subspan(cdz::kSectionHeaderSize, h.length),
@@ -304,8 +307,7 @@ absl::Status CdzReader::ReadTensorSection(size_t i, std::string* section,
   auto* bytes = reinterpret_cast<uint8_t*>(section->data());
   if (auto s = file_->ReadAt(t.section_offset, t.section_size, bytes); !s.ok())
     return s;
-  if (!ChecksumOk(Crc32c(bytes, t.section_size - 4),
-                  LoadLE32(bytes + t.section_size - 4))) {
+  if (!SectionChecksumOk(bytes, t.section_size)) {
     return DataLoss(where, "checksum mismatch: this tensor is damaged");
   }
   ByteReader r(
