@@ -384,8 +384,7 @@ absl::StatusOr<ModelSize> CdzReader::Sizes() const {
     ts.encoding = t.encoding;
     ts.dtype = t.dtype;
     ts.numel = t.numel;
-    ts.original_bytes =
-        t.numel * (IsFloatingDType(t.dtype) ? 4 : DTypeSize(t.dtype));
+    ts.original_bytes = OriginalBytes(t.dtype, t.numel);
     ts.total_bytes = section.size();
     ts.overhead_bytes = section.size() - body_size;
     if (t.encoding == Encoding::kSparseQuantized) {
@@ -393,16 +392,7 @@ absl::StatusOr<ModelSize> CdzReader::Sizes() const {
           AsBytes(section).subspan(body_offset, body_size), t.numel,
           Describe(t.section_offset));
       if (!parts.ok()) return parts.status();
-      ts.nonzeros = parts->nonzeros;
-      ts.fillers = parts->fillers;
-      ts.gap_bits = parts->gap_bits;
-      ts.index_pack = parts->index_pack;
-      ts.centroids = parts->centroids;
-      ts.codebook_bytes = parts->codebook_bytes;
-      ts.table_bytes = parts->table_bytes;
-      ts.gap_bytes = parts->gap_bytes;
-      ts.index_bytes = parts->index_bytes;
-      ts.overhead_bytes += parts->other_bytes;
+      AddSparseParts(*parts, &ts);
     } else {
       ts.raw_bytes = body_size;
       ts.nonzeros = t.numel;

@@ -15,10 +15,6 @@ namespace {
 // never overflow the byte counts derived from it.
 constexpr uint64_t kMaxWriteElements = uint64_t{1} << 40;
 
-uint64_t OriginalBytes(DType dtype, uint64_t numel) {
-  return numel * (IsFloatingDType(dtype) ? 4 : DTypeSize(dtype));
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CdzWriter>> CdzWriter::Create(
@@ -133,16 +129,7 @@ absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
   cdz::TensorInfo info{
       name, source_dtype, shape, Encoding::kSparseQuantized, numel, 0, 0};
   TensorSize size;
-  size.nonzeros = parts.nonzeros;
-  size.fillers = parts.fillers;
-  size.gap_bits = parts.gap_bits;
-  size.index_pack = parts.index_pack;
-  size.centroids = parts.centroids;
-  size.codebook_bytes = parts.codebook_bytes;
-  size.table_bytes = parts.table_bytes;
-  size.gap_bytes = parts.gap_bytes;
-  size.index_bytes = parts.index_bytes;
-  size.overhead_bytes = parts.other_bytes;  // WriteTensor adds framing.
+  AddSparseParts(parts, &size);  // WriteTensor adds the framing.
   return WriteTensor(std::move(info), body, size);
 }
 

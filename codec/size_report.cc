@@ -35,6 +35,23 @@ double ModelSize::Ratio() const {
                                static_cast<double>(file_bytes);
 }
 
+uint64_t OriginalBytes(DType dtype, uint64_t numel) {
+  return numel * (IsFloatingDType(dtype) ? 4 : DTypeSize(dtype));
+}
+
+void AddSparseParts(const SparseQuantizedParts& parts, TensorSize* t) {
+  t->nonzeros = parts.nonzeros;
+  t->fillers = parts.fillers;
+  t->gap_bits = parts.gap_bits;
+  t->index_pack = parts.index_pack;
+  t->centroids = parts.centroids;
+  t->codebook_bytes = parts.codebook_bytes;
+  t->table_bytes = parts.table_bytes;
+  t->gap_bytes = parts.gap_bytes;
+  t->index_bytes = parts.index_bytes;
+  t->overhead_bytes += parts.other_bytes;
+}
+
 nlohmann::json ToJson(const TensorSize& t) {
   return {
       {"name", t.name},

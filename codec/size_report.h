@@ -10,6 +10,7 @@
 
 #include "codec/cdz_format.h"
 #include "codec/dtype.h"
+#include "codec/sparse_quantized.h"
 #include "nlohmann/json.hpp"
 
 namespace condense::codec {
@@ -53,6 +54,14 @@ struct ModelSize {
   // original bytes / file bytes.
   double Ratio() const;
 };
+
+// The ratio's baseline for one tensor: numel * 4 for floating dtypes (the
+// model as float32), its own size otherwise.
+uint64_t OriginalBytes(DType dtype, uint64_t numel);
+
+// Copies a compressed tensor's parts into *t; its small fields are added to
+// t->overhead_bytes.
+void AddSparseParts(const SparseQuantizedParts& parts, TensorSize* t);
 
 nlohmann::json ToJson(const TensorSize& t);
 nlohmann::json ToJson(const ModelSize& m);
