@@ -11,6 +11,9 @@ PACKAGES=(
   # Libraries.
   libabsl-dev libzstd-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  zlib1g-dev libprotobuf-dev protobuf-compiler
+  # The engine (worker/engine): LibTorch 1.13 CPU.
+  libtorch-dev
   # LibTorch on Debian uses reference BLAS (15x slower) without this.
   libopenblas0-openmp
   # Demo and model scripts: Debian's torch lives under /usr/bin/python3.

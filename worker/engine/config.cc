@@ -1,0 +1,58 @@
+#include "worker/engine/config.h"
+
+namespace condense::engine {
+namespace {
+
+void Apply(const LayerOverride& o, LayerConfig* c) {
+  if (o.compress) c->compress = *o.compress;
+  if (o.prune) c->prune = *o.prune;
+  if (o.bits) c->bits = *o.bits;
+  if (o.gap_bits) c->gap_bits = *o.gap_bits;
+  if (o.sensitivity) c->sensitivity = *o.sensitivity;
+  if (o.sparsity) c->sparsity = *o.sparsity;
+}
+
+}  // namespace
+
+bool GlobMatch(const std::string& pattern, const std::string& name) {
+  // Iterative matcher with one backtrack point: linear-ish, no recursion.
+  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
+      ++p;
+      ++n;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
+                         int rank, bool weight_like) {
+  LayerConfig c;
+  const bool conv = rank >= 3;
+  // Deep Compression's defaults: 8-bit codebooks and gaps for conv, 5 for fc.
+  c.bits = conv ? 8 : 5;
+  c.gap_bits = conv ? 8 : 5;
+  c.compress = weight_like && rank >= 2;
+  c.prune = true;
+  if (c.compress) Apply(conv ? config.conv : config.fc, &c);
+  for (const LayerOverride& rule : config.rules) {
+    if (GlobMatch(rule.pattern, name)) {
+      Apply(rule, &c);
+      break;
+    }
+  }
+  c.prune = c.prune && c.compress;
+  return c;
+}
+
+}  // namespace condense::engine

@@ -1,0 +1,135 @@
+// The engine's configuration: plain C++ values that the worker fills from a
+// CompressionSpec (proto/condense/v1/spec.proto documents every field), so
+// the engine itself needs no protobuf. Defaults here are the spec's defaults.
+// Plain values; thread-compatible.
+#ifndef CONDENSE_WORKER_ENGINE_CONFIG_H_
+#define CONDENSE_WORKER_ENGINE_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "worker/engine/kmeans_1d.h"
+
+namespace condense::engine {
+
+// What to do with one tensor, after the fc/conv defaults and rules.
+struct LayerConfig {
+  bool compress = false;
+  bool prune = false;
+  int bits = 5;
+  int gap_bits = 5;
+  double sensitivity = 1.0;
+  double sparsity = 0.0;
+};
+
+// A partial LayerConfig: the fc/conv defaults and the per-name rules.
+struct LayerOverride {
+  std::string pattern;  // Glob ('*', '?'); unused for the fc/conv defaults.
+  std::optional<bool> compress;
+  std::optional<bool> prune;
+  std::optional<int> bits;
+  std::optional<int> gap_bits;
+  std::optional<double> sensitivity;
+  std::optional<double> sparsity;
+};
+
+enum class PruneCriterion { kSensitivity, kSparsity, kGlobalSparsity };
+
+struct PruneConfig {
+  PruneCriterion criterion = PruneCriterion::kSensitivity;
+  int steps = 3;
+  int epochs_per_step = 2;
+  double learning_rate = 0;  // 0: training.learning_rate.
+  double global_sparsity = 0;
+};
+
+struct DsdConfig {
+  double sparsity = 0.3;
+  int sparse_epochs = 2;
+  int dense_epochs = 2;
+  double learning_rate = 0;  // 0: training.learning_rate.
+  bool prune_first_conv = false;
+};
+
+struct QuantizeConfig {
+  KMeansInit init = KMeansInit::kLinear;
+  KMeansSolver solver = KMeansSolver::kLloyd;
+  // Unset: 2 epochs with data, none (data-free) without.
+  std::optional<int> epochs;
+  double learning_rate = 0;  // 0: training.learning_rate / 10.
+};
+
+struct FinetuneConfig {
+  int epochs = 1;
+  double learning_rate = 0;  // 0: training.learning_rate.
+};
+
+struct StageConfig {
+  enum class Kind { kPrune, kDsd, kQuantize, kFinetune };
+  Kind kind = Kind::kPrune;
+  PruneConfig prune;
+  DsdConfig dsd;
+  QuantizeConfig quantize;
+  FinetuneConfig finetune;
+};
+
+enum class OptimizerKind { kAdam, kSgd };
+
+struct TrainingConfig {
+  OptimizerKind optimizer = OptimizerKind::kAdam;
+  double learning_rate = 1e-3;
+  double momentum = 0.9;
+  double weight_decay = 0;
+  int batch_size = 128;
+  uint64_t max_train_samples = 0;  // 0: all.
+  uint64_t max_eval_samples = 0;
+};
+
+struct DataConfig {
+  bool scale = true;  // uint8 inputs / 255.
+  std::vector<float> mean;
+  std::vector<float> std;
+  std::vector<int64_t> sample_shape;  // Empty: inferred from the model.
+  double eval_fraction = 0.1;
+};
+
+enum class LossKind { kAuto, kCrossEntropy, kDistillation };
+
+struct LossConfig {
+  LossKind kind = LossKind::kAuto;
+  double temperature = 4;
+  double hard_label_weight = 0;
+};
+
+enum class DeviceChoice { kAuto, kCpu, kCuda };
+
+struct EngineConfig {
+  std::string preset;
+  std::vector<StageConfig> stages;
+  TrainingConfig training;
+  DataConfig data;
+  LossConfig loss;
+  LayerOverride fc;    // Rank-2 weights.
+  LayerOverride conv;  // Rank >= 3 weights.
+  std::vector<LayerOverride> rules;  // First match wins.
+  uint64_t seed = 0;
+  DeviceChoice device = DeviceChoice::kAuto;
+  // The spec as JSON, recorded in the .cdz manifest and the report.
+  std::string spec_json;
+};
+
+// True when `name` matches the glob `pattern` ('*' any run, '?' one char).
+bool GlobMatch(const std::string& pattern, const std::string& name);
+
+// The settings for one floating tensor. `weight_like`: a parameter named
+// "*weight"; rank decides fc (2) or conv (>= 3). Weight-like tensors of rank
+// >= 2 are compressed with the fc/conv defaults; anything else is stored raw
+// unless a matching rule says compress.
+LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
+                         int rank, bool weight_like);
+
+}  // namespace condense::engine
+
+#endif  // CONDENSE_WORKER_ENGINE_CONFIG_H_

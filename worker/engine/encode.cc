@@ -1,0 +1,235 @@
+#include "worker/engine/encode.h"
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "codec/cdz_export.h"
+#include "codec/cdz_reader.h"
+#include "nlohmann/json.hpp"
+#include "worker/engine/torch_status.h"
+
+namespace condense::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::StatusOr<codec::DType> CodecDType(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32:
+      return codec::DType::kF32;
+    case torch::kInt64:
+      return codec::DType::kI64;
+    case torch::kInt32:
+      return codec::DType::kI32;
+    case torch::kInt16:
+      return codec::DType::kI16;
+    case torch::kInt8:
+      return codec::DType::kI8;
+    case torch::kUInt8:
+      return codec::DType::kU8;
+    case torch::kBool:
+      return codec::DType::kBool;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensors of type ", c10::toString(t),
+                       " cannot be stored; convert them to float32 first"));
+  }
+}
+
+std::vector<uint64_t> Shape(const torch::Tensor& t) {
+  return {t.sizes().begin(), t.sizes().end()};
+}
+
+const Layer* FindLayer(Model& model, const torch::Tensor& t) {
+  for (const Layer& l : model.layers()) {
+    if (l.param.is_same(t)) return &l;
+  }
+  return nullptr;
+}
+
+std::span<const uint8_t> Bytes(const torch::Tensor& cpu) {
+  return {static_cast<const uint8_t*>(cpu.data_ptr()),
+          static_cast<size_t>(cpu.numel() * cpu.element_size())};
+}
+
+}  // namespace
+
+absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
+                                          codec::Manifest manifest,
+                                          const std::string& path) {
+  nlohmann::json aliases = nlohmann::json::object();
+  for (const NamedTensor& nt : model.tensors()) {
+    for (const std::string& a : nt.aliases) aliases[a] = nt.name;
+  }
+  if (!aliases.empty()) manifest["aliases"] = aliases.dump();
+  auto file = codec::NewAtomicFile(path);
+  if (!file.ok()) return file.status();
+  auto writer = codec::CdzWriter::Create(*std::move(file), manifest);
+  if (!writer.ok()) return writer.status();
+  absl::Status st = TorchCall("encoding the model", [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    for (const NamedTensor& nt : model.tensors()) {
+      torch::Tensor cpu = nt.tensor.detach().to(torch::kCPU).contiguous();
+      const Layer* layer = FindLayer(model, nt.tensor);
+      if (layer != nullptr) {
+        torch::Tensor nonzero = cpu.masked_select(cpu != 0);
+        torch::Tensor codebook = std::get<0>(at::_unique(nonzero, true));
+        if (codebook.numel() <= codec::kMaxCentroids) {
+          codebook = codebook.contiguous();
+          absl::Status added = (*writer)->AddSparseQuantized(
+              nt.name, codec::DType::kF32, Shape(cpu),
+              {cpu.data_ptr<float>(), static_cast<size_t>(cpu.numel())},
+              {codebook.data_ptr<float>(),
+               static_cast<size_t>(codebook.numel())},
+              layer->config.gap_bits);
+          if (!added.ok()) return added;
+          continue;
+        }
+        // More distinct values than a codebook holds (pruned, never
+        // quantized): keep them exact.
+      }
+      auto dtype = CodecDType(cpu.scalar_type());
+      if (!dtype.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(nt.name, ": ", dtype.status().message()));
+      }
+      absl::Status added =
+          (*writer)->AddRaw(nt.name, *dtype, Shape(cpu), Bytes(cpu));
+      if (!added.ok()) return added;
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  if (auto fin = (*writer)->Finish(); !fin.ok()) return fin;
+  return (*writer)->sizes();
+}
+
+absl::Status VerifyCdz(Model& model, const std::string& path) {
+  auto reader = codec::CdzReader::OpenPath(path);
+  if (!reader.ok()) return reader.status();
+  std::map<std::string, const NamedTensor*> by_name;
+  for (const NamedTensor& nt : model.tensors()) by_name[nt.name] = &nt;
+  if ((*reader)->tensors().size() != by_name.size()) {
+    return absl::InternalError(absl::StrCat(
+        path, " holds ", (*reader)->tensors().size(), " tensors, the model ",
+        by_name.size()));
+  }
+  codec::DecodedTensor decoded;
+  for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
+    if (auto st = (*reader)->Decode(i, &decoded); !st.ok()) return st;
+    auto it = by_name.find(decoded.info.name);
+    if (it == by_name.end()) {
+      return absl::InternalError(absl::StrCat(
+          path, " holds tensor ", decoded.info.name, " the model lacks"));
+    }
+    torch::Tensor cpu =
+        it->second->tensor.detach().to(torch::kCPU).contiguous();
+    std::span<const uint8_t> want = Bytes(cpu);
+    std::span<const uint8_t> got =
+        decoded.dtype == codec::DType::kF32
+            ? std::span<const uint8_t>(
+                  reinterpret_cast<const uint8_t*>(decoded.values.data()),
+                  decoded.values.size() * sizeof(float))
+            : std::span<const uint8_t>(decoded.bytes);
+    if (got.size() != want.size() ||
+        std::memcmp(got.data(), want.data(), got.size()) != 0) {
+      return absl::InternalError(absl::StrCat(
+          "the encoded file does not decode to the model: tensor ",
+          decoded.info.name, " differs (", got.size(), " vs ", want.size(),
+          " bytes); this is a bug in condense, please report it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExportTorchScript(const std::string& cdz_path,
+                               const std::string& source_model,
+                               const std::string& out_path) {
+  auto reader = codec::CdzReader::OpenPath(cdz_path);
+  if (!reader.ok()) return reader.status();
+  std::map<std::string, std::string> aliases;  // alias -> stored name
+  if (auto it = (*reader)->manifest().find("aliases");
+      it != (*reader)->manifest().end()) {
+    auto j = nlohmann::json::parse(it->second, nullptr, false);
+    if (!j.is_object()) {
+      return absl::DataLossError(
+          absl::StrCat(cdz_path, ": manifest entry 'aliases' is not JSON"));
+    }
+    for (const auto& [alias, name] : j.items()) aliases[alias] = name;
+  }
+  const std::string tmp = out_path + ".tmp";
+  absl::Status st = TorchCall("exporting TorchScript", [&]() -> absl::Status {
+    torch::jit::Module module = torch::jit::load(source_model, torch::kCPU);
+    module.to(torch::kFloat32);
+    std::map<std::string, torch::Tensor> slots;
+    for (const auto& p : module.named_parameters(true)) slots[p.name] = p.value;
+    for (const auto& b : module.named_buffers(true)) slots[b.name] = b.value;
+    torch::NoGradGuard no_grad;
+    codec::DecodedTensor decoded;
+    std::map<std::string, bool> filled;
+    for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
+      if (auto s = (*reader)->Decode(i, &decoded); !s.ok()) return s;
+      std::vector<std::string> names = {decoded.info.name};
+      for (const auto& [alias, name] : aliases) {
+        if (name == decoded.info.name) names.push_back(alias);
+      }
+      for (const std::string& name : names) {
+        auto it = slots.find(name);
+        if (it == slots.end()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "the model ", source_model, " has no tensor ", name,
+              " that the .cdz holds: is it the model this file came from?"));
+        }
+        torch::Tensor& dst = it->second;
+        std::vector<int64_t> shape(decoded.info.shape.begin(),
+                                   decoded.info.shape.end());
+        torch::Tensor src =
+            decoded.dtype == codec::DType::kF32
+                ? torch::from_blob(decoded.values.data(), shape,
+                                   torch::kFloat32)
+                : torch::from_blob(decoded.bytes.data(), shape,
+                                   dst.scalar_type());
+        if (dst.sizes() != src.sizes()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              name, " has shape ", c10::str(src.sizes()), " in the .cdz but ",
+              c10::str(dst.sizes()), " in ", source_model));
+        }
+        dst.copy_(src);
+        filled[name] = true;
+      }
+    }
+    for (const auto& [name, tensor] : slots) {
+      if (!filled.count(name)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the .cdz has no value for ", name, " of ", source_model));
+      }
+    }
+    module.save(tmp);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return st;
+  }
+  std::error_code ec;
+  fs::rename(tmp, out_path, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", tmp, " to ", out_path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExportSafetensorsFile(const std::string& cdz_path,
+                                   const std::string& out_path) {
+  auto reader = codec::CdzReader::OpenPath(cdz_path);
+  if (!reader.ok()) return reader.status();
+  auto file = codec::NewAtomicFile(out_path);
+  if (!file.ok()) return file.status();
+  return codec::ExportSafetensors(**reader, *std::move(file));
+}
+
+}  // namespace condense::engine

@@ -1,0 +1,42 @@
+// From the engine's model to files: the .cdz container (compressed tensors
+// as codebook + Huffman-coded gaps and indices, everything else raw), the
+// bit-for-bit check that the file decodes to the model in memory, and the
+// exports (dense TorchScript rebuilt from the .cdz; safetensors). Every file
+// is written to a temporary name and renamed into place when complete.
+#ifndef CONDENSE_WORKER_ENGINE_ENCODE_H_
+#define CONDENSE_WORKER_ENGINE_ENCODE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "codec/cdz_writer.h"
+#include "codec/size_report.h"
+#include "worker/engine/model.h"
+
+namespace condense::engine {
+
+// Writes every tensor of `model` (tied parameters once; their other names go
+// in the manifest under "aliases"). A compressed tensor is stored
+// SPARSE_QUANTIZED when its distinct nonzero values fit a codebook (at most
+// 65,536), raw otherwise.
+absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
+                                          codec::Manifest manifest,
+                                          const std::string& path);
+
+// Decodes `path` and compares every tensor with the model's, bit for bit.
+absl::Status VerifyCdz(Model& model, const std::string& path);
+
+// Loads the TorchScript module at `source_model`, replaces every parameter
+// and buffer with the .cdz's (aliases included) and saves it to `out_path`.
+// Fails if the .cdz misses any of the module's tensors or disagrees on a
+// shape.
+absl::Status ExportTorchScript(const std::string& cdz_path,
+                               const std::string& source_model,
+                               const std::string& out_path);
+
+absl::Status ExportSafetensorsFile(const std::string& cdz_path,
+                                   const std::string& out_path);
+
+}  // namespace condense::engine
+
+#endif  // CONDENSE_WORKER_ENGINE_ENCODE_H_

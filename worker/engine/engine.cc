@@ -1,0 +1,414 @@
+#include "worker/engine/engine.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "codec/file_io.h"
+#include "codec/sha256.h"
+#include "worker/engine/checkpoint.h"
+#include "worker/engine/data.h"
+#include "worker/engine/encode.h"
+#include "worker/engine/model.h"
+#include "worker/engine/stages.h"
+#include "worker/engine/torch_status.h"
+#include "worker/engine/train.h"
+
+namespace condense::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+const char* StageName(StageConfig::Kind kind) {
+  switch (kind) {
+    case StageConfig::Kind::kPrune:
+      return "prune";
+    case StageConfig::Kind::kDsd:
+      return "dsd";
+    case StageConfig::Kind::kQuantize:
+      return "quantize";
+    case StageConfig::Kind::kFinetune:
+      return "finetune";
+  }
+  return "unknown";
+}
+
+int StageEpochs(const StageConfig& s, bool has_data) {
+  switch (s.kind) {
+    case StageConfig::Kind::kPrune:
+      return s.prune.epochs_per_step * s.prune.steps;
+    case StageConfig::Kind::kDsd:
+      return s.dsd.sparse_epochs + s.dsd.dense_epochs + 1;
+    case StageConfig::Kind::kQuantize:
+      return s.quantize.epochs.value_or(has_data ? 2 : 0);
+    case StageConfig::Kind::kFinetune:
+      return s.finetune.epochs;
+  }
+  return 0;
+}
+
+json AccuracyJson(const EvalResult& r) {
+  if (r.top1 < 0) return nullptr;
+  json j = {{"top1", r.top1}, {"loss", r.loss}};
+  if (r.top5 >= 0) j["top5"] = r.top5;
+  return j;
+}
+
+absl::Status WriteJsonFile(const std::string& path, const json& j) {
+  auto file = codec::NewAtomicFile(path);
+  if (!file.ok()) return file.status();
+  if (auto st = (*file)->Append(j.dump(2) + "\n"); !st.ok()) return st;
+  return (*file)->Close();
+}
+
+void Emit(ProgressObserver* observer, ProgressEvent ev) {
+  if (observer != nullptr) observer->OnEvent(ev);
+}
+
+// Everything one run holds; lives for the duration of RunCompression.
+struct Run {
+  Run(const EngineConfig& c, const RunInputs& i, ProgressObserver* o,
+      const CancelFlag* f)
+      : config(c), inputs(i), observer(o), cancel(f) {}
+  const EngineConfig& config;
+  const RunInputs& inputs;
+  ProgressObserver* observer;
+  const CancelFlag* cancel;
+  torch::Device device = torch::kCPU;
+  std::optional<Model> model;
+  std::optional<Data> data;
+  std::optional<torch::jit::Module> teacher;
+  json report;
+};
+
+absl::Status CheckStagesFit(const Run& run) {
+  const bool has_data = run.data.has_value();
+  for (size_t i = 0; i < run.config.stages.size(); ++i) {
+    const StageConfig& s = run.config.stages[i];
+    const int epochs = StageEpochs(s, has_data);
+    if (epochs == 0) continue;
+    const char* name = StageName(s.kind);
+    if (!has_data) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stage ", i, " (", name, ") retrains the model but no data was "
+          "given: give --data (or --train-data), or use a data-free spec "
+          "(e.g. --preset quantize, or set its epochs to 0)"));
+    }
+    if (!run.model->trainable()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stage ", i, " (", name, ") retrains the model, which needs a "
+          "TorchScript file (torch.jit.save); ", run.inputs.model_path,
+          " is a weights-only state dict: use data-free stages"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Prepare(Run& run) {
+  const EngineConfig& config = run.config;
+  if (config.device == DeviceChoice::kCuda && !torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(
+        "device cuda was asked for but LibTorch sees no CUDA device: use "
+        "device auto or cpu");
+  }
+  if (config.device != DeviceChoice::kCpu && torch::cuda::is_available()) {
+    run.device = torch::Device(torch::kCUDA, 0);
+  }
+  const int threads = run.inputs.threads > 0
+                          ? run.inputs.threads
+                          : static_cast<int>(std::max(
+                                1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+  torch::manual_seed(config.seed);
+  if (!fs::exists(run.inputs.model_path)) {
+    return absl::NotFoundError(
+        absl::StrCat("model file ", run.inputs.model_path, " not found"));
+  }
+  auto model = Model::Load(run.inputs.model_path, config, run.device);
+  if (!model.ok()) return model.status();
+  run.model.emplace(*std::move(model));
+
+  DataSources sources{run.inputs.data_dir, run.inputs.train_data,
+                      run.inputs.eval_data};
+  if (!sources.empty()) {
+    if (!run.model->trainable()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          run.inputs.model_path, " is a weights-only state dict, which "
+          "cannot be run on data: give a TorchScript file to retrain, or no "
+          "data for data-free compression"));
+    }
+    auto data = Data::Load(sources, config);
+    if (!data.ok()) return data.status();
+    run.data.emplace(*std::move(data));
+    if (auto st = run.data->FitTo(run.model->module(), run.device); !st.ok()) {
+      return st;
+    }
+    run.data->MoveTo(run.device);
+  }
+  if (auto st = CheckStagesFit(run); !st.ok()) return st;
+
+  const bool distill =
+      run.data.has_value() &&
+      (config.loss.kind == LossKind::kDistillation ||
+       (config.loss.kind == LossKind::kAuto && !run.data->labelled()));
+  if (config.loss.kind == LossKind::kCrossEntropy && run.data.has_value() &&
+      !run.data->labelled()) {
+    return absl::InvalidArgumentError(
+        "loss cross_entropy needs labels but the data has none: use "
+        "distillation (the default without labels)");
+  }
+  if (distill) {
+    run.teacher = torch::jit::load(run.inputs.model_path, run.device);
+    run.teacher->to(torch::kFloat32);
+    run.teacher->eval();
+  }
+  return absl::OkStatus();
+}
+
+std::string Fingerprint(const Run& run) {
+  codec::Sha256 h;
+  h.Update(run.model->sha256());
+  h.Update(run.config.spec_json);
+  h.Update(run.data ? run.data->Describe().dump() : "no data");
+  h.Update(absl::StrCat(run.config.seed));
+  return h.FinishHex();
+}
+
+json TensorReport(const codec::TensorSize& size, Model& model) {
+  json j = codec::ToJson(size);
+  j["density"] = size.numel > 0 ? static_cast<double>(size.nonzeros) /
+                                      static_cast<double>(size.numel)
+                                : 0.0;
+  for (const Layer& l : model.layers()) {
+    if (l.name != size.name) continue;
+    j["compressed"] = true;
+    j["bits"] = l.config.bits;
+    j["index_bits"] = l.config.gap_bits;
+    j["parameters"] = l.param.numel();
+    j["shape"] = l.param.sizes().vec();
+    return j;
+  }
+  j["compressed"] = false;
+  return j;
+}
+
+absl::StatusOr<RunOutputs> RunAll(Run& run) {
+  const auto start = Clock::now();
+  const EngineConfig& config = run.config;
+  if (auto st = Prepare(run); !st.ok()) return st;
+  Model& model = *run.model;
+  TrainEnv env;
+  env.model = &model;
+  env.data = run.data ? &*run.data : nullptr;
+  env.config = &config;
+  env.device = run.device;
+  env.teacher = run.teacher ? &*run.teacher : nullptr;
+  env.observer = run.observer;
+  env.cancel = run.cancel;
+
+  const int stage_count = static_cast<int>(config.stages.size());
+  {
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::kRunStarted;
+    ev.stage_count = stage_count;
+    ev.message = absl::StrCat(
+        "model ", run.inputs.model_path, ": ", model.parameter_count(),
+        " parameters, ", model.layers().size(), " tensors to compress; ",
+        run.data ? absl::StrCat(run.data->train().size(), " training and ",
+                                run.data->eval().size(), " evaluation samples")
+                 : std::string("data-free"),
+        "; device ", run.device.str());
+    Emit(run.observer, ev);
+  }
+  EvalResult baseline = run.data ? Evaluate(env) : EvalResult{};
+  json stages = json::array();
+  const std::string fingerprint = Fingerprint(run);
+  int first_stage = 0;
+  if (!run.inputs.checkpoint_dir.empty()) {
+    auto resumed = LoadCheckpoint(run.inputs.checkpoint_dir, fingerprint, model);
+    if (!resumed.ok()) return resumed.status();
+    if (resumed->stages_done > 0) {
+      first_stage = resumed->stages_done;
+      stages = resumed->report;
+      ProgressEvent ev;
+      ev.kind = ProgressEvent::Kind::kMessage;
+      ev.message = absl::StrCat("resuming from the checkpoint after stage ",
+                                first_stage, " of ", stage_count);
+      Emit(run.observer, ev);
+    }
+  }
+  for (int i = first_stage; i < stage_count; ++i) {
+    const StageConfig& sc = config.stages[i];
+    StageContext ctx{env, StageInfo{StageName(sc.kind), i, stage_count}};
+    ProgressEvent started;
+    started.kind = ProgressEvent::Kind::kStageStarted;
+    started.stage = ctx.info.name;
+    started.stage_index = i;
+    started.stage_count = stage_count;
+    Emit(run.observer, started);
+    const auto stage_start = Clock::now();
+    auto record = RunStage(sc, ctx);
+    if (!record.ok()) return record.status();
+    EvalResult after = run.data ? Evaluate(env) : EvalResult{};
+    StorageEstimate est = EstimateStorage(model);
+    json& r = *record;
+    r["stage"] = ctx.info.name;
+    r["index"] = i;
+    r["accuracy"] = AccuracyJson(after);
+    r["sparsity"] = model.Sparsity();
+    r["ratio_pruned"] = est.pruned_ratio;
+    r["ratio_pruned_quantized"] = est.quantized_ratio;
+    r["duration_seconds"] = Since(stage_start);
+    stages.push_back(r);
+    ProgressEvent finished;
+    finished.kind = ProgressEvent::Kind::kStageFinished;
+    finished.stage = ctx.info.name;
+    finished.stage_index = i;
+    finished.stage_count = stage_count;
+    finished.accuracy = after.top1;
+    finished.loss = after.loss;
+    finished.sparsity = model.Sparsity();
+    finished.ratio = est.quantized_ratio;
+    Emit(run.observer, finished);
+    if (!run.inputs.checkpoint_dir.empty()) {
+      if (auto st = SaveCheckpoint(run.inputs.checkpoint_dir, fingerprint,
+                                   model, {i + 1, stages});
+          !st.ok()) {
+        return st;
+      }
+    }
+    if (run.inputs.stop_after_stages > 0 &&
+        i + 1 >= run.inputs.stop_after_stages && i + 1 < stage_count) {
+      return absl::AbortedError(absl::StrCat(
+          "stopped after ", i + 1, " stages as asked; run again with the same "
+          "checkpoint directory to resume"));
+    }
+  }
+  if (run.cancel != nullptr && run.cancel->cancelled()) {
+    return absl::CancelledError("cancelled before encoding");
+  }
+
+  // Encode, then prove the file decodes to exactly this model.
+  {
+    torch::NoGradGuard no_grad;
+    for (Layer& l : model.layers()) l.param.masked_fill_(l.param == 0, 0.0);
+  }
+  std::error_code ec;
+  fs::create_directories(run.inputs.out_dir, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot create output directory ", run.inputs.out_dir, ": ",
+        ec.message()));
+  }
+  RunOutputs out;
+  const fs::path dir(run.inputs.out_dir);
+  out.cdz_path = (dir / "model.cdz").string();
+  const auto encode_start = Clock::now();
+  codec::Manifest manifest = {{"source_sha256", model.sha256()},
+                              {"spec", config.spec_json},
+                              {"producer", EngineVersion()}};
+  if (run.data) manifest["data"] = run.data->Describe().dump();
+  auto sizes = WriteCdz(model, manifest, out.cdz_path);
+  if (!sizes.ok()) return sizes.status();
+  if (auto st = VerifyCdz(model, out.cdz_path); !st.ok()) return st;
+  const double encode_seconds = Since(encode_start);
+  out.safetensors_path = (dir / "model.safetensors").string();
+  if (auto st = ExportSafetensorsFile(out.cdz_path, out.safetensors_path);
+      !st.ok()) {
+    return st;
+  }
+  if (model.trainable()) {
+    out.torchscript_path = (dir / "model.pt").string();
+    if (auto st = ExportTorchScript(out.cdz_path, run.inputs.model_path,
+                                    out.torchscript_path);
+        !st.ok()) {
+      return st;
+    }
+  }
+
+  EvalResult final_eval = run.data ? Evaluate(env) : EvalResult{};
+  StorageEstimate est = EstimateStorage(model);
+  json tensors = json::array();
+  for (const auto& t : sizes->tensors) tensors.push_back(TensorReport(t, model));
+  json& rep = run.report;
+  rep["schema_version"] = 1;
+  rep["model"] = {{"path", run.inputs.model_path},
+                  {"sha256", model.sha256()},
+                  {"format", model.trainable() ? "torchscript" : "safetensors"},
+                  {"parameters", model.parameter_count()}};
+  rep["data"] = run.data ? run.data->Describe() : json(nullptr);
+  rep["preset"] = config.preset;
+  rep["spec"] = json::parse(config.spec_json.empty() ? "{}" : config.spec_json,
+                            nullptr, false);
+  rep["device"] = run.device.str();
+  rep["threads"] = torch::get_num_threads();
+  rep["seed"] = config.seed;
+  rep["versions"] = {{"condense", EngineVersion()},
+                     {"libtorch", TORCH_VERSION}};
+  rep["stages"] = stages;
+  rep["encode_seconds"] = encode_seconds;
+  rep["tensors"] = tensors;
+  rep["size"] = codec::ToJson(*sizes);
+  rep["totals"] = {
+      {"original_bytes", sizes->OriginalBytes()},
+      {"compressed_bytes", sizes->file_bytes},
+      {"compression_ratio", sizes->Ratio()},
+      {"ratio_pruned", est.pruned_ratio},
+      {"ratio_pruned_quantized", est.quantized_ratio},
+      {"ratio_pruned_quantized_huffman", sizes->Ratio()},
+      {"sparsity", model.Sparsity()},
+  };
+  rep["accuracy"] = {{"baseline", baseline.top1 < 0 ? json(nullptr)
+                                                    : json(baseline.top1)},
+                     {"final", final_eval.top1 < 0 ? json(nullptr)
+                                                   : json(final_eval.top1)}};
+  if (baseline.top5 >= 0) {
+    rep["accuracy"]["baseline_top5"] = baseline.top5;
+    rep["accuracy"]["final_top5"] = final_eval.top5;
+  }
+  rep["duration_seconds"] = Since(start);
+  out.report_path = (dir / "report.json").string();
+  if (auto st = WriteJsonFile(out.report_path, rep); !st.ok()) return st;
+  out.report = rep;
+
+  ProgressEvent done;
+  done.kind = ProgressEvent::Kind::kRunFinished;
+  done.stage_count = stage_count;
+  done.accuracy = final_eval.top1;
+  done.ratio = sizes->Ratio();
+  done.sparsity = model.Sparsity();
+  Emit(run.observer, done);
+  return out;
+}
+
+}  // namespace
+
+std::string EngineVersion() {
+  return absl::StrCat("condense-engine 0.1.0 (LibTorch ", TORCH_VERSION,
+                      torch::cuda::is_available() ? ", CUDA)" : ", CPU)");
+}
+
+absl::StatusOr<RunOutputs> RunCompression(const EngineConfig& config,
+                                          const RunInputs& inputs,
+                                          ProgressObserver* observer,
+                                          const CancelFlag* cancel) {
+  Run run(config, inputs, observer, cancel);
+  absl::StatusOr<RunOutputs> result;
+  absl::Status st = TorchCall("compression failed", [&]() -> absl::Status {
+    result = RunAll(run);
+    return result.status();
+  });
+  if (!st.ok()) return st;
+  return result;
+}
+
+}  // namespace condense::engine

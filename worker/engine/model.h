@@ -1,0 +1,86 @@
+// The model being compressed: a TorchScript module (trainable) or a
+// safetensors state dict (data-free only), its tensors in a fixed order with
+// tied parameters listed once, and the compression state of every tensor the
+// spec compresses (mask, codebook, assignments). Not thread-safe.
+#ifndef CONDENSE_WORKER_ENGINE_MODEL_H_
+#define CONDENSE_WORKER_ENGINE_MODEL_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/config.h"
+#include "worker/engine/torch_includes.h"
+
+namespace condense::engine {
+
+// One entry of the state dict: a parameter or a buffer.
+struct NamedTensor {
+  std::string name;                  // First name in module order.
+  std::vector<std::string> aliases;  // Other names of the same tensor.
+  torch::Tensor tensor;              // The live tensor (shared with module).
+  bool is_parameter = false;
+};
+
+// A compressed tensor and its state.
+struct Layer {
+  std::string name;
+  torch::Tensor param;  // The live weight (same as its NamedTensor's).
+  LayerConfig config;
+  bool conv = false;        // Rank >= 3.
+  bool first_conv = false;  // The first conv weight in module order.
+  // Pruning: true where a weight is kept. Undefined while dense.
+  torch::Tensor mask;
+  // Weight sharing: flat positions of kept weights, their cluster, and the
+  // centroids (a leaf tensor trained in place of the weights).
+  torch::Tensor nz_index;
+  torch::Tensor nz_assign;
+  torch::Tensor centroids;
+  // Std of the nonzero weights when the current prune stage began: the unit
+  // of the sensitivity threshold.
+  double dense_std = 0;
+
+  bool quantized() const { return centroids.defined(); }
+  // Writes centroids[assign] into the kept positions (zeros elsewhere).
+  void ApplyCentroids();
+  // Zeroes pruned weights (as +0.0, so the codec's bit-exact check holds).
+  void ApplyMask();
+  int64_t nonzeros() const;
+};
+
+class Model {
+ public:
+  // Loads a TorchScript file or, for paths ending in .safetensors, a state
+  // dict. Floating tensors are converted to float32.
+  static absl::StatusOr<Model> Load(const std::string& path,
+                                    const EngineConfig& config,
+                                    const torch::Device& device);
+
+  bool trainable() const { return module_.has_value(); }
+  torch::jit::Module& module() { return *module_; }
+  const std::string& path() const { return path_; }
+  const std::string& sha256() const { return sha256_; }
+
+  std::vector<NamedTensor>& tensors() { return tensors_; }
+  std::vector<Layer>& layers() { return layers_; }
+  // Parameters the optimizer trains directly (not compressed-and-quantized).
+  std::vector<torch::Tensor> PlainParameters() const;
+  int64_t parameter_count() const;
+  // Fraction of zeros over the compressed tensors.
+  double Sparsity() const;
+
+ private:
+  std::optional<torch::jit::Module> module_;
+  std::string path_;
+  std::string sha256_;
+  std::vector<NamedTensor> tensors_;
+  std::vector<Layer> layers_;
+};
+
+// Hex SHA-256 of a file's bytes.
+absl::StatusOr<std::string> FileSha256(const std::string& path);
+
+}  // namespace condense::engine
+
+#endif  // CONDENSE_WORKER_ENGINE_MODEL_H_

@@ -1,0 +1,314 @@
+#include "worker/engine/stages.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "worker/engine/kmeans_1d.h"
+
+namespace condense::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double Lr(double stage_lr, const EngineConfig& c, double scale = 1.0) {
+  return stage_lr > 0 ? stage_lr : c.training.learning_rate * scale;
+}
+
+json Accuracy(const EvalResult& r) {
+  if (r.top1 < 0) return nullptr;
+  json j = {{"top1", r.top1}, {"loss", r.loss}};
+  if (r.top5 >= 0) j["top5"] = r.top5;
+  return j;
+}
+
+EvalResult EvalIfData(const StageContext& ctx) {
+  if (ctx.env.data == nullptr) return {};
+  return Evaluate(ctx.env);
+}
+
+absl::Status Train(StageContext& ctx, Trainer* trainer, int epochs,
+                   uint64_t salt) {
+  if (epochs == 0) return absl::OkStatus();
+  return trainer->TrainEpochs(epochs, ctx.info, salt);
+}
+
+uint64_t Salt(const StageContext& ctx, int step) {
+  return (static_cast<uint64_t>(ctx.info.index) << 32) |
+         (static_cast<uint64_t>(step) << 16);
+}
+
+json LayerSparsity(Model& model) {
+  json j = json::object();
+  for (const Layer& l : model.layers()) {
+    j[l.name] = 1.0 - static_cast<double>(l.nonzeros()) / l.param.numel();
+  }
+  return j;
+}
+
+void Notify(const StageContext& ctx, const std::string& message) {
+  if (ctx.env.observer == nullptr) return;
+  ProgressEvent ev;
+  ev.kind = ProgressEvent::Kind::kMessage;
+  ev.stage = ctx.info.name;
+  ev.stage_index = ctx.info.index;
+  ev.stage_count = ctx.info.count;
+  ev.message = message;
+  ctx.env.observer->OnEvent(ev);
+}
+
+// Masks for one pruning step: step of steps, so thresholds rise gradually.
+void PruneStep(const PruneConfig& p, int step, Model& model) {
+  torch::NoGradGuard no_grad;
+  const double progress = static_cast<double>(step) / p.steps;
+  if (p.criterion == PruneCriterion::kGlobalSparsity) {
+    std::vector<torch::Tensor> mags;
+    for (Layer& l : model.layers()) {
+      if (l.config.prune) mags.push_back(l.param.abs().flatten());
+    }
+    if (mags.empty()) return;
+    const double target =
+        p.global_sparsity * (1 - std::pow(1 - progress, 3));
+    torch::Tensor all = torch::cat(mags);
+    const auto k = static_cast<int64_t>(target * all.numel());
+    if (k == 0) return;
+    const float threshold =
+        std::get<0>(all.kthvalue(k)).item<float>();
+    for (Layer& l : model.layers()) {
+      if (!l.config.prune) continue;
+      torch::Tensor keep = l.param.abs() > threshold;
+      l.mask = l.mask.defined() ? l.mask.logical_and(keep) : keep;
+      l.ApplyMask();
+    }
+    return;
+  }
+  for (Layer& l : model.layers()) {
+    if (!l.config.prune) continue;
+    torch::Tensor keep;
+    if (p.criterion == PruneCriterion::kSparsity) {
+      keep = TopMagnitudeMask(
+          l.param, l.config.sparsity * (1 - std::pow(1 - progress, 3)));
+    } else {
+      // Han et al. 2015: threshold = quality parameter x std of the layer.
+      keep = l.param.abs() > l.config.sensitivity * l.dense_std * progress;
+    }
+    l.mask = l.mask.defined() ? l.mask.logical_and(keep) : keep;
+    l.ApplyMask();
+  }
+}
+
+absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
+  Model& model = *ctx.env.model;
+  for (Layer& l : model.layers()) {
+    if (!l.config.prune) continue;
+    torch::Tensor nz = l.param.detach().masked_select(l.param != 0);
+    l.dense_std = nz.numel() > 1 ? nz.std().item<double>() : 0;
+  }
+  std::unique_ptr<Trainer> trainer;
+  if (ctx.env.data != nullptr && p.epochs_per_step > 0) {
+    trainer = std::make_unique<Trainer>(ctx.env, Lr(p.learning_rate,
+                                                    *ctx.env.config));
+  }
+  json steps = json::array();
+  for (int step = 1; step <= p.steps; ++step) {
+    PruneStep(p, step, model);
+    json record = {{"step", step}, {"sparsity", model.Sparsity()}};
+    if (trainer) {
+      record["accuracy_before_retraining"] = Accuracy(EvalIfData(ctx));
+      trainer->ClearPrunedState();
+      if (auto st = Train(ctx, trainer.get(), p.epochs_per_step,
+                          Salt(ctx, step));
+          !st.ok()) {
+        return st;
+      }
+    }
+    record["accuracy"] = Accuracy(EvalIfData(ctx));
+    record["layer_sparsity"] = LayerSparsity(model);
+    Notify(ctx, absl::StrCat("pruning step ", step, "/", p.steps,
+                             ": sparsity ", model.Sparsity()));
+    steps.push_back(std::move(record));
+  }
+  return json{{"steps", steps}, {"layer_sparsity", LayerSparsity(model)}};
+}
+
+absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
+  Model& model = *ctx.env.model;
+  if (ctx.env.data == nullptr) {
+    return absl::InvalidArgumentError(
+        "the dsd stage trains the model and needs data");
+  }
+  json record;
+  record["accuracy_before"] = Accuracy(EvalIfData(ctx));
+  for (Layer& l : model.layers()) {
+    if (!l.config.prune || (l.first_conv && !d.prune_first_conv)) continue;
+    l.mask = TopMagnitudeMask(l.param, d.sparsity);
+    l.ApplyMask();
+  }
+  const double lr = Lr(d.learning_rate, *ctx.env.config);
+  {
+    Trainer sparse(ctx.env, lr);
+    if (auto st = Train(ctx, &sparse, d.sparse_epochs, Salt(ctx, 1)); !st.ok())
+      return st;
+  }
+  record["sparse_sparsity"] = model.Sparsity();
+  record["accuracy_sparse"] = Accuracy(EvalIfData(ctx));
+  // Re-dense: pruned weights restart at zero; everything trains at lr / 10.
+  for (Layer& l : model.layers()) l.mask = torch::Tensor();
+  {
+    Trainer dense(ctx.env, lr / 10);
+    if (auto st = Train(ctx, &dense, d.dense_epochs, Salt(ctx, 2)); !st.ok())
+      return st;
+  }
+  record["accuracy_after"] = Accuracy(EvalIfData(ctx));
+  return record;
+}
+
+absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
+  Model& model = *ctx.env.model;
+  const int epochs = q.epochs.value_or(ctx.env.data != nullptr ? 2 : 0);
+  if (epochs > 0 && ctx.env.data == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the quantize stage retrains for ", epochs,
+        " epochs but no data was given: give data, or set its epochs to 0 "
+        "for data-free quantization"));
+  }
+  json layers = json::array();
+  for (Layer& l : model.layers()) {
+    torch::NoGradGuard no_grad;
+    const auto start = Clock::now();
+    torch::Tensor kept = l.mask.defined() ? l.mask : (l.param != 0);
+    l.mask = kept;
+    l.nz_index = kept.flatten().nonzero().squeeze(1);
+    torch::Tensor values =
+        l.param.flatten().index_select(0, l.nz_index).to(torch::kCPU).contiguous();
+    const size_t n = static_cast<size_t>(values.numel());
+    json rec = {{"name", l.name}, {"bits", l.config.bits}, {"nonzeros", n}};
+    if (n == 0) {
+      l.centroids = torch::zeros({0}, l.param.options());
+      l.nz_assign = torch::zeros({0}, torch::TensorOptions()
+                                          .dtype(torch::kInt64)
+                                          .device(l.param.device()));
+      layers.push_back(rec);
+      continue;
+    }
+    KMeansOptions opts;
+    opts.k = 1 << l.config.bits;
+    opts.init = q.init;
+    opts.solver = q.solver;
+    opts.seed = ctx.env.config->seed;
+    // Iterations are O(k log n) after one sort: run Lloyd to convergence.
+    opts.max_iterations = 10000;
+    std::span<const float> span(values.data_ptr<float>(), n);
+    auto km = KMeans1D(span, opts);
+    if (!km.ok()) {
+      return absl::Status(km.status().code(),
+                          absl::StrCat(l.name, ": ", km.status().message()));
+    }
+    std::vector<int32_t> assign(n);
+    AssignNearest(span, km->centroids, assign);
+    l.centroids = torch::tensor(km->centroids).to(l.param.device());
+    l.nz_assign = torch::tensor(assign).to(torch::kInt64).to(l.param.device());
+    l.ApplyCentroids();
+    rec["centroids"] = km->centroids.size();
+    rec["kmeans_sse"] = km->sse;
+    rec["kmeans_iterations"] = km->iterations;
+    rec["kmeans_seconds"] =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    layers.push_back(rec);
+  }
+  json record = {{"layers", layers},
+                 {"accuracy_after_clustering", Accuracy(EvalIfData(ctx))}};
+  if (epochs > 0) {
+    Trainer trainer(ctx.env, Lr(q.learning_rate, *ctx.env.config, 0.1));
+    if (auto st = Train(ctx, &trainer, epochs, Salt(ctx, 1)); !st.ok()) {
+      return st;
+    }
+  }
+  record["epochs"] = epochs;
+  return record;
+}
+
+absl::StatusOr<json> RunFinetune(const FinetuneConfig& f, StageContext& ctx) {
+  if (ctx.env.data == nullptr) {
+    return absl::InvalidArgumentError(
+        "the finetune stage trains the model and needs data");
+  }
+  Trainer trainer(ctx.env, Lr(f.learning_rate, *ctx.env.config));
+  if (auto st = Train(ctx, &trainer, f.epochs, Salt(ctx, 1)); !st.ok()) {
+    return st;
+  }
+  return json{{"epochs", f.epochs}};
+}
+
+}  // namespace
+
+torch::Tensor TopMagnitudeMask(const torch::Tensor& w, double sparsity) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = w.numel();
+  const auto keep = n - static_cast<int64_t>(std::floor(sparsity * n));
+  torch::Tensor mask = torch::zeros({n}, w.options().dtype(torch::kBool));
+  if (keep > 0) {
+    // Stable sort: equal magnitudes keep the earlier position first.
+    torch::Tensor order =
+        std::get<1>(w.abs().flatten().sort(/*stable=*/true, 0, true));
+    mask.index_fill_(0, order.narrow(0, 0, keep), true);
+  }
+  return mask.view(w.sizes());
+}
+
+int64_t GapFillers(const torch::Tensor& w, int gap_bits) {
+  torch::Tensor pos = w.flatten().nonzero().squeeze(1);
+  if (pos.numel() == 0) return 0;
+  torch::Tensor prev = torch::cat(
+      {torch::full({1}, -1, pos.options()), pos.narrow(0, 0, pos.numel() - 1)});
+  const int64_t filler = (int64_t{1} << gap_bits) - 1;
+  return torch::div(pos - prev - 1, filler, "floor").sum().item<int64_t>();
+}
+
+StorageEstimate EstimateStorage(Model& model) {
+  double original = 0, pruned = 0, quantized = 0;
+  for (const NamedTensor& nt : model.tensors()) {
+    const double bytes = static_cast<double>(nt.tensor.numel()) *
+                         (nt.tensor.is_floating_point() ? 4 : nt.tensor.element_size());
+    original += bytes;
+    const Layer* layer = nullptr;
+    for (const Layer& l : model.layers()) {
+      if (l.param.is_same(nt.tensor)) layer = &l;
+    }
+    if (layer == nullptr) {
+      pruned += bytes;
+      quantized += bytes;
+      continue;
+    }
+    const auto nz = static_cast<double>(layer->nonzeros());
+    const double gaps =
+        nz + static_cast<double>(GapFillers(layer->param, layer->config.gap_bits));
+    const double gap_bytes = gaps * layer->config.gap_bits / 8;
+    pruned += nz * 4 + gap_bytes;
+    const double k = layer->quantized()
+                         ? static_cast<double>(layer->centroids.numel())
+                         : std::pow(2.0, layer->config.bits);
+    quantized += nz * layer->config.bits / 8 + gap_bytes + k * 4;
+  }
+  StorageEstimate e;
+  e.pruned_ratio = pruned > 0 ? original / pruned : 0;
+  e.quantized_ratio = quantized > 0 ? original / quantized : 0;
+  return e;
+}
+
+absl::StatusOr<json> RunStage(const StageConfig& stage, StageContext& ctx) {
+  switch (stage.kind) {
+    case StageConfig::Kind::kPrune:
+      return RunPrune(stage.prune, ctx);
+    case StageConfig::Kind::kDsd:
+      return RunDsd(stage.dsd, ctx);
+    case StageConfig::Kind::kQuantize:
+      return RunQuantize(stage.quantize, ctx);
+    case StageConfig::Kind::kFinetune:
+      return RunFinetune(stage.finetune, ctx);
+  }
+  return absl::InternalError("unknown stage kind");
+}
+
+}  // namespace condense::engine

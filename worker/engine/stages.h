@@ -1,0 +1,41 @@
+// The stages a spec composes: iterative magnitude pruning with retraining,
+// DSD, weight sharing with trained quantization, and plain fine-tuning. Each
+// works on the model in place and returns a JSON record for the report.
+#ifndef CONDENSE_WORKER_ENGINE_STAGES_H_
+#define CONDENSE_WORKER_ENGINE_STAGES_H_
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "worker/engine/config.h"
+#include "worker/engine/train.h"
+
+namespace condense::engine {
+
+struct StageContext {
+  TrainEnv env;  // env.data is null in data-free runs.
+  StageInfo info;
+};
+
+absl::StatusOr<nlohmann::json> RunStage(const StageConfig& stage,
+                                        StageContext& ctx);
+
+// Keeps the largest (1 - sparsity) of |w| (ties broken by position); the
+// rest is pruned. Returns a bool mask.
+torch::Tensor TopMagnitudeMask(const torch::Tensor& w, double sparsity);
+
+// The paper's storage estimates, as compression ratios of the whole model:
+// after pruning (32-bit values plus b-bit relative indices, fillers counted)
+// and after pruning and quantization (bits-wide cluster indices plus a
+// float32 codebook); tensors not compressed count at their size.
+struct StorageEstimate {
+  double pruned_ratio = 0;
+  double quantized_ratio = 0;
+};
+StorageEstimate EstimateStorage(Model& model);
+
+// Filler entries the gap stream of `w` needs with b-bit gaps.
+int64_t GapFillers(const torch::Tensor& w, int gap_bits);
+
+}  // namespace condense::engine
+
+#endif  // CONDENSE_WORKER_ENGINE_STAGES_H_

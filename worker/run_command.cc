@@ -1,0 +1,171 @@
+#include "worker/run_command.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "codec/size_report.h"
+#include "nlohmann/json.hpp"
+#include "proto/spec_util.h"
+#include "worker/engine/engine.h"
+#include "worker/progress_printer.h"
+#include "worker/spec_config.h"
+
+namespace condense::worker {
+namespace {
+
+engine::CancelFlag* g_cancel = nullptr;
+
+extern "C" void OnInterrupt(int) {
+  if (g_cancel != nullptr) g_cancel->Cancel();
+}
+
+int ExitCode(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kOk:
+      return 0;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 2;
+    case absl::StatusCode::kCancelled:
+      return 130;
+    default:
+      return 1;
+  }
+}
+
+void PrintSummary(const engine::RunOutputs& out) {
+  const auto& r = out.report;
+  std::fprintf(stderr, "\n%-40s %12s %10s %8s %10s %8s\n", "tensor", "params",
+               "bytes", "density", "bits/nz", "ratio");
+  for (const auto& t : r["tensors"]) {
+    std::fprintf(stderr, "%-40s %12llu %10llu %8.3f %10.2f %7.1fx\n",
+                 t["name"].get<std::string>().c_str(),
+                 static_cast<unsigned long long>(t["numel"].get<uint64_t>()),
+                 static_cast<unsigned long long>(t["total_bytes"].get<uint64_t>()),
+                 t["density"].get<double>(),
+                 t.value("bits_per_nonzero", 0.0), t.value("ratio", 0.0));
+  }
+  const auto& tot = r["totals"];
+  std::fprintf(stderr,
+               "\n%llu -> %llu bytes: %.1fx (pruned %.1fx, + quantized "
+               "%.1fx, + Huffman %.1fx)\n",
+               static_cast<unsigned long long>(tot["original_bytes"].get<uint64_t>()),
+               static_cast<unsigned long long>(tot["compressed_bytes"].get<uint64_t>()),
+               tot["compression_ratio"].get<double>(),
+               tot["ratio_pruned"].get<double>(),
+               tot["ratio_pruned_quantized"].get<double>(),
+               tot["compression_ratio"].get<double>());
+  const auto& acc = r["accuracy"];
+  if (!acc["baseline"].is_null()) {
+    std::fprintf(stderr, "accuracy: baseline %.4f, final %.4f\n",
+                 acc["baseline"].get<double>(), acc["final"].get<double>());
+  }
+  std::fprintf(stderr, "wrote %s, %s%s%s, %s\n", out.cdz_path.c_str(),
+               out.torchscript_path.c_str(),
+               out.torchscript_path.empty() ? "" : ", ",
+               out.safetensors_path.c_str(), out.report_path.c_str());
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
+  nlohmann::json file_json = nlohmann::json::object();
+  if (!flags.spec_file.empty()) {
+    std::ifstream in(flags.spec_file);
+    if (!in) {
+      return absl::NotFoundError(
+          absl::StrCat("cannot read spec file ", flags.spec_file));
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    file_json = nlohmann::json::parse(text.str(), nullptr, false);
+    if (!file_json.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flags.spec_file, " is not a JSON object (a CompressionSpec in "
+          "protobuf's JSON form)"));
+    }
+    // Check field names before merging, so errors point at the file.
+    if (auto parsed = spec::ParseSpecJson(text.str()); !parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flags.spec_file, ": ", parsed.status().message()));
+    }
+  }
+  std::string preset = flags.preset;
+  if (preset.empty() && file_json.contains("preset")) {
+    preset = file_json["preset"].get<std::string>();
+  }
+  if (preset.empty()) preset = "deep-compression";
+  auto base = spec::Preset(preset);
+  if (!base.ok()) return base.status();
+  nlohmann::json merged = nlohmann::json::parse(spec::SpecToJson(*base));
+  merged.merge_patch(file_json);
+  auto spec = spec::ParseSpecJson(merged.dump());
+  if (!spec.ok()) return spec.status();
+  for (const std::string& o : flags.overrides) {
+    if (auto st = spec::ApplyOverride(o, &*spec); !st.ok()) return st;
+  }
+  if (auto st = spec::ValidateSpec(*spec); !st.ok()) return st;
+  return spec;
+}
+
+int RunCommand(const RunFlags& flags) {
+  auto spec = BuildSpec(flags);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "condense-worker: %s\n",
+                 std::string(spec.status().message()).c_str());
+    return ExitCode(spec.status());
+  }
+  auto config = ToEngineConfig(*spec);
+  if (!config.ok()) {
+    std::fprintf(stderr, "condense-worker: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (!flags.data.empty() && !flags.train_data.empty()) {
+    std::fprintf(stderr,
+                 "condense-worker: give either --data DIR or --train-data "
+                 "FILE [--eval-data FILE], not both\n");
+    return 2;
+  }
+  if (!flags.eval_data.empty() && flags.train_data.empty()) {
+    std::fprintf(stderr,
+                 "condense-worker: --eval-data needs --train-data\n");
+    return 2;
+  }
+  engine::RunInputs inputs;
+  inputs.model_path = flags.model;
+  inputs.data_dir = flags.data;
+  inputs.train_data = flags.train_data;
+  inputs.eval_data = flags.eval_data;
+  inputs.out_dir = flags.out;
+  inputs.checkpoint_dir = flags.checkpoint_dir;
+  inputs.threads = flags.threads;
+  inputs.stop_after_stages = flags.stop_after_stages;
+
+  engine::CancelFlag cancel;
+  g_cancel = &cancel;
+  auto previous = std::signal(SIGINT, OnInterrupt);
+  ProgressPrinter printer(stderr, isatty(fileno(stderr)) != 0);
+  auto result = engine::RunCompression(*config, inputs,
+                                       flags.quiet ? nullptr : &printer,
+                                       &cancel);
+  std::signal(SIGINT, previous);
+  g_cancel = nullptr;
+  if (!result.ok()) {
+    std::fprintf(stderr, "condense-worker: %s\n",
+                 std::string(result.status().message()).c_str());
+    return ExitCode(result.status());
+  }
+  PrintSummary(*result);
+  return 0;
+}
+
+}  // namespace condense::worker
