@@ -54,6 +54,7 @@ absl::StatusOr<torch::Tensor> SafetensorsTensor(
 
 void Layer::ApplyCentroids() {
   torch::NoGradGuard no_grad;
+  param.zero_();
   param.view(-1).index_put_({nz_index}, centroids.detach().index({nz_assign}));
   // A centroid that reached zero must read +0.0, not -0.0.
   param.masked_fill_(param == 0, 0.0);
@@ -121,6 +122,8 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
             model.tensors_.push_back({name, {}, t, is_parameter});
           };
           for (const auto& p : model.module_->named_parameters(true)) {
+            // Models saved frozen still retrain.
+            if (p.value.is_floating_point()) p.value.set_requires_grad(true);
             add(p.name, p.value, true);
           }
           for (const auto& b : model.module_->named_buffers(true)) {
