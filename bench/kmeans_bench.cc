@@ -52,7 +52,7 @@ void Run(benchmark::State& state, KMeansOptions options) {
     benchmark::DoNotOptimize(result);
   }
   state.counters["sse"] = result.sse;
-  state.counters["iterations"] = result.iterations;
+  state.counters["lloyd_steps"] = result.iterations;
   state.counters["centroids"] = static_cast<double>(result.centroids.size());
 }
 

@@ -15,7 +15,7 @@ namespace {
 
 // Shared pieces, composed below.
 constexpr char kLayers[] = R"(
-  "fc": {"bits": 5, "gap_bits": 5, "sensitivity": 1.3},
+  "fc": {"bits": 5, "gap_bits": 5, "sensitivity": 2.3},
   "conv": {"bits": 8, "gap_bits": 8, "sensitivity": 1.0})";
 constexpr char kPrune[] =
     R"({"prune": {"criterion": "SENSITIVITY", "steps": 3,

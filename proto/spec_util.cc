@@ -26,8 +26,9 @@ absl::StatusOr<std::vector<PathStep>> ParsePath(absl::string_view path) {
   size_t i = 0;
   while (i < path.size()) {
     PathStep step;
-    while (i < path.size() && (std::isalnum(static_cast<unsigned char>(
-                                   path[i])) || path[i] == '_')) {
+    while (
+        i < path.size() &&
+        (std::isalnum(static_cast<unsigned char>(path[i])) || path[i] == '_')) {
       step.field.push_back(path[i++]);
     }
     if (step.field.empty()) {
@@ -70,21 +71,21 @@ absl::Status CheckRange(absl::string_view field, double value, double lo,
   bool ok = std::isfinite(value) && value <= hi &&
             (lo_open ? value > lo : value >= lo);
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, " = ", value, " is out of range: allowed ", lo_open ? "(" : "[",
-      lo, ", ", hi, "]"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " = ", value, " is out of range: allowed ",
+                   lo_open ? "(" : "[", lo, ", ", hi, "]"));
 }
 
 absl::Status CheckLayer(absl::string_view where, const LayerSettings& s) {
   if (s.has_bits()) {
-    if (auto st = CheckRange(absl::StrCat(where, ".bits"), s.bits(), 1,
-                             kMaxBits);
+    if (auto st =
+            CheckRange(absl::StrCat(where, ".bits"), s.bits(), 1, kMaxBits);
         !st.ok())
       return st;
   }
   if (s.has_gap_bits()) {
-    if (auto st = CheckRange(absl::StrCat(where, ".gap_bits"), s.gap_bits(),
-                             1, kMaxGapBits);
+    if (auto st = CheckRange(absl::StrCat(where, ".gap_bits"), s.gap_bits(), 1,
+                             kMaxGapBits);
         !st.ok())
       return st;
   }
@@ -189,8 +190,7 @@ absl::StatusOr<CompressionSpec> ParseSpecJson(absl::string_view json) {
   JsonParseOptions options;
   options.ignore_unknown_fields = false;
   auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &spec,
-      options);
+      google::protobuf::StringPiece(json.data(), json.size()), &spec, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the spec is not a valid CompressionSpec in JSON: ",
@@ -235,10 +235,10 @@ absl::Status ApplyOverride(absl::string_view assignment,
     nlohmann::json* child = &(*node)[step.field];
     for (size_t index : step.indices) {
       if (!child->is_array() || index >= child->size()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "override '", assignment, "': ", at, " has ",
-            child->is_array() ? child->size() : 0, " elements, no [", index,
-            "]"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("override '", assignment, "': ", at, " has ",
+                         child->is_array() ? child->size() : 0,
+                         " elements, no [", index, "]"));
       }
       at += absl::StrCat("[", index, "]");
       child = &(*child)[index];
@@ -248,9 +248,9 @@ absl::Status ApplyOverride(absl::string_view assignment,
   }
   auto parsed = ParseSpecJson(root.dump());
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "override '", assignment, "' does not fit the spec: ",
-        parsed.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("override '", assignment,
+                     "' does not fit the spec: ", parsed.status().message()));
   }
   *spec = *std::move(parsed);
   return absl::OkStatus();
@@ -267,8 +267,9 @@ absl::Status ValidateSpec(const CompressionSpec& spec) {
     std::string at = absl::StrCat("layers[", i, "]");
     if (rule.pattern().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          at, ".pattern is empty: give a parameter name or a glob such as "
-              "\"fc3.weight\" or \"features.*\""));
+          at,
+          ".pattern is empty: give a parameter name or a glob such as "
+          "\"fc3.weight\" or \"features.*\""));
     }
     if (auto st = CheckLayer(at + ".settings", rule.settings()); !st.ok()) {
       return st;
@@ -288,8 +289,8 @@ absl::Status ValidateSpec(const CompressionSpec& spec) {
       !st.ok())
     return st;
   if (t.has_batch_size()) {
-    if (auto st = CheckRange("training.batch_size", t.batch_size(), 1,
-                             kMaxBatchSize);
+    if (auto st =
+            CheckRange("training.batch_size", t.batch_size(), 1, kMaxBatchSize);
         !st.ok())
       return st;
   }
@@ -330,8 +331,8 @@ absl::Status ValidateSpec(const CompressionSpec& spec) {
     return st;
   if (!spec.device().empty() && spec.device() != "auto" &&
       spec.device() != "cpu" && spec.device() != "cuda") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "device = '", spec.device(), "': use auto, cpu or cuda"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("device = '", spec.device(), "': use auto, cpu or cuda"));
   }
   return absl::OkStatus();
 }

@@ -31,8 +31,7 @@ std::string SpecToJson(const CompressionSpec& spec, bool pretty = false);
 // "training.learning_rate=0.01", "stages[0].prune.steps=4",
 // "layers=[{\"pattern\":\"fc3.weight\",\"settings\":{\"bits\":6}}]"). The
 // value is read as JSON when it parses as JSON, else as a string.
-absl::Status ApplyOverride(absl::string_view assignment,
-                           CompressionSpec* spec);
+absl::Status ApplyOverride(absl::string_view assignment, CompressionSpec* spec);
 
 // Checks every bound (bits 1..8, gap bits 1..16, epochs, batch size, ...);
 // the error names the field, the value and the allowed range.

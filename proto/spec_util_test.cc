@@ -56,10 +56,10 @@ TEST(OverrideTest, SetsNestedFieldsListsAndEnums) {
   ASSERT_TRUE(ApplyOverride("fc.bits=6", &*spec).ok());
   EXPECT_EQ(spec->fc().bits(), 6u);
   EXPECT_EQ(spec->fc().gap_bits(), 5u);  // Siblings untouched.
-  ASSERT_TRUE(ApplyOverride(
-                  R"(layers=[{"pattern":"fc3.weight","settings":{"bits":7}}])",
-                  &*spec)
-                  .ok());
+  ASSERT_TRUE(
+      ApplyOverride(
+          R"(layers=[{"pattern":"fc3.weight","settings":{"bits":7}}])", &*spec)
+          .ok());
   ASSERT_EQ(spec->layers_size(), 1);
   EXPECT_EQ(spec->layers(0).settings().bits(), 7u);
   ASSERT_TRUE(ApplyOverride("device=cpu", &*spec).ok());

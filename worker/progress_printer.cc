@@ -44,7 +44,8 @@ void ProgressPrinter::OnEvent(const engine::ProgressEvent& e) {
     case Kind::kBatch: {
       if (!live_) return;
       const auto now = std::chrono::steady_clock::now();
-      if (e.batch != e.batches && now - last_draw_ < std::chrono::milliseconds(200)) {
+      if (e.batch != e.batches &&
+          now - last_draw_ < std::chrono::milliseconds(200)) {
         return;
       }
       last_draw_ = now;
@@ -72,8 +73,7 @@ void ProgressPrinter::OnEvent(const engine::ProgressEvent& e) {
     case Kind::kStageFinished:
       Line(absl::StrFormat("%s finished: accuracy %s sparsity %.3f "
                            "ratio (pruned+quantized) %.1fx",
-                           Prefix(e), Accuracy(e.accuracy), e.sparsity,
-                           e.ratio)
+                           Prefix(e), Accuracy(e.accuracy), e.sparsity, e.ratio)
                .c_str());
       return;
     case Kind::kRunFinished:

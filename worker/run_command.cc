@@ -46,23 +46,24 @@ void PrintSummary(const engine::RunOutputs& out) {
   std::fprintf(stderr, "\n%-40s %12s %10s %8s %10s %8s\n", "tensor", "params",
                "bytes", "density", "bits/nz", "ratio");
   for (const auto& t : r["tensors"]) {
-    std::fprintf(stderr, "%-40s %12llu %10llu %8.3f %10.2f %7.1fx\n",
-                 t["name"].get<std::string>().c_str(),
-                 static_cast<unsigned long long>(t["numel"].get<uint64_t>()),
-                 static_cast<unsigned long long>(t["total_bytes"].get<uint64_t>()),
-                 t["density"].get<double>(),
-                 t.value("bits_per_nonzero", 0.0), t.value("ratio", 0.0));
+    std::fprintf(
+        stderr, "%-40s %12llu %10llu %8.3f %10.2f %7.1fx\n",
+        t["name"].get<std::string>().c_str(),
+        static_cast<unsigned long long>(t["numel"].get<uint64_t>()),
+        static_cast<unsigned long long>(t["total_bytes"].get<uint64_t>()),
+        t["density"].get<double>(), t.value("bits_per_nonzero", 0.0),
+        t.value("ratio", 0.0));
   }
   const auto& tot = r["totals"];
-  std::fprintf(stderr,
-               "\n%llu -> %llu bytes: %.1fx (pruned %.1fx, + quantized "
-               "%.1fx, + Huffman %.1fx)\n",
-               static_cast<unsigned long long>(tot["original_bytes"].get<uint64_t>()),
-               static_cast<unsigned long long>(tot["compressed_bytes"].get<uint64_t>()),
-               tot["compression_ratio"].get<double>(),
-               tot["ratio_pruned"].get<double>(),
-               tot["ratio_pruned_quantized"].get<double>(),
-               tot["compression_ratio"].get<double>());
+  std::fprintf(
+      stderr,
+      "\n%llu -> %llu bytes: %.1fx (pruned %.1fx, + quantized "
+      "%.1fx, + Huffman %.1fx)\n",
+      static_cast<unsigned long long>(tot["original_bytes"].get<uint64_t>()),
+      static_cast<unsigned long long>(tot["compressed_bytes"].get<uint64_t>()),
+      tot["compression_ratio"].get<double>(), tot["ratio_pruned"].get<double>(),
+      tot["ratio_pruned_quantized"].get<double>(),
+      tot["compression_ratio"].get<double>());
   const auto& acc = r["accuracy"];
   if (!acc["baseline"].is_null()) {
     std::fprintf(stderr, "accuracy: baseline %.4f, final %.4f\n",
@@ -88,9 +89,10 @@ absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
     text << in.rdbuf();
     file_json = nlohmann::json::parse(text.str(), nullptr, false);
     if (!file_json.is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          flags.spec_file, " is not a JSON object (a CompressionSpec in "
-          "protobuf's JSON form)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(flags.spec_file,
+                       " is not a JSON object (a CompressionSpec in "
+                       "protobuf's JSON form)"));
     }
     // Check field names before merging, so errors point at the file.
     if (auto parsed = spec::ParseSpecJson(text.str()); !parsed.ok()) {
@@ -136,8 +138,7 @@ int RunCommand(const RunFlags& flags) {
     return 2;
   }
   if (!flags.eval_data.empty() && flags.train_data.empty()) {
-    std::fprintf(stderr,
-                 "condense-worker: --eval-data needs --train-data\n");
+    std::fprintf(stderr, "condense-worker: --eval-data needs --train-data\n");
     return 2;
   }
   engine::RunInputs inputs;
@@ -154,9 +155,8 @@ int RunCommand(const RunFlags& flags) {
   g_cancel = &cancel;
   auto previous = std::signal(SIGINT, OnInterrupt);
   ProgressPrinter printer(stderr, isatty(fileno(stderr)) != 0);
-  auto result = engine::RunCompression(*config, inputs,
-                                       flags.quiet ? nullptr : &printer,
-                                       &cancel);
+  auto result = engine::RunCompression(
+      *config, inputs, flags.quiet ? nullptr : &printer, &cancel);
   std::signal(SIGINT, previous);
   g_cancel = nullptr;
   if (!result.ok()) {

@@ -6,14 +6,16 @@
 #include "worker/run_command.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"condense-worker: compresses neural networks (Deep "
-               "Compression: pruning, trained quantization, Huffman coding; "
-               "DSD)"};
+  CLI::App app{
+      "condense-worker: compresses neural networks (Deep "
+      "Compression: pruning, trained quantization, Huffman coding; "
+      "DSD)"};
   app.require_subcommand(1);
   condense::worker::RunFlags run;
   CLI::App* cmd = app.add_subcommand(
-      "run", "compress one model here and write model.cdz, model.pt, "
-             "model.safetensors and report.json");
+      "run",
+      "compress one model here and write model.cdz, model.pt, "
+      "model.safetensors and report.json");
   cmd->add_option("--model", run.model,
                   "TorchScript file (torch.jit.save) or .safetensors state "
                   "dict")

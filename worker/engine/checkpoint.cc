@@ -45,7 +45,8 @@ absl::Status SaveCheckpoint(const std::string& dir,
     a.write("report", c10::IValue(state.report.dump()));
     a.write("rng", at::detail::getDefaultCPUGenerator().get_state());
     for (size_t i = 0; i < model.tensors().size(); ++i) {
-      a.write(Key("tensor", i), model.tensors()[i].tensor.detach().to(torch::kCPU));
+      a.write(Key("tensor", i),
+              model.tensors()[i].tensor.detach().to(torch::kCPU));
     }
     for (size_t i = 0; i < model.layers().size(); ++i) {
       const Layer& l = model.layers()[i];
@@ -61,9 +62,8 @@ absl::Status SaveCheckpoint(const std::string& dir,
   if (!st.ok()) return st;
   fs::rename(tmp, path, ec);
   if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot move checkpoint into place at ", path, ": ",
-                     ec.message()));
+    return absl::InternalError(absl::StrCat(
+        "cannot move checkpoint into place at ", path, ": ", ec.message()));
   }
   return absl::OkStatus();
 }
@@ -75,8 +75,7 @@ absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& dir,
   const std::string path = (fs::path(dir) / kFile).string();
   if (dir.empty() || !fs::exists(path)) return state;
   absl::Status st = TorchCall(
-      absl::StrCat("reading checkpoint ", path,
-                   " (delete it to start afresh)"),
+      absl::StrCat("reading checkpoint ", path, " (delete it to start afresh)"),
       [&]() -> absl::Status {
         torch::serialize::InputArchive a;
         a.load_from(path);

@@ -111,8 +111,8 @@ struct EngineConfig {
   TrainingConfig training;
   DataConfig data;
   LossConfig loss;
-  LayerOverride fc;    // Rank-2 weights.
-  LayerOverride conv;  // Rank >= 3 weights.
+  LayerOverride fc;                  // Rank-2 weights.
+  LayerOverride conv;                // Rank >= 3 weights.
   std::vector<LayerOverride> rules;  // First match wins.
   uint64_t seed = 0;
   DeviceChoice device = DeviceChoice::kAuto;

@@ -37,8 +37,7 @@ absl::StatusOr<torch::Tensor> IdxTensor(const std::string& path) {
   if (!array.ok()) return array.status();
   auto* owned = new std::vector<uint8_t>(std::move(array->data));
   return torch::from_blob(
-      owned->data(), array->dims,
-      [owned](void*) { delete owned; },
+      owned->data(), array->dims, [owned](void*) { delete owned; },
       torch::TensorOptions().dtype(IdxTorchType(array->type)));
 }
 
@@ -89,8 +88,9 @@ absl::StatusOr<Split> LoadSafetensorsSplit(const std::string& path) {
   }
   if (!split.inputs.defined()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, " has no tensor named \"inputs\": a data file holds \"inputs\" "
-              "([N, ...]) and optionally \"targets\" ([N] class indices)"));
+        path,
+        " has no tensor named \"inputs\": a data file holds \"inputs\" "
+        "([N, ...]) and optionally \"targets\" ([N] class indices)"));
   }
   return split;
 }
@@ -126,7 +126,8 @@ absl::StatusOr<std::string> FindMnistFile(const std::string& dir,
     if (fs::exists(path)) return path;
   }
   return absl::NotFoundError(absl::StrCat(
-      "data directory ", dir, " has no ", stem, "[.gz]; an MNIST-layout "
+      "data directory ", dir, " has no ", stem,
+      "[.gz]; an MNIST-layout "
       "directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte, "
       "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (optionally .gz)"));
 }
@@ -222,8 +223,8 @@ absl::StatusOr<Data> Data::Load(const DataSources& sources,
         } else {
           // Hold out a fixed, seeded fraction.
           const int64_t n = data.train_.size();
-          const auto held = static_cast<int64_t>(
-              static_cast<double>(n) * config.data.eval_fraction);
+          const auto held = static_cast<int64_t>(static_cast<double>(n) *
+                                                 config.data.eval_fraction);
           if (held < 1 || held >= n) {
             return absl::InvalidArgumentError(absl::StrCat(
                 "cannot hold out ", config.data.eval_fraction, " of ", n,
@@ -240,12 +241,12 @@ absl::StatusOr<Data> Data::Load(const DataSources& sources,
         }
         if (data.train_.inputs.sizes().slice(1) !=
             data.eval_.inputs.sizes().slice(1)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "training samples have shape ",
-              c10::str(data.train_.inputs.sizes().slice(1)),
-              " but evaluation samples ",
-              c10::str(data.eval_.inputs.sizes().slice(1)),
-              ": both must be the same"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("training samples have shape ",
+                           c10::str(data.train_.inputs.sizes().slice(1)),
+                           " but evaluation samples ",
+                           c10::str(data.eval_.inputs.sizes().slice(1)),
+                           ": both must be the same"));
         }
         if (data.train_.targets.defined() != data.eval_.targets.defined()) {
           return absl::InvalidArgumentError(
@@ -271,10 +272,10 @@ absl::Status Data::FitTo(torch::jit::Module& module,
     int64_t want = 1;
     for (int64_t d : config_.sample_shape) want *= d;
     if (want != per_sample) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "data.sample_shape ", Shape(config_.sample_shape), " holds ", want,
-          " values but each sample has ", per_sample, " (shape ",
-          Shape(raw_shape), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("data.sample_shape ", Shape(config_.sample_shape),
+                       " holds ", want, " values but each sample has ",
+                       per_sample, " (shape ", Shape(raw_shape), ")"));
     }
     candidates.push_back(config_.sample_shape);
   } else {
@@ -287,8 +288,8 @@ absl::Status Data::FitTo(torch::jit::Module& module,
   const size_t channels = config_.mean.size();
   std::string errors;
   for (const auto& shape : candidates) {
-    if (channels > 1 && (shape.empty() ||
-                         shape[0] != static_cast<int64_t>(channels))) {
+    if (channels > 1 &&
+        (shape.empty() || shape[0] != static_cast<int64_t>(channels))) {
       continue;  // Per-channel normalization needs a channel axis.
     }
     sample_shape_ = shape;
@@ -306,8 +307,8 @@ absl::Status Data::FitTo(torch::jit::Module& module,
     }
     if (out.dim() != 2 || out.size(1) < 2) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "the model's output has shape ", c10::str(out.sizes()),
-          " for input ", Shape(shape),
+          "the model's output has shape ", c10::str(out.sizes()), " for input ",
+          Shape(shape),
           ": condense retrains classifiers, whose output is [batch, "
           "classes] with at least 2 classes"));
     }
@@ -359,8 +360,8 @@ torch::Tensor Data::Prepare(const torch::Tensor& raw,
 }
 
 torch::Tensor Data::Shuffle(int64_t n, uint64_t seed, uint64_t salt) {
-  auto gen = at::detail::createCPUGenerator(seed * 0x9E3779B97F4A7C15ull ^
-                                            salt);
+  auto gen =
+      at::detail::createCPUGenerator(seed * 0x9E3779B97F4A7C15ull ^ salt);
   return torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
 }
 

@@ -47,8 +47,8 @@ class Data {
 
   // A batch as the model takes it: float32 on `device`, scaled, normalized,
   // reshaped to [B, sample_shape...].
-  torch::Tensor Prepare(const torch::Tensor& raw, const torch::Device& device)
-      const;
+  torch::Tensor Prepare(const torch::Tensor& raw,
+                        const torch::Device& device) const;
 
   // The sample order for one epoch: a permutation seeded by (seed, salt).
   static torch::Tensor Shuffle(int64_t n, uint64_t seed, uint64_t salt);

@@ -1,5 +1,7 @@
 #include "worker/engine/encode.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -54,6 +56,19 @@ std::span<const uint8_t> Bytes(const torch::Tensor& cpu) {
           static_cast<size_t>(cpu.numel() * cpu.element_size())};
 }
 
+// A quantized tensor is always stored sparse. One that was only pruned (or
+// DSD-trained) can have a distinct value per weight; then a codebook is
+// larger than the raw floats, and raw wins.
+bool SparseLooksSmaller(const Layer& layer, int64_t numel, int64_t nonzeros,
+                        int64_t distinct) {
+  if (layer.quantized()) return true;
+  const double index_bits =
+      std::ceil(std::log2(std::max<int64_t>(distinct, 2)));
+  const double sparse_bytes =
+      distinct * 4.0 + nonzeros * (index_bits + layer.config.gap_bits) / 8;
+  return sparse_bytes < numel * 4.0;
+}
+
 }  // namespace
 
 absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
@@ -76,7 +91,9 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
       if (layer != nullptr) {
         torch::Tensor nonzero = cpu.masked_select(cpu != 0);
         torch::Tensor codebook = std::get<0>(at::_unique(nonzero, true));
-        if (codebook.numel() <= codec::kMaxCentroids) {
+        if (codebook.numel() <= codec::kMaxCentroids &&
+            SparseLooksSmaller(*layer, cpu.numel(), nonzero.numel(),
+                               codebook.numel())) {
           codebook = codebook.contiguous();
           absl::Status added = (*writer)->AddSparseQuantized(
               nt.name, codec::DType::kF32, Shape(cpu),
@@ -112,9 +129,9 @@ absl::Status VerifyCdz(Model& model, const std::string& path) {
   std::map<std::string, const NamedTensor*> by_name;
   for (const NamedTensor& nt : model.tensors()) by_name[nt.name] = &nt;
   if ((*reader)->tensors().size() != by_name.size()) {
-    return absl::InternalError(absl::StrCat(
-        path, " holds ", (*reader)->tensors().size(), " tensors, the model ",
-        by_name.size()));
+    return absl::InternalError(
+        absl::StrCat(path, " holds ", (*reader)->tensors().size(),
+                     " tensors, the model ", by_name.size()));
   }
   codec::DecodedTensor decoded;
   for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
@@ -185,12 +202,11 @@ absl::Status ExportTorchScript(const std::string& cdz_path,
         torch::Tensor& dst = it->second;
         std::vector<int64_t> shape(decoded.info.shape.begin(),
                                    decoded.info.shape.end());
-        torch::Tensor src =
-            decoded.dtype == codec::DType::kF32
-                ? torch::from_blob(decoded.values.data(), shape,
-                                   torch::kFloat32)
-                : torch::from_blob(decoded.bytes.data(), shape,
-                                   dst.scalar_type());
+        torch::Tensor src = decoded.dtype == codec::DType::kF32
+                                ? torch::from_blob(decoded.values.data(), shape,
+                                                   torch::kFloat32)
+                                : torch::from_blob(decoded.bytes.data(), shape,
+                                                   dst.scalar_type());
         if (dst.sizes() != src.sizes()) {
           return absl::InvalidArgumentError(absl::StrCat(
               name, " has shape ", c10::str(src.sizes()), " in the .cdz but ",
@@ -217,8 +233,8 @@ absl::Status ExportTorchScript(const std::string& cdz_path,
   std::error_code ec;
   fs::rename(tmp, out_path, ec);
   if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", tmp, " to ", out_path, ": ", ec.message()));
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ",
+                                            out_path, ": ", ec.message()));
   }
   return absl::OkStatus();
 }

@@ -16,9 +16,9 @@
 namespace condense::engine {
 
 // Writes every tensor of `model` (tied parameters once; their other names go
-// in the manifest under "aliases"). A compressed tensor is stored
-// SPARSE_QUANTIZED when its distinct nonzero values fit a codebook (at most
-// 65,536), raw otherwise.
+// in the manifest under "aliases"). A quantized tensor is stored
+// SPARSE_QUANTIZED; one that is only pruned is too when its distinct values
+// fit a codebook (at most 65,536) and that is smaller than raw floats.
 absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
                                           codec::Manifest manifest,
                                           const std::string& path);

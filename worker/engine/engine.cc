@@ -99,15 +99,18 @@ absl::Status CheckStagesFit(const Run& run) {
     const char* name = StageName(s.kind);
     if (!has_data) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "stage ", i, " (", name, ") retrains the model but no data was "
+          "stage ", i, " (", name,
+          ") retrains the model but no data was "
           "given: give --data (or --train-data), or use a data-free spec "
           "(e.g. --preset quantize, or set its epochs to 0)"));
     }
     if (!run.model->trainable()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "stage ", i, " (", name, ") retrains the model, which needs a "
-          "TorchScript file (torch.jit.save); ", run.inputs.model_path,
-          " is a weights-only state dict: use data-free stages"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("stage ", i, " (", name,
+                       ") retrains the model, which needs a "
+                       "TorchScript file (torch.jit.save); ",
+                       run.inputs.model_path,
+                       " is a weights-only state dict: use data-free stages"));
     }
   }
   return absl::OkStatus();
@@ -123,10 +126,10 @@ absl::Status Prepare(Run& run) {
   if (config.device != DeviceChoice::kCpu && torch::cuda::is_available()) {
     run.device = torch::Device(torch::kCUDA, 0);
   }
-  const int threads = run.inputs.threads > 0
-                          ? run.inputs.threads
-                          : static_cast<int>(std::max(
-                                1u, std::thread::hardware_concurrency()));
+  const int threads =
+      run.inputs.threads > 0
+          ? run.inputs.threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
   torch::manual_seed(config.seed);
   if (!fs::exists(run.inputs.model_path)) {
@@ -142,7 +145,8 @@ absl::Status Prepare(Run& run) {
   if (!sources.empty()) {
     if (!run.model->trainable()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          run.inputs.model_path, " is a weights-only state dict, which "
+          run.inputs.model_path,
+          " is a weights-only state dict, which "
           "cannot be run on data: give a TorchScript file to retrain, or no "
           "data for data-free compression"));
     }
@@ -191,6 +195,8 @@ json TensorReport(const codec::TensorSize& size, Model& model) {
   for (const Layer& l : model.layers()) {
     if (l.name != size.name) continue;
     j["compressed"] = true;
+    j["quantized"] = l.quantized();
+    j["pruned"] = l.mask.defined();
     j["bits"] = l.config.bits;
     j["index_bits"] = l.config.gap_bits;
     j["parameters"] = l.param.numel();
@@ -234,7 +240,8 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   const std::string fingerprint = Fingerprint(run);
   int first_stage = 0;
   if (!run.inputs.checkpoint_dir.empty()) {
-    auto resumed = LoadCheckpoint(run.inputs.checkpoint_dir, fingerprint, model);
+    auto resumed =
+        LoadCheckpoint(run.inputs.checkpoint_dir, fingerprint, model);
     if (!resumed.ok()) return resumed.status();
     if (resumed->stages_done > 0) {
       first_stage = resumed->stages_done;
@@ -288,9 +295,10 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     }
     if (run.inputs.stop_after_stages > 0 &&
         i + 1 >= run.inputs.stop_after_stages && i + 1 < stage_count) {
-      return absl::AbortedError(absl::StrCat(
-          "stopped after ", i + 1, " stages as asked; run again with the same "
-          "checkpoint directory to resume"));
+      return absl::AbortedError(
+          absl::StrCat("stopped after ", i + 1,
+                       " stages as asked; run again with the same "
+                       "checkpoint directory to resume"));
     }
   }
   if (run.cancel != nullptr && run.cancel->cancelled()) {
@@ -305,9 +313,9 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   std::error_code ec;
   fs::create_directories(run.inputs.out_dir, ec);
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot create output directory ", run.inputs.out_dir, ": ",
-        ec.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create output directory ", run.inputs.out_dir,
+                     ": ", ec.message()));
   }
   RunOutputs out;
   const fs::path dir(run.inputs.out_dir);
@@ -338,7 +346,8 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   EvalResult final_eval = run.data ? Evaluate(env) : EvalResult{};
   StorageEstimate est = EstimateStorage(model);
   json tensors = json::array();
-  for (const auto& t : sizes->tensors) tensors.push_back(TensorReport(t, model));
+  for (const auto& t : sizes->tensors)
+    tensors.push_back(TensorReport(t, model));
   json& rep = run.report;
   rep["schema_version"] = 1;
   rep["model"] = {{"path", run.inputs.model_path},
@@ -367,10 +376,9 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
       {"ratio_pruned_quantized_huffman", sizes->Ratio()},
       {"sparsity", model.Sparsity()},
   };
-  rep["accuracy"] = {{"baseline", baseline.top1 < 0 ? json(nullptr)
-                                                    : json(baseline.top1)},
-                     {"final", final_eval.top1 < 0 ? json(nullptr)
-                                                   : json(final_eval.top1)}};
+  rep["accuracy"] = {
+      {"baseline", baseline.top1 < 0 ? json(nullptr) : json(baseline.top1)},
+      {"final", final_eval.top1 < 0 ? json(nullptr) : json(final_eval.top1)}};
   if (baseline.top5 >= 0) {
     rep["accuracy"]["baseline_top5"] = baseline.top5;
     rep["accuracy"]["final_top5"] = final_eval.top5;

@@ -89,12 +89,13 @@ TEST(EngineTest, CompressesVerifiesAndExports) {
   ASSERT_TRUE(reader.ok());
   torch::jit::Module exported = torch::jit::load(out->torchscript_path);
   std::map<std::string, torch::Tensor> params;
-  for (const auto& p : exported.named_parameters(true)) params[p.name] = p.value;
+  for (const auto& p : exported.named_parameters(true))
+    params[p.name] = p.value;
   codec::DecodedTensor t;
   for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
     ASSERT_TRUE((*reader)->Decode(i, &t).ok());
-    torch::Tensor want = torch::from_blob(t.values.data(),
-                                          {static_cast<int64_t>(t.values.size())});
+    torch::Tensor want = torch::from_blob(
+        t.values.data(), {static_cast<int64_t>(t.values.size())});
     EXPECT_TRUE(torch::equal(params.at(t.info.name).flatten(), want))
         << t.info.name;
   }
@@ -119,7 +120,8 @@ TEST(EngineTest, ResumedRunReachesTheSameResult) {
   struct Log : ProgressObserver {
     std::vector<std::string> stages;
     void OnEvent(const ProgressEvent& e) override {
-      if (e.kind == ProgressEvent::Kind::kStageStarted) stages.push_back(e.stage);
+      if (e.kind == ProgressEvent::Kind::kStageStarted)
+        stages.push_back(e.stage);
     }
   } log;
   auto b = RunCompression(SmallConfig(), parts.run, &log, nullptr);
@@ -185,13 +187,15 @@ TEST(EngineTest, DataFreeSafetensorsModel) {
   std::vector<codec::SafetensorsWriter::Tensor> decl;
   std::vector<torch::Tensor> values;
   for (const auto& p : m.named_parameters(true)) {
-    decl.push_back({p.name, codec::DType::kF32,
+    decl.push_back({p.name,
+                    codec::DType::kF32,
                     {p.value.sizes().begin(), p.value.sizes().end()}});
     values.push_back(p.value.contiguous());
   }
   const std::string path = in.dir + "/mlp.safetensors";
   {
-    auto w = codec::SafetensorsWriter::Create(*codec::NewAtomicFile(path), decl, {});
+    auto w =
+        codec::SafetensorsWriter::Create(*codec::NewAtomicFile(path), decl, {});
     ASSERT_TRUE(w.ok());
     for (size_t i = 0; i < decl.size(); ++i) {
       ASSERT_TRUE((*w)->Append(decl[i].name,
@@ -232,7 +236,8 @@ TEST(EngineTest, TiedParametersAreStoredOnceAndStayTied) {
   for (const char* name : {"enc", "dec"}) {
     torch::jit::Module lin("Linear");
     lin.register_parameter("weight", shared, false);
-    lin.define("def forward(self, x):\n  return torch.linear(x, self.weight)\n");
+    lin.define(
+        "def forward(self, x):\n  return torch.linear(x, self.weight)\n");
     m.register_module(name, lin);
   }
   torch::jit::Module head("Linear");
@@ -241,7 +246,8 @@ TEST(EngineTest, TiedParametersAreStoredOnceAndStayTied) {
   m.register_module("head", head);
   m.define(
       "def forward(self, x):\n"
-      "  return self.head.forward(torch.relu(self.dec.forward(self.enc.forward(x))))\n");
+      "  return "
+      "self.head.forward(torch.relu(self.dec.forward(self.enc.forward(x))))\n");
   in.run.model_path = SaveModule(m, in.dir + "/tied.pt");
   EngineConfig c = SmallConfig();
   auto out = RunCompression(c, in.run, nullptr, nullptr);
@@ -315,7 +321,9 @@ INSTANTIATE_TEST_SUITE_P(
                 [](Inputs& in, EngineConfig&) { in.run.eval_data += ".x"; },
                 absl::StatusCode::kNotFound, "not found"},
         BadCase{"SampleShapeThatDoesNotFit",
-                [](Inputs&, EngineConfig& c) { c.data.sample_shape = {5, 5}; },
+                [](Inputs&, EngineConfig& c) {
+                  c.data.sample_shape = {5, 5};
+                },
                 absl::StatusCode::kInvalidArgument, "holds 25 values"},
         BadCase{"CrossEntropyWithoutLabels",
                 [](Inputs& in, EngineConfig& c) {

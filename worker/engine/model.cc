@@ -81,8 +81,8 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
   model.path_ = path;
   auto digest = FileSha256(path);
   if (!digest.ok()) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read model ", path, ": ", digest.status().message()));
+    return absl::NotFoundError(absl::StrCat("cannot read model ", path, ": ",
+                                            digest.status().message()));
   }
   model.sha256_ = *digest;
   std::vector<std::pair<NamedTensor, bool>> entries;  // (tensor, floating)
@@ -138,8 +138,8 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
   for (const NamedTensor& nt : model.tensors_) {
     if (!nt.tensor.is_floating_point()) continue;
     const int rank = static_cast<int>(nt.tensor.dim());
-    LayerConfig lc =
-        ResolveLayer(config, nt.name, rank, nt.is_parameter && WeightLike(nt.name));
+    LayerConfig lc = ResolveLayer(config, nt.name, rank,
+                                  nt.is_parameter && WeightLike(nt.name));
     if (!lc.compress) continue;
     Layer layer;
     layer.name = nt.name;
@@ -151,10 +151,12 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
     model.layers_.push_back(std::move(layer));
   }
   if (model.layers_.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "no tensor of ", path, " is selected for compression: by default "
-        "weights of rank >= 2 are; add a rule, e.g. --set 'layers=[{\"pattern\":"
-        "\"*\",\"settings\":{\"compress\":true}}]'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("no tensor of ", path,
+                     " is selected for compression: by default "
+                     "weights of rank >= 2 are; add a rule, e.g. --set "
+                     "'layers=[{\"pattern\":"
+                     "\"*\",\"settings\":{\"compress\":true}}]'"));
   }
   return model;
 }

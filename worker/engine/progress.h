@@ -24,7 +24,7 @@ struct ProgressEvent {
     kRunFinished,    // ratio, accuracy: final.
   };
   Kind kind = Kind::kMessage;
-  std::string stage;  // "prune", "quantize", ... ("" outside stages).
+  std::string stage;    // "prune", "quantize", ... ("" outside stages).
   int stage_index = 0;  // 0-based; stage_count stages in all.
   int stage_count = 0;
   int epoch = 0;  // 1-based within the stage; epochs in the stage.

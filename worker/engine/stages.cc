@@ -68,13 +68,11 @@ void PruneStep(const PruneConfig& p, int step, Model& model) {
       if (l.config.prune) mags.push_back(l.param.abs().flatten());
     }
     if (mags.empty()) return;
-    const double target =
-        p.global_sparsity * (1 - std::pow(1 - progress, 3));
+    const double target = p.global_sparsity * (1 - std::pow(1 - progress, 3));
     torch::Tensor all = torch::cat(mags);
     const auto k = static_cast<int64_t>(target * all.numel());
     if (k == 0) return;
-    const float threshold =
-        std::get<0>(all.kthvalue(k)).item<float>();
+    const float threshold = std::get<0>(all.kthvalue(k)).item<float>();
     for (Layer& l : model.layers()) {
       if (!l.config.prune) continue;
       torch::Tensor keep = l.param.abs() > threshold;
@@ -107,8 +105,8 @@ absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
   }
   std::unique_ptr<Trainer> trainer;
   if (ctx.env.data != nullptr && p.epochs_per_step > 0) {
-    trainer = std::make_unique<Trainer>(ctx.env, Lr(p.learning_rate,
-                                                    *ctx.env.config));
+    trainer = std::make_unique<Trainer>(ctx.env,
+                                        Lr(p.learning_rate, *ctx.env.config));
   }
   json steps = json::array();
   for (int step = 1; step <= p.steps; ++step) {
@@ -117,16 +115,16 @@ absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
     if (trainer) {
       record["accuracy_before_retraining"] = Accuracy(EvalIfData(ctx));
       trainer->ClearPrunedState();
-      if (auto st = Train(ctx, trainer.get(), p.epochs_per_step,
-                          Salt(ctx, step));
+      if (auto st =
+              Train(ctx, trainer.get(), p.epochs_per_step, Salt(ctx, step));
           !st.ok()) {
         return st;
       }
     }
     record["accuracy"] = Accuracy(EvalIfData(ctx));
     record["layer_sparsity"] = LayerSparsity(model);
-    Notify(ctx, absl::StrCat("pruning step ", step, "/", p.steps,
-                             ": sparsity ", model.Sparsity()));
+    Notify(ctx, absl::StrCat("pruning step ", step, "/", p.steps, ": sparsity ",
+                             model.Sparsity()));
     steps.push_back(std::move(record));
   }
   return json{{"steps", steps}, {"layer_sparsity", LayerSparsity(model)}};
@@ -180,15 +178,17 @@ absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
     torch::Tensor kept = l.mask.defined() ? l.mask : (l.param != 0);
     l.mask = kept;
     l.nz_index = kept.flatten().nonzero().squeeze(1);
-    torch::Tensor values =
-        l.param.flatten().index_select(0, l.nz_index).to(torch::kCPU).contiguous();
+    torch::Tensor values = l.param.flatten()
+                               .index_select(0, l.nz_index)
+                               .to(torch::kCPU)
+                               .contiguous();
     const size_t n = static_cast<size_t>(values.numel());
     json rec = {{"name", l.name}, {"bits", l.config.bits}, {"nonzeros", n}};
     if (n == 0) {
       l.centroids = torch::zeros({0}, l.param.options());
-      l.nz_assign = torch::zeros({0}, torch::TensorOptions()
-                                          .dtype(torch::kInt64)
-                                          .device(l.param.device()));
+      l.nz_assign = torch::zeros(
+          {0},
+          torch::TensorOptions().dtype(torch::kInt64).device(l.param.device()));
       layers.push_back(rec);
       continue;
     }
@@ -269,8 +269,9 @@ int64_t GapFillers(const torch::Tensor& w, int gap_bits) {
 StorageEstimate EstimateStorage(Model& model) {
   double original = 0, pruned = 0, quantized = 0;
   for (const NamedTensor& nt : model.tensors()) {
-    const double bytes = static_cast<double>(nt.tensor.numel()) *
-                         (nt.tensor.is_floating_point() ? 4 : nt.tensor.element_size());
+    const double bytes =
+        static_cast<double>(nt.tensor.numel()) *
+        (nt.tensor.is_floating_point() ? 4 : nt.tensor.element_size());
     original += bytes;
     const Layer* layer = nullptr;
     for (const Layer& l : model.layers()) {
@@ -282,8 +283,8 @@ StorageEstimate EstimateStorage(Model& model) {
       continue;
     }
     const auto nz = static_cast<double>(layer->nonzeros());
-    const double gaps =
-        nz + static_cast<double>(GapFillers(layer->param, layer->config.gap_bits));
+    const double gaps = nz + static_cast<double>(GapFillers(
+                                 layer->param, layer->config.gap_bits));
     const double gap_bytes = gaps * layer->config.gap_bits / 8;
     pruned += nz * 4 + gap_bytes;
     const double k = layer->quantized()

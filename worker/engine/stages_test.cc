@@ -8,8 +8,8 @@ namespace {
 TEST(TopMagnitudeMaskTest, KeepsTheLargestAndBreaksTiesByPosition) {
   torch::Tensor w = torch::tensor({0.5f, -2.0f, 0.1f, 1.0f, -1.0f, 0.0f});
   torch::Tensor m = TopMagnitudeMask(w, 0.5);  // Keep 3 of 6.
-  EXPECT_TRUE(torch::equal(
-      m, torch::tensor({false, true, false, true, true, false})));
+  EXPECT_TRUE(
+      torch::equal(m, torch::tensor({false, true, false, true, true, false})));
   EXPECT_EQ(TopMagnitudeMask(w, 0.0).sum().item<int64_t>(), 6);
   EXPECT_EQ(TopMagnitudeMask(w, 0.99).sum().item<int64_t>(), 1);
   // Equal magnitudes: the earlier position wins.

@@ -6,7 +6,8 @@ std::string TorchMessage(const c10::Error& e) {
   // what_without_backtrace() still ends with "Exception raised from ..."
   // lines on some builds; keep the message proper.
   std::string msg = e.what_without_backtrace();
-  if (auto pos = msg.find("\nException raised from"); pos != std::string::npos) {
+  if (auto pos = msg.find("\nException raised from");
+      pos != std::string::npos) {
     msg.resize(pos);
   }
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) {

@@ -32,8 +32,8 @@ Trainer::Trainer(const TrainEnv& env, double learning_rate) : env_(env) {
                     .weight_decay(t.weight_decay));
   } else {
     optimizer_ = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(learning_rate)
-                    .weight_decay(t.weight_decay));
+        params,
+        torch::optim::AdamOptions(learning_rate).weight_decay(t.weight_decay));
   }
 }
 
@@ -45,7 +45,8 @@ void Trainer::ClearPrunedState() {
     auto it = state.find(c10::guts::to_string(l.param.unsafeGetTensorImpl()));
     if (it == state.end()) continue;
     const torch::Tensor pruned = l.mask.logical_not();
-    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+    if (auto* sgd =
+            dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
       ZeroWhere(sgd->momentum_buffer(), pruned);
     } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(
                    it->second.get())) {
@@ -67,7 +68,8 @@ torch::Tensor Trainer::Loss(const torch::Tensor& logits, const torch::Tensor& x,
   }
   const double t = lc.temperature;
   torch::Tensor loss =
-      F::kl_div(F::log_softmax(logits / t, 1), F::softmax(teacher_logits / t, 1),
+      F::kl_div(F::log_softmax(logits / t, 1),
+                F::softmax(teacher_logits / t, 1),
                 F::KLDivFuncOptions().reduction(torch::kBatchMean)) *
       (t * t);
   if (y.defined() && lc.hard_label_weight > 0) {
@@ -112,14 +114,14 @@ absl::Status Trainer::TrainEpochs(int epochs, const StageInfo& stage,
   const int64_t samples_total = n * epochs;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     module.train(true);
-    torch::Tensor order =
-        Data::Shuffle(n, env_.config->seed, salt_base + epoch)
-            .to(data.train().inputs.device());
+    torch::Tensor order = Data::Shuffle(n, env_.config->seed, salt_base + epoch)
+                              .to(data.train().inputs.device());
     double loss_sum = 0;
     for (int64_t b = 0; b < batches; ++b) {
       if (env_.cancel != nullptr && env_.cancel->cancelled()) {
-        return absl::CancelledError(absl::StrCat(
-            "cancelled during ", stage.name, ", epoch ", epoch, " of ", epochs));
+        return absl::CancelledError(absl::StrCat("cancelled during ",
+                                                 stage.name, ", epoch ", epoch,
+                                                 " of ", epochs));
       }
       const int64_t start = b * batch;
       const int64_t size = std::min(batch, n - start);
@@ -200,9 +202,10 @@ EvalResult Evaluate(const TrainEnv& env) {
     torch::Tensor logits = module.forward({x}).toTensor();
     if (!labelled) continue;
     torch::Tensor y = data.eval().targets.narrow(0, start, size).to(env.device);
-    loss_sum += F::cross_entropy(logits, y,
-                                 F::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    loss_sum +=
+        F::cross_entropy(logits, y,
+                         F::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     top1 += logits.argmax(1).eq(y).sum().item<int64_t>();
     if (with_top5) {
       torch::Tensor best = std::get<1>(logits.topk(5, 1));

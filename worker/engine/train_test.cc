@@ -47,13 +47,17 @@ void ExpectStateZeroWherePruned(Trainer& trainer, const Layer& l) {
   const torch::Tensor pruned = l.mask.logical_not();
   if (auto* sgd =
           dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
-    EXPECT_EQ(sgd->momentum_buffer().masked_select(pruned).abs().sum().item<float>(), 0);
+    EXPECT_EQ(
+        sgd->momentum_buffer().masked_select(pruned).abs().sum().item<float>(),
+        0);
     EXPECT_GT(sgd->momentum_buffer().abs().sum().item<float>(), 0);
   } else {
     auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get());
     ASSERT_NE(adam, nullptr);
-    EXPECT_EQ(adam->exp_avg().masked_select(pruned).abs().sum().item<float>(), 0);
-    EXPECT_EQ(adam->exp_avg_sq().masked_select(pruned).abs().sum().item<float>(), 0);
+    EXPECT_EQ(adam->exp_avg().masked_select(pruned).abs().sum().item<float>(),
+              0);
+    EXPECT_EQ(
+        adam->exp_avg_sq().masked_select(pruned).abs().sum().item<float>(), 0);
     EXPECT_GT(adam->exp_avg_sq().abs().sum().item<float>(), 0);
   }
 }
@@ -138,13 +142,15 @@ TEST(TrainTest, CentroidGradientIsTheSumOfItsWeightsGradients) {
   Trainer trainer(f.env, 1.0);
   ASSERT_TRUE(trainer.TrainEpochs(1, {"quantize", 0, 1}, 3).ok());
   torch::Tensor moved = before - l.centroids.detach();
-  EXPECT_TRUE(torch::allclose(moved, want, 1e-4, 1e-5))
-      << moved << "\nvs\n" << want;
+  EXPECT_TRUE(torch::allclose(moved, want, 1e-4, 1e-5)) << moved << "\nvs\n"
+                                                        << want;
   // Weights equal their centroids exactly; pruned ones stay zero.
   torch::Tensor w = l.param.detach().flatten();
   EXPECT_TRUE(torch::equal(w.index_select(0, l.nz_index),
                            l.centroids.detach().index_select(0, l.nz_assign)));
-  EXPECT_EQ(w.masked_select(l.mask.flatten().logical_not()).abs().sum().item<float>(), 0);
+  EXPECT_EQ(
+      w.masked_select(l.mask.flatten().logical_not()).abs().sum().item<float>(),
+      0);
 }
 
 TEST(TrainTest, CancelStopsWithinOneBatch) {
@@ -154,7 +160,8 @@ TEST(TrainTest, CancelStopsWithinOneBatch) {
     CancelFlag* flag;
     int batches = 0;
     void OnEvent(const ProgressEvent& e) override {
-      if (e.kind == ProgressEvent::Kind::kBatch && ++batches == 3) flag->Cancel();
+      if (e.kind == ProgressEvent::Kind::kBatch && ++batches == 3)
+        flag->Cancel();
     }
   } canceller;
   canceller.flag = &cancel;

@@ -65,7 +65,8 @@ void WriteClassificationData(const std::string& path, int64_t n,
   torch::Tensor x = torch::randn({n, features}, gen).contiguous();
   torch::Tensor y = x.matmul(teacher).argmax(1).contiguous();
   std::vector<codec::SafetensorsWriter::Tensor> decl = {
-      {"inputs", codec::DType::kF32,
+      {"inputs",
+       codec::DType::kF32,
        {static_cast<uint64_t>(n), static_cast<uint64_t>(features)}}};
   if (with_targets) {
     decl.push_back({"targets", codec::DType::kI64, {static_cast<uint64_t>(n)}});
@@ -80,12 +81,12 @@ void WriteClassificationData(const std::string& path, int64_t n,
                                          x.numel() * 4))
                   .ok());
   if (with_targets) {
-    ASSERT_TRUE((*writer)
-                    ->Append("targets",
-                             absl::string_view(
-                                 static_cast<const char*>(y.data_ptr()),
-                                 y.numel() * 8))
-                    .ok());
+    ASSERT_TRUE(
+        (*writer)
+            ->Append("targets",
+                     absl::string_view(static_cast<const char*>(y.data_ptr()),
+                                       y.numel() * 8))
+            .ok());
   }
   ASSERT_TRUE((*writer)->Finish().ok());
 }

@@ -24,8 +24,8 @@ std::string SaveModule(torch::jit::Module& module, const std::string& path);
 // fixed by (features, classes), so files of one shape agree (learnable to
 // high accuracy); writes "inputs" and "targets".
 void WriteClassificationData(const std::string& path, int64_t n,
-                             int64_t features, int64_t classes,
-                             uint64_t seed, bool with_targets = true);
+                             int64_t features, int64_t classes, uint64_t seed,
+                             bool with_targets = true);
 
 }  // namespace condense::engine::testing
 
