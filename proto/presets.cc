@@ -15,8 +15,8 @@ namespace {
 
 // Shared pieces, composed below.
 constexpr char kLayers[] = R"(
-  "fc": {"bits": 5, "gap_bits": 5, "sensitivity": 2.3},
-  "conv": {"bits": 8, "gap_bits": 8, "sensitivity": 1.0})";
+  "fc": {"bits": 5, "gap_bits": 5, "sensitivity": 2.5},
+  "conv": {"bits": 8, "gap_bits": 8, "sensitivity": 1.8})";
 constexpr char kPrune[] =
     R"({"prune": {"criterion": "SENSITIVITY", "steps": 3,
                   "epochs_per_step": 2}})";
@@ -55,7 +55,8 @@ std::vector<std::string> PresetNames() {
 }
 
 absl::StatusOr<CompressionSpec> Preset(absl::string_view name) {
-  auto it = Presets().find(std::string(name));
+  const std::string key(name);
+  auto it = Presets().find(key);
   if (it == Presets().end()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown preset '", name,

@@ -41,6 +41,11 @@ int ExitCode(const absl::Status& st) {
   }
 }
 
+void PrintError(const absl::Status& status) {
+  const std::string message(status.message());
+  std::fprintf(stderr, "condense-worker: %s\n", message.c_str());
+}
+
 void PrintSummary(const engine::RunOutputs& out) {
   const auto& r = out.report;
   std::fprintf(stderr, "\n%-40s %12s %10s %8s %10s %8s\n", "tensor", "params",
@@ -121,14 +126,12 @@ absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
 int RunCommand(const RunFlags& flags) {
   auto spec = BuildSpec(flags);
   if (!spec.ok()) {
-    std::fprintf(stderr, "condense-worker: %s\n",
-                 std::string(spec.status().message()).c_str());
+    PrintError(spec.status());
     return ExitCode(spec.status());
   }
   auto config = ToEngineConfig(*spec);
   if (!config.ok()) {
-    std::fprintf(stderr, "condense-worker: %s\n",
-                 std::string(config.status().message()).c_str());
+    PrintError(config.status());
     return 2;
   }
   if (!flags.data.empty() && !flags.train_data.empty()) {
@@ -160,8 +163,7 @@ int RunCommand(const RunFlags& flags) {
   std::signal(SIGINT, previous);
   g_cancel = nullptr;
   if (!result.ok()) {
-    std::fprintf(stderr, "condense-worker: %s\n",
-                 std::string(result.status().message()).c_str());
+    PrintError(result.status());
     return ExitCode(result.status());
   }
   PrintSummary(*result);

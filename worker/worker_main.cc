@@ -1,11 +1,15 @@
 // condense-worker: runs compressions. `run` does one on this machine from
 // files to files (the offline command).
+#include <cstdio>
+#include <exception>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "worker/run_command.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   CLI::App app{
       "condense-worker: compresses neural networks (Deep "
       "Compression: pruning, trained quantization, Huffman coding; "
@@ -54,4 +58,15 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   return condense::worker::RunCommand(run);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "condense-worker: %s\n", e.what());
+    return 1;
+  }
 }

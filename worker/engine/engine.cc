@@ -195,6 +195,9 @@ json TensorReport(const codec::TensorSize& size, Model& model) {
   for (const Layer& l : model.layers()) {
     if (l.name != size.name) continue;
     j["compressed"] = true;
+    // Of the tensor itself: a raw-stored tensor can hold zeros too.
+    j["density"] = static_cast<double>(l.nonzeros()) /
+                   static_cast<double>(std::max<int64_t>(l.param.numel(), 1));
     j["quantized"] = l.quantized();
     j["pruned"] = l.mask.defined();
     j["bits"] = l.config.bits;

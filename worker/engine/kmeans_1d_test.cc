@@ -58,6 +58,7 @@ KMeansResult Cluster(const std::vector<float>& v, const KMeansOptions& o) {
 double BruteOptimalSse(std::vector<float> v, int k) {
   std::sort(v.begin(), v.end());
   const int n = static_cast<int>(v.size());
+  if (n == 0) return 0;
   long double best = std::numeric_limits<long double>::infinity();
   for (uint32_t cuts = 0; cuts < (1u << (n - 1)); ++cuts) {
     if (std::popcount(cuts) > k - 1) continue;
