@@ -35,9 +35,11 @@ examples/train_lenet.py lenet300). Steps:
      (biases); weights are then reset to centroids[assignment];
   6. final test accuracy.
 
-Prints a table of phase times and accuracies, the total wall time (from
-after `import torch`; time the command to include interpreter start-up) and
-the final sparsity of every layer; --json writes the same as JSON.
+Prints a table of phase times (wall and CPU seconds) and accuracies, the
+total wall time (from after `import torch`; time the command to include
+interpreter start-up) and the final sparsity of every layer; --json writes
+the same as JSON, with the 1-minute load average at the end of the run (a
+value above --threads means other work shared the CPUs).
 """
 import argparse
 import gzip
@@ -237,24 +239,30 @@ class Timeline:
     """Phase times and accuracies, in the order they happened.
 
     A phase's time runs from the end of the previous phase, so it includes
-    the evaluation whose accuracy it shows.
+    the evaluation whose accuracy it shows. Wall seconds are what the
+    comparison uses; CPU seconds (all threads of this process) show whether
+    other work on the machine slowed a run down.
     """
 
     def __init__(self):
-        self.start = time.perf_counter()
-        self.mark = self.start
+        self.start = self.mark = time.perf_counter()
+        self.cpu_start = self.cpu_mark = time.process_time()
         self.rows = []
 
     def record(self, phase, accuracy=None):
-        now = time.perf_counter()
-        self.rows.append({"phase": phase, "seconds": round(now - self.mark, 3),
-                          "accuracy": accuracy})
-        self.mark = now
+        now, cpu = time.perf_counter(), time.process_time()
+        row = {"phase": phase, "seconds": round(now - self.mark, 3),
+               "cpu_seconds": round(cpu - self.cpu_mark, 3),
+               "accuracy": accuracy}
+        self.rows.append(row)
+        self.mark, self.cpu_mark = now, cpu
         acc = "" if accuracy is None else f", test accuracy {accuracy:.4f}"
-        print(f"{phase}: {self.rows[-1]['seconds']:.2f} s{acc}", flush=True)
+        print(f"{phase}: {row['seconds']:.2f} s{acc}", flush=True)
 
     def total(self):
-        return time.perf_counter() - self.start
+        """(wall, cpu) seconds since the timeline started."""
+        return (time.perf_counter() - self.start,
+                time.process_time() - self.cpu_start)
 
 
 def sparsity(weights):
@@ -268,13 +276,15 @@ def sparsity(weights):
     return layers
 
 
-def print_report(timeline, layers, total):
+def print_report(timeline, layers, total, iterations):
+    """The phase table, then sparsity and k-means iterations per layer."""
     print()
-    print(f"{'phase':<34} {'seconds':>9} {'accuracy':>9}")
+    print(f"{'phase':<34} {'seconds':>9} {'cpu s':>9} {'accuracy':>9}")
     for row in timeline.rows:
         acc = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
-        print(f"{row['phase']:<34} {row['seconds']:9.2f} {acc:>9}")
-    print(f"{'total wall time':<34} {total:9.2f}")
+        print(f"{row['phase']:<34} {row['seconds']:9.2f} "
+              f"{row['cpu_seconds']:9.2f} {acc:>9}")
+    print(f"{'total':<34} {total[0]:9.2f} {total[1]:9.2f}")
     print()
     print(f"{'layer':<14} {'shape':<12} {'sparsity':>9} {'nonzero':>9} "
           f"{'distinct':>9}")
@@ -287,6 +297,8 @@ def print_report(timeline, layers, total):
     size = sum(layer["size"] for layer in layers.values())
     print(f"{'all weights':<14} {'':<12} {zeros / size:9.4f} "
           f"{size - zeros:9d}")
+    print("k-means iterations: " + ", ".join(
+        f"{name} {count}" for name, count in iterations.items()))
 
 
 # ---------------------------------------------------------------- main
@@ -334,14 +346,17 @@ def main():
     timeline = Timeline()
     model, weights, shared = compress(args, timeline)
     total = timeline.total()
+    load = os.getloadavg()[0]
     layers = sparsity(weights)
-    print_report(timeline, layers, total)
+    print_report(timeline, layers, total, shared.iterations)
     if args.out:
         model.save(args.out)
         print(f"wrote {args.out}")
     if args.json:
         result = {"model": args.model, "settings": vars(args),
-                  "phases": timeline.rows, "total_seconds": round(total, 3),
+                  "phases": timeline.rows, "total_seconds": round(total[0], 3),
+                  "total_cpu_seconds": round(total[1], 3),
+                  "load_average_1min": load, "cpu_count": os.cpu_count(),
                   "final_accuracy": timeline.rows[-1]["accuracy"],
                   "kmeans_iterations": shared.iterations, "layers": layers,
                   "torch": torch.__version__}

@@ -135,7 +135,7 @@ absl::Status CheckStage(int i, const v1::Stage& stage) {
         return st;
       if (p.criterion() == v1::PruneStage::GLOBAL_SPARSITY) {
         return CheckRange(at + ".global_sparsity", p.global_sparsity(), 0,
-                          0.9999);
+                          0.9999, /*lo_open=*/true);
       }
       return absl::OkStatus();
     }
@@ -257,8 +257,18 @@ absl::Status ApplyOverride(absl::string_view assignment,
 }
 
 absl::Status ValidateSpec(const CompressionSpec& spec) {
+  int quantized_at = -1;
   for (int i = 0; i < spec.stages_size(); ++i) {
-    if (auto st = CheckStage(i, spec.stages(i)); !st.ok()) return st;
+    const v1::Stage& stage = spec.stages(i);
+    if (auto st = CheckStage(i, stage); !st.ok()) return st;
+    if (quantized_at >= 0 && (stage.has_prune() || stage.has_dsd())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stages[", i, "] (", stage.has_prune() ? "prune" : "dsd",
+          ") comes after stages[", quantized_at,
+          "] (quantize): pruning would break the weight sharing; prune "
+          "before quantizing"));
+    }
+    if (stage.has_quantize() && quantized_at < 0) quantized_at = i;
   }
   if (auto st = CheckLayer("fc", spec.fc()); !st.ok()) return st;
   if (auto st = CheckLayer("conv", spec.conv()); !st.ok()) return st;

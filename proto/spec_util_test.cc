@@ -112,6 +112,15 @@ TEST(ValidateTest, NamesTheFieldAndTheRange) {
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.assignment;
     EXPECT_THAT(st.message(), HasSubstr(c.needle)) << c.assignment;
   }
+  CompressionSpec late_prune = *spec;
+  *late_prune.add_stages()->mutable_prune() = spec->stages(0).prune();
+  EXPECT_THAT(ValidateSpec(late_prune).message(),
+              HasSubstr("prune before quantizing"));
+  CompressionSpec global = *spec;
+  global.mutable_stages(0)->mutable_prune()->set_criterion(
+      v1::PruneStage::GLOBAL_SPARSITY);
+  EXPECT_THAT(ValidateSpec(global).message(),
+              HasSubstr("stages[0].prune.global_sparsity"));
   CompressionSpec empty_stage = *spec;
   empty_stage.add_stages();
   EXPECT_THAT(ValidateSpec(empty_stage).message(), HasSubstr("names no stage"));

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -19,10 +20,14 @@
 namespace condense::worker {
 namespace {
 
-engine::CancelFlag* g_cancel = nullptr;
+std::atomic<engine::CancelFlag*> g_cancel{nullptr};
 
 extern "C" void OnInterrupt(int) {
-  if (g_cancel != nullptr) g_cancel->Cancel();
+  if (engine::CancelFlag* flag = g_cancel.load(); flag != nullptr) {
+    flag->Cancel();
+  }
+  // A second ^C ends the process at once.
+  std::signal(SIGINT, SIG_DFL);
 }
 
 int ExitCode(const absl::Status& st) {
@@ -99,11 +104,14 @@ absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
                        " is not a JSON object (a CompressionSpec in "
                        "protobuf's JSON form)"));
     }
-    // Check field names before merging, so errors point at the file.
-    if (auto parsed = spec::ParseSpecJson(text.str()); !parsed.ok()) {
+    // Parse first, so errors point at the file, and re-print with the proto
+    // field names, so camelCase and snake_case spellings merge as one.
+    auto parsed = spec::ParseSpecJson(text.str());
+    if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(flags.spec_file, ": ", parsed.status().message()));
     }
+    file_json = nlohmann::json::parse(spec::SpecToJson(*parsed));
   }
   std::string preset = flags.preset;
   if (preset.empty() && file_json.contains("preset")) {

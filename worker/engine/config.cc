@@ -42,9 +42,12 @@ LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
   // Deep Compression's defaults: 8-bit codebooks and gaps for conv, 5 for fc.
   c.bits = conv ? 8 : 5;
   c.gap_bits = conv ? 8 : 5;
-  c.compress = weight_like && rank >= 2;
+  // The fc/conv settings apply by rank to whatever gets compressed; their
+  // `compress` only to the weights they describe.
+  const LayerOverride& defaults = conv ? config.conv : config.fc;
   c.prune = true;
-  if (c.compress) Apply(conv ? config.conv : config.fc, &c);
+  Apply(defaults, &c);
+  c.compress = weight_like && rank >= 2 && defaults.compress.value_or(true);
   for (const LayerOverride& rule : config.rules) {
     if (GlobMatch(rule.pattern, name)) {
       Apply(rule, &c);

@@ -123,10 +123,10 @@ struct EngineConfig {
 // True when `name` matches the glob `pattern` ('*' any run, '?' one char).
 bool GlobMatch(const std::string& pattern, const std::string& name);
 
-// The settings for one floating tensor. `weight_like`: a parameter named
-// "*weight"; rank decides fc (2) or conv (>= 3). Weight-like tensors of rank
-// >= 2 are compressed with the fc/conv defaults; anything else is stored raw
-// unless a matching rule says compress.
+// The settings for one floating parameter. `weight_like`: named "*weight";
+// rank decides fc (< 3) or conv (>= 3) settings. Weight-like tensors of rank
+// >= 2 are compressed by default; anything else is stored raw unless a
+// matching rule says compress. Buffers are never compressed.
 LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
                          int rank, bool weight_like);
 

@@ -255,6 +255,13 @@ absl::StatusOr<Data> Data::Load(const DataSources& sources,
         }
         data.train_ = Cap(data.train_, config.training.max_train_samples);
         data.eval_ = Cap(data.eval_, config.training.max_eval_samples);
+        if (data.train_.size() < 2 || data.eval_.size() < 1) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("too little data: ", data.train_.size(),
+                           " training and ", data.eval_.size(),
+                           " evaluation samples (need at least 2 and "
+                           "1)"));
+        }
         return absl::OkStatus();
       },
       absl::StatusCode::kInvalidArgument);

@@ -179,7 +179,7 @@ absl::Status ExportTorchScript(const std::string& cdz_path,
   const std::string tmp = out_path + ".tmp";
   absl::Status st = TorchCall("exporting TorchScript", [&]() -> absl::Status {
     torch::jit::Module module = torch::jit::load(source_model, torch::kCPU);
-    module.to(torch::kFloat32);
+    FloatingToFloat32(module);
     std::map<std::string, torch::Tensor> slots;
     for (const auto& p : module.named_parameters(true)) slots[p.name] = p.value;
     for (const auto& b : module.named_buffers(true)) slots[b.name] = b.value;
@@ -202,6 +202,15 @@ absl::Status ExportTorchScript(const std::string& cdz_path,
         torch::Tensor& dst = it->second;
         std::vector<int64_t> shape(decoded.info.shape.begin(),
                                    decoded.info.shape.end());
+        auto want_dtype = CodecDType(dst.scalar_type());
+        const bool float_ok =
+            decoded.dtype == codec::DType::kF32 && dst.is_floating_point();
+        if (!float_ok && (!want_dtype.ok() || *want_dtype != decoded.dtype)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              name, " is ", codec::DTypeName(decoded.dtype),
+              " in the .cdz but ", c10::toString(dst.scalar_type()), " in ",
+              source_model));
+        }
         torch::Tensor src = decoded.dtype == codec::DType::kF32
                                 ? torch::from_blob(decoded.values.data(), shape,
                                                    torch::kFloat32)

@@ -74,6 +74,29 @@ void Emit(ProgressObserver* observer, ProgressEvent ev) {
   if (observer != nullptr) observer->OnEvent(ev);
 }
 
+// Moves the finished outputs from the staging directory into `out_dir`
+// (replacing older ones; a stale model.pt goes when there is no new one) and
+// points `out` at them.
+absl::Status Publish(const std::string& out_dir, RunOutputs* out) {
+  for (std::string* path : {&out->cdz_path, &out->safetensors_path,
+                            &out->torchscript_path, &out->report_path}) {
+    if (path->empty()) continue;
+    const fs::path target = fs::path(out_dir) / fs::path(*path).filename();
+    std::error_code ec;
+    fs::rename(*path, target, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat(
+          "cannot move ", *path, " to ", target.string(), ": ", ec.message()));
+    }
+    *path = target.string();
+  }
+  if (out->torchscript_path.empty()) {
+    std::error_code ignored;
+    fs::remove(fs::path(out_dir) / "model.pt", ignored);
+  }
+  return absl::OkStatus();
+}
+
 // Everything one run holds; lives for the duration of RunCompression.
 struct Run {
   Run(const EngineConfig& c, const RunInputs& i, ProgressObserver* o,
@@ -118,6 +141,11 @@ absl::Status CheckStagesFit(const Run& run) {
 
 absl::Status Prepare(Run& run) {
   const EngineConfig& config = run.config;
+  if (run.inputs.stop_after_stages > 0 && run.inputs.checkpoint_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "stopping after some stages needs a checkpoint directory to resume "
+        "from: give one");
+  }
   if (config.device == DeviceChoice::kCuda && !torch::cuda::is_available()) {
     return absl::FailedPreconditionError(
         "device cuda was asked for but LibTorch sees no CUDA device: use "
@@ -172,7 +200,7 @@ absl::Status Prepare(Run& run) {
   }
   if (distill) {
     run.teacher = torch::jit::load(run.inputs.model_path, run.device);
-    run.teacher->to(torch::kFloat32);
+    FloatingToFloat32(*run.teacher);
     run.teacher->eval();
   }
   return absl::OkStatus();
@@ -266,6 +294,9 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     started.stage_count = stage_count;
     Emit(run.observer, started);
     const auto stage_start = Clock::now();
+    // Seeds LibTorch (CPU and CUDA) per stage, so a resumed run draws the
+    // same random numbers as an uninterrupted one.
+    torch::manual_seed(config.seed * 1000003 + static_cast<uint64_t>(i));
     auto record = RunStage(sc, ctx);
     if (!record.ok()) return record.status();
     EvalResult after = run.data ? Evaluate(env) : EvalResult{};
@@ -313,15 +344,25 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     torch::NoGradGuard no_grad;
     for (Layer& l : model.layers()) l.param.masked_fill_(l.param == 0, 0.0);
   }
+  // Everything is written to a staging directory and moved into place only
+  // when all of it is complete, so a failure leaves no partial set.
+  const fs::path dir = fs::path(run.inputs.out_dir) / ".partial";
   std::error_code ec;
-  fs::create_directories(run.inputs.out_dir, ec);
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
   if (ec) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot create output directory ", run.inputs.out_dir,
                      ": ", ec.message()));
   }
+  struct RemoveOnExit {
+    fs::path path;
+    ~RemoveOnExit() {
+      std::error_code ignored;
+      fs::remove_all(path, ignored);
+    }
+  } staging{dir};
   RunOutputs out;
-  const fs::path dir(run.inputs.out_dir);
   out.cdz_path = (dir / "model.cdz").string();
   const auto encode_start = Clock::now();
   codec::Manifest manifest = {{"source_sha256", model.sha256()},
@@ -390,6 +431,7 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   out.report_path = (dir / "report.json").string();
   if (auto st = WriteJsonFile(out.report_path, rep); !st.ok()) return st;
   out.report = rep;
+  if (auto st = Publish(run.inputs.out_dir, &out); !st.ok()) return st;
 
   ProgressEvent done;
   done.kind = ProgressEvent::Kind::kRunFinished;

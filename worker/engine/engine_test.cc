@@ -153,7 +153,8 @@ TEST(EngineTest, CancelledRunWritesNothing) {
   auto out = RunCompression(SmallConfig(), in.run, &canceller, &cancel);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kCancelled);
   EXPECT_THAT(out.status().message(), HasSubstr("quantize"));
-  EXPECT_FALSE(fs::exists(in.run.out_dir));
+  EXPECT_FALSE(fs::exists(in.run.out_dir + "/model.cdz"));
+  EXPECT_FALSE(fs::exists(in.run.out_dir + "/.partial"));
 }
 
 TEST(EngineTest, SensitivityPruningUsesStdOfTheLayer) {

@@ -70,6 +70,19 @@ int64_t Layer::nonzeros() const {
   return param.count_nonzero().item<int64_t>();
 }
 
+void FloatingToFloat32(torch::jit::Module& module) {
+  torch::NoGradGuard no_grad;
+  auto convert = [](const torch::Tensor& t) {
+    // Contiguous too: training views weights as flat vectors.
+    if (t.is_floating_point() &&
+        (t.scalar_type() != torch::kFloat32 || !t.is_contiguous())) {
+      t.set_data(t.to(torch::kFloat32).contiguous());
+    }
+  };
+  for (const auto& p : module.parameters(true)) convert(p);
+  for (const auto& b : module.buffers(true)) convert(b);
+}
+
 absl::StatusOr<std::string> FileSha256(const std::string& path) {
   return codec::FileSha256Hex(path);
 }
@@ -109,7 +122,7 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
                      "state dicts)"),
         [&]() -> absl::Status {
           model.module_ = torch::jit::load(path, device);
-          model.module_->to(torch::kFloat32);
+          FloatingToFloat32(*model.module_);
           std::map<const void*, size_t> seen;
           auto add = [&](const std::string& name, const torch::Tensor& t,
                          bool is_parameter) {
@@ -136,7 +149,7 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
   }
   bool seen_conv = false;
   for (const NamedTensor& nt : model.tensors_) {
-    if (!nt.tensor.is_floating_point()) continue;
+    if (!nt.tensor.is_floating_point() || !nt.is_parameter) continue;
     const int rank = static_cast<int>(nt.tensor.dim());
     LayerConfig lc = ResolveLayer(config, nt.name, rank,
                                   nt.is_parameter && WeightLike(nt.name));
@@ -156,7 +169,7 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
                      " is selected for compression: by default "
                      "weights of rank >= 2 are; add a rule, e.g. --set "
                      "'layers=[{\"pattern\":"
-                     "\"*\",\"settings\":{\"compress\":true}}]'"));
+                     "\"*weight\",\"settings\":{\"compress\":true}}]'"));
   }
   return model;
 }

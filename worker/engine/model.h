@@ -78,6 +78,10 @@ class Model {
   std::vector<Layer> layers_;
 };
 
+// Makes every floating parameter and buffer of `module` float32 (integer and
+// bool buffers such as counters and index tables keep their type).
+void FloatingToFloat32(torch::jit::Module& module);
+
 // Hex SHA-256 of a file's bytes.
 absl::StatusOr<std::string> FileSha256(const std::string& path);
 

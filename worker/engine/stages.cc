@@ -113,7 +113,6 @@ absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
     PruneStep(p, step, model);
     json record = {{"step", step}, {"sparsity", model.Sparsity()}};
     if (trainer) {
-      record["accuracy_before_retraining"] = Accuracy(EvalIfData(ctx));
       trainer->ClearPrunedState();
       if (auto st =
               Train(ctx, trainer.get(), p.epochs_per_step, Salt(ctx, step));

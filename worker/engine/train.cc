@@ -1,6 +1,7 @@
 #include "worker/engine/train.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 
@@ -108,7 +109,10 @@ absl::Status Trainer::TrainEpochs(int epochs, const StageInfo& stage,
   torch::jit::Module& module = env_.model->module();
   const int64_t n = data.train().size();
   const int64_t batch = env_.config->training.batch_size;
-  const int64_t batches = (n + batch - 1) / batch;
+  // A last batch of one sample would break BatchNorm in training mode: it
+  // joins the batch before it.
+  int64_t batches = (n + batch - 1) / batch;
+  if (batches > 1 && n % batch == 1) --batches;
   const auto stage_start = Clock::now();
   int64_t samples_done = 0;
   const int64_t samples_total = n * epochs;
@@ -124,7 +128,7 @@ absl::Status Trainer::TrainEpochs(int epochs, const StageInfo& stage,
                                                  " of ", epochs));
       }
       const int64_t start = b * batch;
-      const int64_t size = std::min(batch, n - start);
+      const int64_t size = b + 1 == batches ? n - start : batch;
       torch::Tensor index = order.narrow(0, start, size);
       torch::Tensor x =
           data.Prepare(data.train().inputs.index_select(0, index), env_.device);
@@ -141,6 +145,13 @@ absl::Status Trainer::TrainEpochs(int epochs, const StageInfo& stage,
       loss.backward();
       Step();
       const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "training diverged in ", stage.name, ", epoch ", epoch,
+            ": the loss is ", loss_value,
+            "; lower the learning rate (training.learning_rate or the "
+            "stage's learning_rate)"));
+      }
       loss_sum += loss_value;
       samples_done += size;
       if (env_.observer != nullptr) {
