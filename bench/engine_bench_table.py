@@ -20,6 +20,11 @@ def seconds(work, name):
         return float(f.read().split()[-1])
 
 
+def runs(work, prefix):
+    times = sorted(seconds(work, f"{prefix}.{rep}.time") for rep in (1, 2, 3))
+    return f"{times[0]:.1f} | {times[1]:.1f} | {', '.join(f'{t:.1f}' for t in times)}"
+
+
 def model_table(name, r):
     t = r["totals"]
     a = r["accuracy"]
@@ -61,14 +66,12 @@ def main():
 
     torch = load(work, "torch300.json")
     print("### LeNet-300-100 pipeline wall time: engine vs PyTorch\n")
-    print("| | wall time (s) | final top-1 |")
-    print("|---|---:|---:|")
+    print("| | min (s) | median (s) | runs (s) | final top-1 |")
+    print("|---|---:|---:|---|---:|")
     print(f"| condense-worker run (C++, LibTorch {r300['versions']['libtorch']})"
-          f" | {seconds(work, 'engine300.time'):.1f} | "
-          f"{r300['accuracy']['final']:.4f} |")
+          f" | {runs(work, 'engine300')} | {r300['accuracy']['final']:.4f} |")
     print(f"| bench/pytorch_pipeline.py (Python, torch {torch['torch']}) | "
-          f"{seconds(work, 'torch300.time'):.1f} | "
-          f"{torch['final_accuracy']:.4f} |")
+          f"{runs(work, 'torch300')} | {torch['final_accuracy']:.4f} |")
     print()
     print("Phases of the PyTorch script:\n")
     print("| phase | seconds | top-1 |")
