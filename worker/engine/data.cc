@@ -1,12 +1,14 @@
 #include "worker/engine/data.h"
 
 #include <filesystem>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "codec/safetensors.h"
 #include "worker/engine/idx_file.h"
+#include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 
 namespace condense::engine {
@@ -32,39 +34,23 @@ torch::Dtype IdxTorchType(IdxType t) {
   return torch::kUInt8;
 }
 
+// A tensor over `bytes` that owns them (no copy).
+torch::Tensor OwningTensor(std::vector<uint8_t> bytes,
+                           const std::vector<int64_t>& shape,
+                           torch::Dtype dtype) {
+  auto owned = std::make_unique<std::vector<uint8_t>>(std::move(bytes));
+  torch::Tensor t = torch::from_blob(
+      owned->data(), shape, [raw = owned.get()](void*) { delete raw; },
+      torch::TensorOptions().dtype(dtype));
+  owned.release();  // The tensor's deleter owns it now.
+  return t;
+}
+
 absl::StatusOr<torch::Tensor> IdxTensor(const std::string& path) {
   auto array = ReadIdxFile(path);
   if (!array.ok()) return array.status();
-  auto* owned = new std::vector<uint8_t>(std::move(array->data));
-  return torch::from_blob(
-      owned->data(), array->dims, [owned](void*) { delete owned; },
-      torch::TensorOptions().dtype(IdxTorchType(array->type)));
-}
-
-absl::StatusOr<torch::Dtype> SafetensorsTorchType(codec::DType t) {
-  switch (t) {
-    case codec::DType::kF32:
-      return torch::kFloat32;
-    case codec::DType::kF16:
-      return torch::kFloat16;
-    case codec::DType::kBF16:
-      return torch::kBFloat16;
-    case codec::DType::kF64:
-      return torch::kFloat64;
-    case codec::DType::kI64:
-      return torch::kInt64;
-    case codec::DType::kI32:
-      return torch::kInt32;
-    case codec::DType::kI16:
-      return torch::kInt16;
-    case codec::DType::kI8:
-      return torch::kInt8;
-    case codec::DType::kU8:
-      return torch::kUInt8;
-    case codec::DType::kBool:
-      return torch::kBool;
-  }
-  return absl::InvalidArgumentError("unknown dtype");
+  return OwningTensor(std::move(array->data), array->dims,
+                      IdxTorchType(array->type));
 }
 
 absl::StatusOr<Split> LoadSafetensorsSplit(const std::string& path) {
@@ -73,17 +59,12 @@ absl::StatusOr<Split> LoadSafetensorsSplit(const std::string& path) {
   Split split;
   for (const auto& e : (*reader)->entries()) {
     if (e.name != "inputs" && e.name != "targets") continue;
-    auto dtype = SafetensorsTorchType(e.dtype);
+    auto dtype = TorchDType(e.dtype);
     if (!dtype.ok()) return dtype.status();
-    auto* bytes = new std::vector<uint8_t>();
-    if (auto st = (*reader)->ReadBytes(e, bytes); !st.ok()) {
-      delete bytes;
-      return st;
-    }
-    std::vector<int64_t> shape(e.shape.begin(), e.shape.end());
-    torch::Tensor t = torch::from_blob(
-        bytes->data(), shape, [bytes](void*) { delete bytes; },
-        torch::TensorOptions().dtype(*dtype));
+    std::vector<uint8_t> bytes;
+    if (auto st = (*reader)->ReadBytes(e, &bytes); !st.ok()) return st;
+    torch::Tensor t = OwningTensor(std::move(bytes),
+                                   {e.shape.begin(), e.shape.end()}, *dtype);
     (e.name == "inputs" ? split.inputs : split.targets) = t;
   }
   if (!split.inputs.defined()) {

@@ -10,35 +10,13 @@
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "nlohmann/json.hpp"
+#include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 
 namespace condense::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::StatusOr<codec::DType> CodecDType(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat32:
-      return codec::DType::kF32;
-    case torch::kInt64:
-      return codec::DType::kI64;
-    case torch::kInt32:
-      return codec::DType::kI32;
-    case torch::kInt16:
-      return codec::DType::kI16;
-    case torch::kInt8:
-      return codec::DType::kI8;
-    case torch::kUInt8:
-      return codec::DType::kU8;
-    case torch::kBool:
-      return codec::DType::kBool;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensors of type ", c10::toString(t),
-                       " cannot be stored; convert them to float32 first"));
-  }
-}
 
 std::vector<uint64_t> Shape(const torch::Tensor& t) {
   return {t.sizes().begin(), t.sizes().end()};

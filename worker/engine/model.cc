@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "codec/safetensors.h"
 #include "codec/sha256.h"
+#include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 
 namespace condense::engine {
@@ -25,28 +26,10 @@ absl::StatusOr<torch::Tensor> SafetensorsTensor(
   }
   std::vector<uint8_t> bytes;
   if (auto st = reader.ReadBytes(e, &bytes); !st.ok()) return st;
-  torch::Dtype dtype;
-  switch (e.dtype) {
-    case codec::DType::kI64:
-      dtype = torch::kInt64;
-      break;
-    case codec::DType::kI32:
-      dtype = torch::kInt32;
-      break;
-    case codec::DType::kI16:
-      dtype = torch::kInt16;
-      break;
-    case codec::DType::kI8:
-      dtype = torch::kInt8;
-      break;
-    case codec::DType::kBool:
-      dtype = torch::kBool;
-      break;
-    default:
-      dtype = torch::kUInt8;
-  }
+  auto dtype = TorchDType(e.dtype);
+  if (!dtype.ok()) return dtype.status();
   return torch::from_blob(bytes.data(), shape,
-                          torch::TensorOptions().dtype(dtype))
+                          torch::TensorOptions().dtype(*dtype))
       .clone();
 }
 

@@ -11,6 +11,18 @@ namespace {
 namespace F = torch::nn::functional;
 using Clock = std::chrono::steady_clock;
 
+ProgressEvent StageEvent(ProgressEvent::Kind kind, const StageInfo& stage,
+                         int epoch, int epochs) {
+  ProgressEvent ev;
+  ev.kind = kind;
+  ev.stage = stage.name;
+  ev.stage_index = stage.index;
+  ev.stage_count = stage.count;
+  ev.epoch = epoch;
+  ev.epochs = epochs;
+  return ev;
+}
+
 void ZeroWhere(torch::Tensor t, const torch::Tensor& pruned) {
   if (t.defined() && t.sizes() == pruned.sizes()) t.masked_fill_(pruned, 0);
 }
@@ -157,13 +169,8 @@ absl::Status Trainer::TrainEpochs(int epochs, const StageInfo& stage,
       if (env_.observer != nullptr) {
         const double elapsed =
             std::chrono::duration<double>(Clock::now() - stage_start).count();
-        ProgressEvent ev;
-        ev.kind = ProgressEvent::Kind::kBatch;
-        ev.stage = stage.name;
-        ev.stage_index = stage.index;
-        ev.stage_count = stage.count;
-        ev.epoch = epoch;
-        ev.epochs = epochs;
+        ProgressEvent ev =
+            StageEvent(ProgressEvent::Kind::kBatch, stage, epoch, epochs);
         ev.batch = b + 1;
         ev.batches = batches;
         ev.loss = loss_value;
@@ -177,13 +184,8 @@ absl::Status Trainer::TrainEpochs(int epochs, const StageInfo& stage,
     }
     if (env_.observer != nullptr) {
       EvalResult eval = Evaluate(env_);
-      ProgressEvent ev;
-      ev.kind = ProgressEvent::Kind::kEpochFinished;
-      ev.stage = stage.name;
-      ev.stage_index = stage.index;
-      ev.stage_count = stage.count;
-      ev.epoch = epoch;
-      ev.epochs = epochs;
+      ProgressEvent ev =
+          StageEvent(ProgressEvent::Kind::kEpochFinished, stage, epoch, epochs);
       ev.loss = batches > 0 ? loss_sum / batches : 0;
       ev.accuracy = eval.top1;
       ev.sparsity = env_.model->Sparsity();
