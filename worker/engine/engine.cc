@@ -47,6 +47,7 @@ int StageEpochs(const StageConfig& s, bool has_data) {
     case StageConfig::Kind::kPrune:
       return s.prune.epochs_per_step * s.prune.steps;
     case StageConfig::Kind::kDsd:
+      // DSD is a training method: it needs data even at zero epochs.
       return s.dsd.sparse_epochs + s.dsd.dense_epochs + 1;
     case StageConfig::Kind::kQuantize:
       return s.quantize.epochs.value_or(has_data ? 2 : 0);
@@ -54,13 +55,6 @@ int StageEpochs(const StageConfig& s, bool has_data) {
       return s.finetune.epochs;
   }
   return 0;
-}
-
-json AccuracyJson(const EvalResult& r) {
-  if (r.top1 < 0) return nullptr;
-  json j = {{"top1", r.top1}, {"loss", r.loss}};
-  if (r.top5 >= 0) j["top5"] = r.top5;
-  return j;
 }
 
 absl::Status WriteJsonFile(const std::string& path, const json& j) {

@@ -16,13 +16,6 @@ double Lr(double stage_lr, const EngineConfig& c, double scale = 1.0) {
   return stage_lr > 0 ? stage_lr : c.training.learning_rate * scale;
 }
 
-json Accuracy(const EvalResult& r) {
-  if (r.top1 < 0) return nullptr;
-  json j = {{"top1", r.top1}, {"loss", r.loss}};
-  if (r.top5 >= 0) j["top5"] = r.top5;
-  return j;
-}
-
 EvalResult EvalIfData(const StageContext& ctx) {
   if (ctx.env.data == nullptr) return {};
   return Evaluate(ctx.env);
@@ -120,7 +113,7 @@ absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
         return st;
       }
     }
-    record["accuracy"] = Accuracy(EvalIfData(ctx));
+    record["accuracy"] = AccuracyJson(EvalIfData(ctx));
     record["layer_sparsity"] = LayerSparsity(model);
     Notify(ctx, absl::StrCat("pruning step ", step, "/", p.steps, ": sparsity ",
                              model.Sparsity()));
@@ -136,7 +129,7 @@ absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
         "the dsd stage trains the model and needs data");
   }
   json record;
-  record["accuracy_before"] = Accuracy(EvalIfData(ctx));
+  record["accuracy_before"] = AccuracyJson(EvalIfData(ctx));
   for (Layer& l : model.layers()) {
     if (!l.config.prune || (l.first_conv && !d.prune_first_conv)) continue;
     l.mask = TopMagnitudeMask(l.param, d.sparsity);
@@ -149,7 +142,7 @@ absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
       return st;
   }
   record["sparse_sparsity"] = model.Sparsity();
-  record["accuracy_sparse"] = Accuracy(EvalIfData(ctx));
+  record["accuracy_sparse"] = AccuracyJson(EvalIfData(ctx));
   // Re-dense: pruned weights restart at zero; everything trains at lr / 10.
   for (Layer& l : model.layers()) l.mask = torch::Tensor();
   {
@@ -157,7 +150,7 @@ absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
     if (auto st = Train(ctx, &dense, d.dense_epochs, Salt(ctx, 2)); !st.ok())
       return st;
   }
-  record["accuracy_after"] = Accuracy(EvalIfData(ctx));
+  record["accuracy_after"] = AccuracyJson(EvalIfData(ctx));
   return record;
 }
 
@@ -217,7 +210,7 @@ absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
     layers.push_back(rec);
   }
   json record = {{"layers", layers},
-                 {"accuracy_after_clustering", Accuracy(EvalIfData(ctx))}};
+                 {"accuracy_after_clustering", AccuracyJson(EvalIfData(ctx))}};
   if (epochs > 0) {
     Trainer trainer(ctx.env, Lr(q.learning_rate, *ctx.env.config, 0.1));
     if (auto st = Train(ctx, &trainer, epochs, Salt(ctx, 1)); !st.ok()) {

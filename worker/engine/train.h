@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "nlohmann/json.hpp"
 #include "worker/engine/config.h"
 #include "worker/engine/data.h"
 #include "worker/engine/model.h"
@@ -72,6 +73,10 @@ class Trainer {
 
 // Top-1 (and top-5) accuracy and mean loss on the evaluation data.
 EvalResult Evaluate(const TrainEnv& env);
+
+// {"top1", "top5" (when measured), "loss"} for reports; null when not
+// measured.
+nlohmann::json AccuracyJson(const EvalResult& r);
 
 }  // namespace condense::engine
 
