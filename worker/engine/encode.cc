@@ -22,13 +22,6 @@ std::vector<uint64_t> Shape(const torch::Tensor& t) {
   return {t.sizes().begin(), t.sizes().end()};
 }
 
-const Layer* FindLayer(Model& model, const torch::Tensor& t) {
-  for (const Layer& l : model.layers()) {
-    if (l.param.is_same(t)) return &l;
-  }
-  return nullptr;
-}
-
 std::span<const uint8_t> Bytes(const torch::Tensor& cpu) {
   return {static_cast<const uint8_t*>(cpu.data_ptr()),
           static_cast<size_t>(cpu.numel() * cpu.element_size())};
@@ -65,7 +58,7 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
     torch::NoGradGuard no_grad;
     for (const NamedTensor& nt : model.tensors()) {
       torch::Tensor cpu = nt.tensor.detach().to(torch::kCPU).contiguous();
-      const Layer* layer = FindLayer(model, nt.tensor);
+      const Layer* layer = model.FindLayer(nt.tensor);
       if (layer != nullptr) {
         torch::Tensor nonzero = cpu.masked_select(cpu != 0);
         torch::Tensor codebook = std::get<0>(at::_unique(nonzero, true));

@@ -157,15 +157,19 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
   return model;
 }
 
+const Layer* Model::FindLayer(const torch::Tensor& t) const {
+  for (const Layer& l : layers_) {
+    if (l.param.is_same(t)) return &l;
+  }
+  return nullptr;
+}
+
 std::vector<torch::Tensor> Model::PlainParameters() const {
   std::vector<torch::Tensor> out;
   for (const NamedTensor& nt : tensors_) {
     if (!nt.is_parameter || !nt.tensor.requires_grad()) continue;
-    bool quantized = false;
-    for (const Layer& l : layers_) {
-      if (l.quantized() && l.param.is_same(nt.tensor)) quantized = true;
-    }
-    if (!quantized) out.push_back(nt.tensor);
+    const Layer* layer = FindLayer(nt.tensor);
+    if (layer == nullptr || !layer->quantized()) out.push_back(nt.tensor);
   }
   return out;
 }

@@ -64,6 +64,8 @@ class Model {
 
   std::vector<NamedTensor>& tensors() { return tensors_; }
   std::vector<Layer>& layers() { return layers_; }
+  // The compressed layer whose weight is `t`, or null.
+  const Layer* FindLayer(const torch::Tensor& t) const;
   // Parameters the optimizer trains directly (not compressed-and-quantized).
   std::vector<torch::Tensor> PlainParameters() const;
   int64_t parameter_count() const;

@@ -265,10 +265,7 @@ StorageEstimate EstimateStorage(Model& model) {
         static_cast<double>(nt.tensor.numel()) *
         (nt.tensor.is_floating_point() ? 4 : nt.tensor.element_size());
     original += bytes;
-    const Layer* layer = nullptr;
-    for (const Layer& l : model.layers()) {
-      if (l.param.is_same(nt.tensor)) layer = &l;
-    }
+    const Layer* layer = model.FindLayer(nt.tensor);
     if (layer == nullptr) {
       pruned += bytes;
       quantized += bytes;
