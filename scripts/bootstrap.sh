@@ -12,6 +12,12 @@ PACKAGES=(
   libabsl-dev libzstd-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libprotobuf-dev protobuf-compiler
+  # The service: gRPC, metadata, TLS, /metrics, logs.
+  libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev sqlite3 libssl-dev
+  libcivetweb-dev civetweb libspdlog-dev
+  # Tests and benchmarks of the service: promtool, a TCP baseline, the
+  # Python integration tests.
+  prometheus iperf3 python3-grpcio python3-grpc-tools python3-pytest
   # The engine (worker/engine): LibTorch 1.13 CPU.
   libtorch-dev
   # LibTorch on Debian uses reference BLAS (15x slower) without this.
