@@ -347,4 +347,26 @@ absl::Status ValidateSpec(const CompressionSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<CompressionSpec> ComposeSpec(
+    absl::string_view preset, const CompressionSpec& over,
+    const std::vector<std::string>& overrides) {
+  std::string name(preset);
+  if (name.empty()) name = over.preset();
+  if (name.empty()) name = "deep-compression";
+  auto base = Preset(name);
+  if (!base.ok()) return base.status();
+  // Printed with the proto field names, unset fields omitted, so the patch
+  // carries exactly what the caller set.
+  nlohmann::json merged = nlohmann::json::parse(SpecToJson(*base));
+  merged.merge_patch(nlohmann::json::parse(SpecToJson(over)));
+  merged["preset"] = name;
+  auto spec = ParseSpecJson(merged.dump());
+  if (!spec.ok()) return spec.status();
+  for (const std::string& o : overrides) {
+    if (auto st = ApplyOverride(o, &*spec); !st.ok()) return st;
+  }
+  if (auto st = ValidateSpec(*spec); !st.ok()) return st;
+  return spec;
+}
+
 }  // namespace condense::spec

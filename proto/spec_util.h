@@ -33,6 +33,14 @@ std::string SpecToJson(const CompressionSpec& spec, bool pretty = false);
 // value is read as JSON when it parses as JSON, else as a string.
 absl::Status ApplyOverride(absl::string_view assignment, CompressionSpec* spec);
 
+// The spec a job runs: the preset (default: the spec's own `preset` field,
+// else "deep-compression"), with `over` merged onto it as a JSON merge patch
+// (fields set in `over` win; a non-empty list replaces the preset's), then
+// each override in order, then ValidateSpec.
+absl::StatusOr<CompressionSpec> ComposeSpec(
+    absl::string_view preset, const CompressionSpec& over,
+    const std::vector<std::string>& overrides);
+
 // Checks every bound (bits 1..8, gap bits 1..16, epochs, batch size, ...);
 // the error names the field, the value and the allowed range.
 absl::Status ValidateSpec(const CompressionSpec& spec);

@@ -88,7 +88,7 @@ void PrintSummary(const engine::RunOutputs& out) {
 }  // namespace
 
 absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
-  nlohmann::json file_json = nlohmann::json::object();
+  v1::CompressionSpec over;
   if (!flags.spec_file.empty()) {
     std::ifstream in(flags.spec_file);
     if (!in) {
@@ -97,38 +97,14 @@ absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
     }
     std::stringstream text;
     text << in.rdbuf();
-    file_json = nlohmann::json::parse(text.str(), nullptr, false);
-    if (!file_json.is_object()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(flags.spec_file,
-                       " is not a JSON object (a CompressionSpec in "
-                       "protobuf's JSON form)"));
-    }
-    // Parse first, so errors point at the file, and re-print with the proto
-    // field names, so camelCase and snake_case spellings merge as one.
     auto parsed = spec::ParseSpecJson(text.str());
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(flags.spec_file, ": ", parsed.status().message()));
     }
-    file_json = nlohmann::json::parse(spec::SpecToJson(*parsed));
+    over = *std::move(parsed);
   }
-  std::string preset = flags.preset;
-  if (preset.empty() && file_json.contains("preset")) {
-    preset = file_json["preset"].get<std::string>();
-  }
-  if (preset.empty()) preset = "deep-compression";
-  auto base = spec::Preset(preset);
-  if (!base.ok()) return base.status();
-  nlohmann::json merged = nlohmann::json::parse(spec::SpecToJson(*base));
-  merged.merge_patch(file_json);
-  auto spec = spec::ParseSpecJson(merged.dump());
-  if (!spec.ok()) return spec.status();
-  for (const std::string& o : flags.overrides) {
-    if (auto st = spec::ApplyOverride(o, &*spec); !st.ok()) return st;
-  }
-  if (auto st = spec::ValidateSpec(*spec); !st.ok()) return st;
-  return spec;
+  return spec::ComposeSpec(flags.preset, over, flags.overrides);
 }
 
 int RunCommand(const RunFlags& flags) {
