@@ -76,6 +76,8 @@ void ProgressPrinter::OnEvent(const engine::ProgressEvent& e) {
                            Prefix(e), Accuracy(e.accuracy), e.sparsity, e.ratio)
                .c_str());
       return;
+    case Kind::kCheckpointSaved:
+      return;  // The stage line said it all.
     case Kind::kRunFinished:
       Line(absl::StrFormat("done: compression ratio %.1fx, accuracy %s",
                            e.ratio, Accuracy(e.accuracy))

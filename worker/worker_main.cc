@@ -1,11 +1,14 @@
-// condense-worker: runs compressions. `run` does one on this machine from
-// files to files (the offline command).
+// condense-worker: runs compressions. `--server ADDR` serves a condense
+// server (leases jobs, runs them, reports back); `run` does one compression
+// on this machine from files to files (the offline command).
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "worker/run_command.h"
+#include "worker/serve_command.h"
 
 namespace {
 
@@ -14,7 +17,31 @@ int Main(int argc, char** argv) {
       "condense-worker: compresses neural networks (Deep "
       "Compression: pruning, trained quantization, Huffman coding; "
       "DSD)"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
+  condense::worker::ServeFlags serve;
+  app.add_option("--server", serve.connection.address,
+                 "serve this condense server (host:port; env CONDENSE_ADDR)");
+  app.add_option("--token", serve.connection.token,
+                 "bearer token with the worker role (env CONDENSE_TOKEN)");
+  app.add_option("--tls-ca", serve.connection.tls_ca,
+                 "CA of the server's certificate (PEM): use TLS");
+  app.add_option("--tls-cert", serve.connection.tls_cert,
+                 "client certificate for mutual TLS (PEM)");
+  app.add_option("--tls-key", serve.connection.tls_key,
+                 "client key for mutual TLS (PEM)");
+  app.add_option("--device", serve.device,
+                 "auto (CUDA when present), cpu or cuda: overrides the "
+                 "jobs' spec.device")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--cache-dir", serve.cache_dir,
+                 "inputs by digest and job directories (default "
+                 "~/.cache/condense-worker)");
+  app.add_option("--threads", serve.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--name", serve.name, "worker name (default host:pid)");
+  app.add_option("--max-jobs", serve.max_jobs,
+                 "exit after this many jobs (default: serve forever)")
+      ->check(CLI::Range(0, 1000000));
   condense::worker::RunFlags run;
   CLI::App* cmd = app.add_subcommand(
       "run",
@@ -57,7 +84,14 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  return condense::worker::RunCommand(run);
+  if (cmd->parsed()) return condense::worker::RunCommand(run);
+  if (serve.connection.address.empty() && std::getenv("CONDENSE_ADDR") == nullptr) {
+    std::fprintf(stderr,
+                 "condense-worker: give --server ADDR to serve a condense "
+                 "server, or use `run` (see --help)\n");
+    return 2;
+  }
+  return condense::worker::ServeCommand(serve);
 }
 
 }  // namespace

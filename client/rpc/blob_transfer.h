@@ -24,8 +24,8 @@ struct TransferReport {
   // Bytes the server (upload) or the partial file (download) already held
   // when this call began: what a resume skipped.
   int64_t resumed_from = 0;
-  int64_t bytes_sent = 0;    // Payload bytes this call moved (all attempts).
-  int attempts = 0;          // Streams opened.
+  int64_t bytes_sent = 0;     // Payload bytes this call moved (all attempts).
+  int attempts = 0;           // Streams opened.
   bool deduplicated = false;  // Upload: the server already had the blob.
 };
 

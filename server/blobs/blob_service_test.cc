@@ -116,7 +116,7 @@ class BlobServiceTest : public ::testing::Test {
   }
 
   std::string WriteTemp(const std::string& name, const std::string& data) {
-    const std::string path = absl::StrCat(dir_, "/", name);
+    std::string path = absl::StrCat(dir_, "/", name);
     WriteFile(path, data);
     return path;
   }

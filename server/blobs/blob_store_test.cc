@@ -356,8 +356,8 @@ TEST_F(BlobStoreTest, RejectsBadNames) {
 
 TEST_F(BlobStoreTest, ConcurrentUploads) {
   const std::string shared = RandomBytes(256 << 10, 17);
-  std::vector<std::string> own;
-  for (int i = 0; i < 4; ++i) own.push_back(RandomBytes(200 << 10, 100 + i));
+  std::vector<std::string> own(4);
+  for (int i = 0; i < 4; ++i) own[i] = RandomBytes(200 << 10, 100 + i);
   std::vector<absl::Status> results(12);
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {

@@ -117,8 +117,9 @@ class GrpcMetricsTest : public ::testing::Test {
     grpc::ByteBuffer response_buffer;
     std::promise<grpc::Status> done;
     stub_->UnaryCall(&context, method, grpc::StubOptions(), &request_buffer,
-                     &response_buffer,
-                     [&done](grpc::Status status) { done.set_value(status); });
+                     &response_buffer, [&done](const grpc::Status& status) {
+                       done.set_value(status);
+                     });
     grpc::Status status = done.get_future().get();
     if (response != nullptr) *response = ToString(response_buffer);
     return status;

@@ -31,12 +31,16 @@ torch::Tensor ReadIfPresent(torch::serialize::InputArchive& a,
 
 }  // namespace
 
+std::string CheckpointPath(const std::string& dir) {
+  return (fs::path(dir) / kFile).string();
+}
+
 absl::Status SaveCheckpoint(const std::string& dir,
                             const std::string& fingerprint, Model& model,
                             const CheckpointState& state) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const std::string path = (fs::path(dir) / kFile).string();
+  const std::string path = CheckpointPath(dir);
   const std::string tmp = path + ".tmp";
   absl::Status st = TorchCall("saving a checkpoint", [&]() -> absl::Status {
     torch::serialize::OutputArchive a;
@@ -72,7 +76,7 @@ absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& dir,
                                                const std::string& fingerprint,
                                                Model& model) {
   CheckpointState state;
-  const std::string path = (fs::path(dir) / kFile).string();
+  const std::string path = CheckpointPath(dir);
   if (dir.empty() || !fs::exists(path)) return state;
   absl::Status st = TorchCall(
       absl::StrCat("reading checkpoint ", path, " (delete it to start afresh)"),

@@ -24,6 +24,9 @@ struct CheckpointState {
   nlohmann::json report;  // Stage records so far.
 };
 
+// The checkpoint file in `dir`.
+std::string CheckpointPath(const std::string& dir);
+
 absl::Status SaveCheckpoint(const std::string& dir,
                             const std::string& fingerprint, Model& model,
                             const CheckpointState& state);

@@ -320,6 +320,10 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
           !st.ok()) {
         return st;
       }
+      ProgressEvent saved = finished;
+      saved.kind = ProgressEvent::Kind::kCheckpointSaved;
+      saved.message = CheckpointPath(run.inputs.checkpoint_dir);
+      Emit(run.observer, saved);
     }
     if (run.inputs.stop_after_stages > 0 &&
         i + 1 >= run.inputs.stop_after_stages && i + 1 < stage_count) {

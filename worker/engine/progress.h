@@ -20,6 +20,9 @@ struct ProgressEvent {
     kBatch,          // Training progress within an epoch.
     kEpochFinished,  // loss, accuracy after the epoch.
     kStageFinished,  // accuracy, sparsity, ratio after the stage.
+    // The stage checkpoint is on disk: message is its path, stage_index + 1
+    // stages are done. Observers may copy it (the next stage replaces it).
+    kCheckpointSaved,
     kMessage,        // A note worth a log line.
     kRunFinished,    // ratio, accuracy: final.
   };

@@ -1,0 +1,90 @@
+// `condense inspect FILE.cdz` and `condense decompress FILE.cdz -o OUT`:
+// local, no server, through the codec library.
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "client/cdz_table.h"
+#include "client/commands.h"
+#include "codec/cdz_export.h"
+#include "codec/cdz_reader.h"
+#include "codec/file_io.h"
+
+namespace condense::client {
+namespace {
+
+int RunInspect(const CommandEnv& env, const std::string& path) {
+  auto reader = codec::CdzReader::OpenPath(path);
+  if (!reader.ok()) return Fail(env, reader.status());
+  auto sizes = (*reader)->Sizes();
+  if (!sizes.ok()) return Fail(env, sizes.status());
+  const std::string version =
+      absl::StrCat((*reader)->major_version(), ".", (*reader)->minor_version());
+  if (env.json()) {
+    nlohmann::json j = CdzJson(*sizes, (*reader)->tensors());
+    j["file"] = path;
+    j["format_version"] = version;
+    j["manifest"] = (*reader)->manifest();
+    *env.io.out << j.dump(2, ' ', false,
+                          nlohmann::json::error_handler_t::replace)
+                << "\n";
+    return 0;
+  }
+  *env.io.out << path << ": .cdz format " << version << ", "
+              << (*reader)->tensors().size() << " tensors\n";
+  for (const auto& [k, v] : (*reader)->manifest()) {
+    *env.io.out << "  " << k << ": "
+                << (v.size() > 100 ? v.substr(0, 97) + "..." : v) << "\n";
+  }
+  *env.io.out << RenderCdzTable(*sizes, (*reader)->tensors());
+  return 0;
+}
+
+int RunDecompress(const CommandEnv& env, const std::string& path,
+                  const std::string& output) {
+  auto reader = codec::CdzReader::OpenPath(path);
+  if (!reader.ok()) return Fail(env, reader.status());
+  auto out = codec::NewAtomicFile(output);
+  if (!out.ok()) return Fail(env, out.status());
+  absl::Status s = codec::ExportSafetensors(**reader, *std::move(out));
+  if (!s.ok()) return Fail(env, s);
+  if (env.json()) {
+    *env.io.out << nlohmann::json{{"file", output},
+                                  {"tensors", (*reader)->tensors().size()}}
+                       .dump(2)
+                << "\n";
+  } else {
+    *env.io.out << output << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddInspectCommand(CLI::App* app, const CommandEnv* env,
+                       CommandAction* action) {
+  auto path = std::make_shared<std::string>();
+  CLI::App* cmd = app->add_subcommand(
+      "inspect", "Per-tensor size table of a .cdz file (local, no server)");
+  cmd->add_option("file", *path, "the .cdz file")->required();
+  cmd->callback([env, action, path] {
+    *action = [env, path] { return RunInspect(*env, *path); };
+  });
+}
+
+void AddDecompressCommand(CLI::App* app, const CommandEnv* env,
+                          CommandAction* action) {
+  auto paths = std::make_shared<std::pair<std::string, std::string>>();
+  CLI::App* cmd = app->add_subcommand(
+      "decompress",
+      "Decode a .cdz file to a dense safetensors file (local, no server)");
+  cmd->add_option("file", paths->first, "the .cdz file")->required();
+  cmd->add_option("-o", paths->second, "the safetensors file to write")
+      ->required();
+  cmd->callback([env, action, paths] {
+    *action = [env, paths] {
+      return RunDecompress(*env, paths->first, paths->second);
+    };
+  });
+}
+
+}  // namespace condense::client
