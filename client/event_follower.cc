@@ -13,6 +13,9 @@ bool IsRetryableWatchError(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kAborted:
+    // The CLI never cancels its own watch, so CANCELLED comes from the
+    // server stopping (it cancels open calls on shutdown).
+    case absl::StatusCode::kCancelled:
       return true;
     // A stream cut by the transport (RST_STREAM, GOAWAY) can surface as
     // INTERNAL or UNKNOWN with a message from the HTTP/2 layer.

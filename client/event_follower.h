@@ -51,7 +51,8 @@ absl::Status FollowJobEvents(const FollowOptions& options,
                              int64_t from_sequence);
 
 // Whether a failed watch is worth reconnecting: UNAVAILABLE (server down or
-// restarting, broken connection) and the errors a cut stream surfaces as.
+// restarting, broken connection), CANCELLED (the server stopping), and the
+// errors a cut stream surfaces as.
 bool IsRetryableWatchError(const absl::Status& status);
 
 }  // namespace condense::client

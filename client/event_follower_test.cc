@@ -166,6 +166,7 @@ TEST(FollowJobEvents, CleanEndWithoutFinalEventAsksTheJob) {
 
 TEST(IsRetryableWatchError, TransientOnly) {
   EXPECT_TRUE(IsRetryableWatchError(absl::UnavailableError("x")));
+  EXPECT_TRUE(IsRetryableWatchError(absl::CancelledError("CANCELLED")));
   EXPECT_TRUE(IsRetryableWatchError(
       absl::InternalError("Received RST_STREAM with error code 2")));
   EXPECT_FALSE(IsRetryableWatchError(absl::InternalError("invariant")));

@@ -56,7 +56,9 @@ void TransferDisplay::Finish(absl::string_view note) {
   const double seconds =
       std::chrono::duration<double>(Clock::now() - start_).count();
   if (terminal_ && drawn_) *out_ << "\r\033[K";
-  *out_ << RenderTransferSummary(label_, total_, seconds) << "\n" << std::flush;
+  *out_ << RenderTransferSummary(label_, total_, seconds);
+  if (!note.empty()) *out_ << " (" << note << ")";
+  *out_ << "\n" << std::flush;
 }
 
 }  // namespace condense::client

@@ -289,7 +289,8 @@ void LeasedJob::Run() {
     if (options_.device != "auto") spec.set_device(options_.device);
     auto config = ToEngineConfig(spec);
     if (status.ok() && !config.ok()) status = config.status();
-    absl::StatusOr<engine::RunOutputs> outputs = status;
+    absl::StatusOr<engine::RunOutputs> outputs =
+        absl::FailedPreconditionError("not run");
     if (status.ok()) {
       inputs.out_dir = (fs::path(job_dir_) / "out").string();
       inputs.checkpoint_dir = (fs::path(job_dir_) / "checkpoint").string();

@@ -202,7 +202,7 @@ absl::Status RequeueOrFail(Database* db, JobRow& row, const std::string& why,
   error.set_code(static_cast<int>(absl::StatusCode::kUnavailable));
   error.set_message(absl::StrCat(why, "; gave up after ",
                                  row.job.attempts(), " attempts"));
-  return ChangeState(db, row, Job::FAILED, error.message(), &error, now_ms);
+  return ChangeState(db, row, Job::FAILED, "gave up", &error, now_ms);
 }
 
 }  // namespace
@@ -601,7 +601,7 @@ absl::StatusOr<JobChange> MetadataStore::Fail(const std::string& lease_id,
     row->lease_id.clear();
     st = EndAttempt(db, *row, now_ms, "FAILED");
     if (st.ok()) {
-      st = ChangeState(db, *row, Job::FAILED, error.message(), &error, now_ms);
+      st = ChangeState(db, *row, Job::FAILED, "failed", &error, now_ms);
     }
   }
   if (!st.ok()) return st;
@@ -639,8 +639,8 @@ absl::StatusOr<std::vector<JobChange>> MetadataStore::ExpireLeases(
       v1::Error cancelled;
       cancelled.set_code(static_cast<int>(absl::StatusCode::kCancelled));
       cancelled.set_message("cancelled by a client (its worker was lost)");
-      st = ChangeState(db, row, Job::CANCELLED, cancelled.message(),
-                       &cancelled, now_ms);
+      st = ChangeState(db, row, Job::CANCELLED, "cancelled", &cancelled,
+                       now_ms);
     } else {
       st = RequeueOrFail(db, row,
                          absl::StrCat("worker ", row.job.worker(),

@@ -37,7 +37,7 @@ def test_deep_compression_through_the_cli(server_factory, assets, workdir):
     assert final["state"] == "SUCCEEDED"
     result = final["result"]
     assert result["ratio"] > 5
-    names = {a["fileName"]: a for a in result["artifacts"]}
+    names = {a["file_name"]: a for a in result["artifacts"]}
     assert set(names) == {"model.cdz", "model.pt", "model.safetensors",
                           "report.json"}
 
@@ -46,10 +46,10 @@ def test_deep_compression_through_the_cli(server_factory, assets, workdir):
     for name, artifact in names.items():
         path = os.path.join(out, name)
         assert sha256(path) == artifact["blob"]["sha256"], name
-        assert os.path.getsize(path) == int(artifact["blob"]["sizeBytes"])
+        assert os.path.getsize(path) == int(artifact["blob"]["size_bytes"])
 
     report = json.load(open(os.path.join(out, "report.json")))
-    assert report == json.loads(result["reportJson"])
+    assert report == json.loads(result["report_json"])
     assert abs(report["totals"]["compression_ratio"] - result["ratio"]) < 1e-9
     assert report["preset"] == "deep-compression"
 

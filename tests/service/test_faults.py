@@ -47,8 +47,8 @@ def test_worker_killed_mid_stage_resumes_from_checkpoint(workdir, assets):
         def in_stage_two():
             j = job_of(cli, job)
             p = j.get("progress", {})
-            return (j["state"] == "RUNNING" and p.get("stagesDone", 0) >= 1 and
-                    p.get("stageIndex", 0) == 1 and int(p.get("batch", 0)) > 0
+            return (j["state"] == "RUNNING" and p.get("stages_done", 0) >= 1 and
+                    p.get("stage_index", 0) == 1 and int(p.get("batch", 0)) > 0
                     and j)
         running = wait_for(in_stage_two, 300, "stage 2 to start training")
         victim = next(w for w in workers
@@ -71,7 +71,7 @@ def test_worker_killed_mid_stage_resumes_from_checkpoint(workdir, assets):
         assert resumed, "attempt 2 did not resume from the checkpoint"
         # Attempt 2 never re-ran stage 1.
         assert not [e for e in events if e.get("attempt") == 2 and
-                    e["kind"] == "STAGE_STARTED" and e.get("stageIndex", 0) == 0]
+                    e["kind"] == "STAGE_STARTED" and e.get("stage_index", 0) == 0]
 
         out = os.path.join(workdir, "out")
         cli.run("download", job, "-o", out)

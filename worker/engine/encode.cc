@@ -62,6 +62,8 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
       if (layer != nullptr) {
         torch::Tensor nonzero = cpu.masked_select(cpu != 0);
         torch::Tensor codebook = std::get<0>(at::_unique(nonzero, true));
+        // A layer pruned to nothing still needs a (never used) codebook.
+        if (codebook.numel() == 0) codebook = torch::zeros({1});
         if (codebook.numel() <= codec::kMaxCentroids &&
             SparseLooksSmaller(*layer, cpu.numel(), nonzero.numel(),
                                codebook.numel())) {

@@ -204,7 +204,24 @@ std::string Fingerprint(const Run& run) {
   codec::Sha256 h;
   h.Update(run.model->sha256());
   h.Update(run.config.spec_json);
-  h.Update(run.data ? run.data->Describe().dump() : "no data");
+  if (run.data) {
+    // The data's content, not where it was read from: a requeued job
+    // resumes on another worker whose copy of the inputs lives elsewhere.
+    nlohmann::json d = run.data->Describe();
+    d.erase("train_source");
+    d.erase("eval_source");
+    h.Update(d.dump());
+    for (const Split* split : {&run.data->train(), &run.data->eval()}) {
+      for (const torch::Tensor& t : {split->inputs, split->targets}) {
+        if (!t.defined()) continue;
+        const torch::Tensor c = t.to(torch::kCPU).contiguous();
+        h.Update(absl::string_view(static_cast<const char*>(c.data_ptr()),
+                                   c.numel() * c.element_size()));
+      }
+    }
+  } else {
+    h.Update("no data");
+  }
   h.Update(absl::StrCat(run.config.seed));
   return h.FinishHex();
 }
