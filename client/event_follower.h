@@ -39,9 +39,9 @@ struct FollowOptions {
   // Waits between reconnects; tests replace it.
   std::function<void(absl::Duration)> sleep;
   absl::Duration initial_backoff = absl::Milliseconds(250);
-  absl::Duration max_backoff = absl::Seconds(10);
+  absl::Duration max_backoff = absl::Seconds(5);
   // Reconnects in a row without a new event before giving up.
-  int max_retries = 10;
+  int max_retries = 20;
 };
 
 // Follows from `from_sequence` (0 or 1: the first event). Returns OK once

@@ -1,5 +1,6 @@
 // The one mapping from absl::Status (used everywhere inside) to grpc::Status
-// (at the API edge, in the server and its clients). Codes map one to one; the message is kept.
+// (at the API edge, in the server and its clients). Codes map one to one; the
+// message is kept.
 #ifndef CONDENSE_PROTO_GRPC_STATUS_H_
 #define CONDENSE_PROTO_GRPC_STATUS_H_
 

@@ -13,7 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libprotobuf-dev protobuf-compiler
   # The service: gRPC, metadata, TLS, /metrics, logs.
-  libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev sqlite3 libssl-dev
+  libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev sqlite3 libssl-dev openssl
   libcivetweb-dev civetweb libspdlog-dev
   # Tests and benchmarks of the service: promtool, a TCP baseline, the
   # Python integration tests.

@@ -24,9 +24,8 @@ absl::StatusOr<std::map<std::string, Authenticator::Entry>>
 Authenticator::Parse(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read token file ", path,
-                     " (lines: TOKEN TENANT [worker])"));
+    return absl::NotFoundError(absl::StrCat("cannot read token file ", path,
+                                            " (lines: TOKEN TENANT [worker])"));
   }
   std::map<std::string, Entry> tokens;
   std::string line;
@@ -48,8 +47,8 @@ Authenticator::Parse(const std::string& path) {
           ": token shorter than 16 characters; use a long random token "
           "(e.g. openssl rand -hex 32)"));
     }
-    auto [it, inserted] = tokens.emplace(
-        std::string(fields[0]), Entry{std::string(fields[1]), worker});
+    auto [it, inserted] = tokens.emplace(std::string(fields[0]),
+                                         Entry{std::string(fields[1]), worker});
     if (!inserted) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", number, ": token listed twice"));

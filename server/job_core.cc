@@ -51,9 +51,9 @@ absl::StatusOr<v1::Job> JobCore::CreateJob(
     auto dataset = store_->GetDataset(caller.tenant, request.dataset());
     if (!dataset.ok()) return dataset.status();
   }
-  auto spec = spec::ComposeSpec(request.preset(), request.spec(),
-                                {request.overrides().begin(),
-                                 request.overrides().end()});
+  auto spec = spec::ComposeSpec(
+      request.preset(), request.spec(),
+      {request.overrides().begin(), request.overrides().end()});
   if (!spec.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec: ", spec.status().message()));
@@ -70,17 +70,17 @@ absl::StatusOr<v1::Job> JobCore::CreateJob(
   v1::Job job;
   job.set_model(model->name());
   if (!request.dataset().empty()) {
-    job.set_dataset(absl::StrCat(
-        "datasets/", *ParseName("datasets", request.dataset())));
+    job.set_dataset(
+        absl::StrCat("datasets/", *ParseName("datasets", request.dataset())));
   }
   *job.mutable_spec() = *std::move(spec);
   job.set_priority(request.priority());
   job.set_max_attempts(options_.max_attempts);
   job.mutable_labels()->insert(request.labels().begin(),
                                request.labels().end());
-  auto created = store_->CreateJob(caller.tenant, std::move(job),
-                                   request.request_id(),
-                                   options_.max_queued_jobs, clock_->NowMs());
+  auto created =
+      store_->CreateJob(caller.tenant, std::move(job), request.request_id(),
+                        options_.max_queued_jobs, clock_->NowMs());
   if (!created.ok()) return created.status();
   if (observer_ != nullptr) observer_->OnJobCreated(*created);
   if (poller_ != nullptr) poller_->Wake();
@@ -100,8 +100,8 @@ absl::StatusOr<std::optional<iv1::LeaseResponse>> JobCore::TryLease(
   if (worker.worker_id().empty()) {
     return absl::InvalidArgumentError("worker.worker_id is required");
   }
-  auto grant = store_->LeaseNext(worker.worker_id(), clock_->NowMs(),
-                                 DeadlineMs());
+  auto grant =
+      store_->LeaseNext(worker.worker_id(), clock_->NowMs(), DeadlineMs());
   if (!grant.ok()) return grant.status();
   if (!grant->has_value()) return std::nullopt;
   LeaseGrant& g = **grant;
@@ -207,7 +207,8 @@ absl::Status JobCore::Complete(const iv1::CompleteRequest& request) {
 
 absl::Status JobCore::Fail(const iv1::FailRequest& request) {
   v1::Error error = request.error();
-  if (error.code() == 0) error.set_code(static_cast<int>(absl::StatusCode::kUnknown));
+  if (error.code() == 0)
+    error.set_code(static_cast<int>(absl::StatusCode::kUnknown));
   auto change = store_->Fail(request.lease_id(), error, request.retryable(),
                              request.release(), clock_->NowMs());
   if (!change.ok()) return change.status();

@@ -94,11 +94,10 @@ grpc::ServerUnaryReactor* JobService::WaitJob(
   timeout = std::min(timeout, 600.0);
   const int64_t deadline_ms =
       clock_->NowMs() + static_cast<int64_t>(timeout * 1000);
-  const std::string tenant = caller->tenant;
-  const std::string name = request->name();
-  poller_->Add([this, context, reactor, response, tenant, name,
-                deadline_ms](bool shutting_down) {
-    auto job = store_->GetJob(tenant, name);
+  // `request` and `response` live until Finish.
+  poller_->Add([this, context, reactor, request, response,
+                tenant = caller->tenant, deadline_ms](bool shutting_down) {
+    auto job = store_->GetJob(tenant, request->name());
     if (!job.ok()) {
       reactor->Finish(api::ToGrpcStatus(job.status()));
       return true;
@@ -229,8 +228,8 @@ class JobService::WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobService::WatchJob(
     grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
-  auto* reactor =
-      new WatchReactor(this, context, request->name(), request->from_sequence());
+  auto* reactor = new WatchReactor(this, context, request->name(),
+                                   request->from_sequence());
   auto caller = auth_->Authenticate(*context);
   if (!caller.ok()) {
     reactor->Finish(api::ToGrpcStatus(caller.status()));

@@ -17,7 +17,10 @@ class JobService final : public v1::Jobs::CallbackService {
  public:
   JobService(JobCore* core, MetadataStore* store, LongPoller* poller,
              const Authenticator* auth, const Clock* clock)
-      : core_(core), store_(store), poller_(poller), auth_(auth),
+      : core_(core),
+        store_(store),
+        poller_(poller),
+        auth_(auth),
         clock_(clock) {}
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* context,

@@ -72,12 +72,13 @@ void LocalWorkers::Supervise() {
       int status = 0;
       const pid_t done = waitpid(pids_[i], &status, WNOHANG);
       if (done != pids_[i]) continue;
-      const std::string how =
-          WIFSIGNALED(status) ? absl::StrCat("signal ", WTERMSIG(status))
-                              : absl::StrCat("exit ", WEXITSTATUS(status));
-      spdlog::warn("event=local_worker_died index={} pid={} how=\"{}\" "
-                   "restart_in_ms={}",
-                   i, pids_[i], how, delay[i].count());
+      const std::string how = WIFSIGNALED(status)
+                                  ? absl::StrCat("signal ", WTERMSIG(status))
+                                  : absl::StrCat("exit ", WEXITSTATUS(status));
+      spdlog::warn(
+          "event=local_worker_died index={} pid={} how=\"{}\" "
+          "restart_in_ms={}",
+          i, pids_[i], how, delay[i].count());
       pids_[i] = 0;
       // Restart after the delay without holding the lock meanwhile.
       const auto wait = delay[i];

@@ -85,15 +85,17 @@ absl::Status ModelService::CheckDataset(const std::string& tenant,
           absl::StrCat("dataset file path \"", p, "\" is listed twice"));
     }
     if (auto st = CheckDigest(file.blob(), p); !st.ok()) return st;
-    if (!blobs_->Owns(tenant, {file.blob().sha256(), file.blob().size_bytes()})) {
+    if (!blobs_->Owns(tenant,
+                      {file.blob().sha256(), file.blob().size_bytes()})) {
       return absl::NotFoundError(absl::StrCat(
           "dataset file ", p, " is not uploaded: upload it first"));
     }
   }
-  for (const std::string* named : {&dataset.train_file(), &dataset.eval_file()}) {
+  for (const std::string* named :
+       {&dataset.train_file(), &dataset.eval_file()}) {
     if (!named->empty() && paths.count(*named) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", *named, "\" is not one of the dataset's files"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", *named, "\" is not one of the dataset's files"));
     }
   }
   if (!dataset.eval_file().empty() && dataset.train_file().empty()) {
@@ -103,8 +105,8 @@ absl::Status ModelService::CheckDataset(const std::string& tenant,
 }
 
 grpc::ServerUnaryReactor* ModelService::CreateModel(
-    grpc::CallbackServerContext* context,
-    const v1::CreateModelRequest* request, v1::Model* response) {
+    grpc::CallbackServerContext* context, const v1::CreateModelRequest* request,
+    v1::Model* response) {
   return FinishUnary(context, [&]() -> absl::Status {
     auto caller = auth_->Authenticate(*context);
     if (!caller.ok()) return caller.status();

@@ -39,6 +39,7 @@
 #include "server/server_metrics.h"
 #include "server/store/metadata_store.h"
 #include "server/worker_service.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace condense::server {
@@ -130,8 +131,8 @@ int Serve(const Flags& flags) {
         flags.listen, "; give a token file (lines: TOKEN TENANT [worker])")));
   }
   if (flags.tls_cert.empty() != flags.tls_key.empty()) {
-    return Fail(absl::InvalidArgumentError(
-        "--tls-cert and --tls-key go together"));
+    return Fail(
+        absl::InvalidArgumentError("--tls-cert and --tls-key go together"));
   }
   for (const std::string* file :
        {&flags.tls_cert, &flags.tls_key, &flags.tls_client_ca}) {
@@ -205,20 +206,21 @@ int Serve(const Flags& flags) {
   builder.RegisterService(&worker_service);
   // Uploads stream 1 MiB chunks; leave headroom over gRPC's 4 MiB default.
   builder.SetMaxReceiveMessageSize(8 << 20);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(metrics::NewGrpcMetricsInterceptorFactory(&registry));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return Fail(absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", flags.listen,
-        " (in use? pass another --listen, or port 0 for any)")));
+    return Fail(absl::UnavailableError(
+        absl::StrCat("cannot listen on ", flags.listen,
+                     " (in use? pass another --listen, or port 0 for any)")));
   }
   std::unique_ptr<metrics::MetricsHttpServer> http;
   if (!flags.metrics_listen.empty()) {
-    auto started = metrics::MetricsHttpServer::Start(flags.metrics_listen,
-                                                     &registry);
+    auto started =
+        metrics::MetricsHttpServer::Start(flags.metrics_listen, &registry);
     if (!started.ok()) return Fail(started.status());
     http = *std::move(started);
   }
@@ -262,10 +264,10 @@ int Serve(const Flags& flags) {
     const std::string connect = absl::StrCat("127.0.0.1:", port);
     LocalWorkersOptions options;
     options.count = flags.local_workers;
-    options.argv = {FindWorkerBinary(flags.worker_binary), "--server", connect,
-                    "--cache-dir",
-                    (std::filesystem::path(flags.data_dir) / "worker-cache")
-                        .string()};
+    options.argv = {
+        FindWorkerBinary(flags.worker_binary), "--server", connect,
+        "--cache-dir",
+        (std::filesystem::path(flags.data_dir) / "worker-cache").string()};
     if (flags.worker_threads > 0) {
       options.argv.push_back("--threads");
       options.argv.push_back(absl::StrCat(flags.worker_threads));
@@ -285,9 +287,10 @@ int Serve(const Flags& flags) {
       if (st.ok()) {
         spdlog::info("event=tokens_reloaded file={}", flags.token_file);
       } else {
-        spdlog::error("event=tokens_reload_failed error=\"{}\" "
-                      "message=\"the previous tokens stay in force\"",
-                      st.ToString());
+        spdlog::error(
+            "event=tokens_reload_failed error=\"{}\" "
+            "message=\"the previous tokens stay in force\"",
+            st.ToString());
       }
       continue;
     }
@@ -316,7 +319,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "condense-server: Deep Compression as a service (gRPC API, scheduler, "
       "blob store, /metrics)"};
-  app.add_option("--listen", flags.listen, "gRPC address (host:port; port 0: any)")
+  app.add_option("--listen", flags.listen,
+                 "gRPC address (host:port; port 0: any)")
       ->capture_default_str();
   app.add_option("--data-dir", flags.data_dir,
                  "Directory for the metadata database and blobs")
@@ -363,6 +367,8 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", flags.port_file,
                  "Write the bound ports here as JSON (for port 0)");
   CLI11_PARSE(app, argc, argv);
+  // Logs go to stderr, one key=value line per event.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("condense-server"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   return condense::server::Serve(flags);
 }

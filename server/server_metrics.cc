@@ -87,15 +87,17 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry, MetadataStore* store,
       "condense_queue_depth", "Jobs waiting for a worker.", {}, [store] {
         auto counts = store->CountJobsByState();
         return std::vector<CollectedSample>{
-            {{}, counts.ok() ? static_cast<double>((*counts)[v1::Job::QUEUED])
-                             : 0}};
+            {{},
+             counts.ok() ? static_cast<double>((*counts)[v1::Job::QUEUED])
+                         : 0}};
       });
   registry->AddGaugeCollector(
       "condense_leases_active", "Jobs leased to a worker now.", {}, [store] {
         auto counts = store->CountJobsByState();
         return std::vector<CollectedSample>{
-            {{}, counts.ok() ? static_cast<double>((*counts)[v1::Job::RUNNING])
-                             : 0}};
+            {{},
+             counts.ok() ? static_cast<double>((*counts)[v1::Job::RUNNING])
+                         : 0}};
       });
   registry->AddGaugeCollector(
       "condense_workers_connected",
@@ -182,9 +184,7 @@ void ServerMetrics::OnStageFinished(const std::string& job,
                stage, seconds);
 }
 
-void ServerMetrics::OnLeasesExpired(int count) {
-  leases_expired_.Add(count);
-}
+void ServerMetrics::OnLeasesExpired(int count) { leases_expired_.Add(count); }
 
 void ServerMetrics::OnLocalWorkerRestarted() { worker_restarts_.Increment(); }
 

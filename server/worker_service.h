@@ -26,9 +26,10 @@ class WorkerService final : public internal::v1::Worker::CallbackService {
   // Workers that called Lease in the last minute, for metrics.
   int64_t waiting_workers() const { return waiting_.load(); }
 
-  grpc::ServerUnaryReactor* Lease(grpc::CallbackServerContext* context,
-                                  const internal::v1::LeaseRequest* request,
-                                  internal::v1::LeaseResponse* response) override;
+  grpc::ServerUnaryReactor* Lease(
+      grpc::CallbackServerContext* context,
+      const internal::v1::LeaseRequest* request,
+      internal::v1::LeaseResponse* response) override;
   grpc::ServerUnaryReactor* Heartbeat(
       grpc::CallbackServerContext* context,
       const internal::v1::HeartbeatRequest* request,

@@ -166,11 +166,11 @@ absl::Status LeasedJob::FetchInputs(std::string* model_path,
   }
   auto model = Fetch(lease_.model().blob());
   if (!model.ok()) return model.status();
-  *model_path = (fs::path(job_dir_) / "inputs" /
-                 (lease_.model().format() == v1::Model::SAFETENSORS
-                      ? "model.safetensors"
-                      : "model.pt"))
-                    .string();
+  *model_path =
+      (fs::path(job_dir_) / "inputs" /
+       (lease_.model().format() == v1::Model::SAFETENSORS ? "model.safetensors"
+                                                          : "model.pt"))
+          .string();
   if (auto st = LinkOrCopy(*model, *model_path); !st.ok()) return st;
   if (lease_.has_dataset()) {
     const fs::path dir = fs::path(job_dir_) / "data";
@@ -302,14 +302,14 @@ void LeasedJob::Run() {
     if (status.ok()) {
       const nlohmann::json& report = outputs->report;
       result.set_report_json(report.dump());
-      result.set_ratio(
-          report["totals"].value("compression_ratio", 0.0));
+      result.set_ratio(report["totals"].value("compression_ratio", 0.0));
       const nlohmann::json& acc = report["accuracy"];
-      result.set_accuracy_before(
-          acc.contains("baseline") && acc["baseline"].is_number()
-              ? acc["baseline"].get<double>()
-              : -1);
-      result.set_accuracy_after(acc.contains("final") && acc["final"].is_number()
+      result.set_accuracy_before(acc.contains("baseline") &&
+                                         acc["baseline"].is_number()
+                                     ? acc["baseline"].get<double>()
+                                     : -1);
+      result.set_accuracy_after(acc.contains("final") &&
+                                        acc["final"].is_number()
                                     ? acc["final"].get<double>()
                                     : -1);
       status = UploadArtifacts(inputs.out_dir, &result);
@@ -331,8 +331,8 @@ void LeasedJob::Run() {
         spdlog::info("job={} event=completed ratio={:.1f}", lease_.job(),
                      result.ratio());
       } else {
-        spdlog::error("job={} event=complete_failed error=\"{}\"",
-                      lease_.job(), sent.error_message());
+        spdlog::error("job={} event=complete_failed error=\"{}\"", lease_.job(),
+                      sent.error_message());
       }
     } else {
       spdlog::warn("job={} event=failed error=\"{}\"", lease_.job(),

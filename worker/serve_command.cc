@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "condense/internal/v1/worker.grpc.pb.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "worker/engine/engine.h"
 #include "worker/leased_job.h"
@@ -58,6 +59,7 @@ struct Shared {
 }  // namespace
 
 int ServeCommand(const ServeFlags& flags) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("condense-worker"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ worker %v");
   auto connection = client::Connection::Create(
       client::WithEnvironmentDefaults(flags.connection));

@@ -85,7 +85,8 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (cmd->parsed()) return condense::worker::RunCommand(run);
-  if (serve.connection.address.empty() && std::getenv("CONDENSE_ADDR") == nullptr) {
+  if (serve.connection.address.empty() &&
+      std::getenv("CONDENSE_ADDR") == nullptr) {
     std::fprintf(stderr,
                  "condense-worker: give --server ADDR to serve a condense "
                  "server, or use `run` (see --help)\n");

@@ -77,9 +77,9 @@ absl::StatusOr<JobRow> LoadTenantJob(Database* db, const std::string& tenant,
 
 absl::StatusOr<JobRow> LoadLeasedJob(Database* db,
                                      const std::string& lease_id) {
-  auto row = lease_id.empty() ? absl::StatusOr<std::optional<JobRow>>(
-                                    std::nullopt)
-                              : LoadJob(db, "lease_id=?", lease_id);
+  auto row = lease_id.empty()
+                 ? absl::StatusOr<std::optional<JobRow>>(std::nullopt)
+                 : LoadJob(db, "lease_id=?", lease_id);
   if (!row.ok()) return row.status();
   if (!row->has_value()) {
     return absl::FailedPreconditionError(
@@ -120,7 +120,8 @@ absl::Status AppendEvent(Database* db, JobRow& row, JobEvent event,
   event.set_sequence(row.next_event_seq++);
   event.set_time_unix_ms(now_ms);
   if (event.attempt() == 0) event.set_attempt(row.job.attempts());
-  auto stmt = db->Prepare("INSERT INTO events(job_id, seq, proto) VALUES(?,?,?)");
+  auto stmt =
+      db->Prepare("INSERT INTO events(job_id, seq, proto) VALUES(?,?,?)");
   if (!stmt.ok()) return stmt.status();
   if (auto st = stmt->Bind(1, row.id)
                     .Bind(2, event.sequence())
@@ -200,8 +201,8 @@ absl::Status RequeueOrFail(Database* db, JobRow& row, const std::string& why,
   }
   v1::Error error;
   error.set_code(static_cast<int>(absl::StatusCode::kUnavailable));
-  error.set_message(absl::StrCat(why, "; gave up after ",
-                                 row.job.attempts(), " attempts"));
+  error.set_message(
+      absl::StrCat(why, "; gave up after ", row.job.attempts(), " attempts"));
   return ChangeState(db, row, Job::FAILED, "gave up", &error, now_ms);
 }
 
@@ -219,16 +220,16 @@ absl::StatusOr<Job> MetadataStore::CreateJob(const std::string& tenant, Job job,
     if (!prior.ok()) return prior.status();
     if (prior->has_value()) return (*prior)->job;
   }
-  auto count = db->Prepare(
-      "SELECT COUNT(*) FROM jobs WHERE tenant=? AND state=1");
+  auto count =
+      db->Prepare("SELECT COUNT(*) FROM jobs WHERE tenant=? AND state=1");
   if (!count.ok()) return count.status();
   count->Bind(1, tenant);
   if (auto row = count->Step(); !row.ok()) return row.status();
   if (count->Int(0) >= max_queued) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "this tenant already has ", count->Int(0),
-        " queued jobs, the limit (--max-queued-jobs) is ", max_queued,
-        "; wait for some to start or cancel some"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("this tenant already has ", count->Int(0),
+                     " queued jobs, the limit (--max-queued-jobs) is ",
+                     max_queued, "; wait for some to start or cancel some"));
   }
   if (auto st = internal::EnsureTenant(db, tenant, now_ms); !st.ok()) {
     return st;
@@ -341,8 +342,10 @@ absl::StatusOr<Job> MetadataStore::CancelJob(const std::string& tenant,
   error.set_code(static_cast<int>(absl::StatusCode::kCancelled));
   error.set_message("cancelled by a client");
   if (row->job.state() == Job::QUEUED) {
-    if (auto st = ChangeState(db, *row, Job::CANCELLED, "cancelled while "
-                              "queued", &error, now_ms);
+    if (auto st = ChangeState(db, *row, Job::CANCELLED,
+                              "cancelled while "
+                              "queued",
+                              &error, now_ms);
         !st.ok()) {
       return st;
     }
@@ -405,8 +408,9 @@ absl::StatusOr<std::optional<LeaseGrant>> MetadataStore::LeaseNext(
   LeaseGrant grant;
   grant.tenant = row.tenant;
   auto model = [&]() -> absl::StatusOr<v1::Model> {
-    auto stmt = db->Prepare("SELECT m.proto FROM models m JOIN jobs j ON "
-                            "j.model_id=m.id WHERE j.id=?");
+    auto stmt = db->Prepare(
+        "SELECT m.proto FROM models m JOIN jobs j ON "
+        "j.model_id=m.id WHERE j.id=?");
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, row.id);
     auto r = stmt->Step();
@@ -421,8 +425,9 @@ absl::StatusOr<std::optional<LeaseGrant>> MetadataStore::LeaseNext(
   if (!model.ok()) return model.status();
   grant.model = *std::move(model);
   if (!row.job.dataset().empty()) {
-    auto stmt = db->Prepare("SELECT d.proto FROM datasets d JOIN jobs j ON "
-                            "j.dataset_id=d.id WHERE j.id=?");
+    auto stmt = db->Prepare(
+        "SELECT d.proto FROM datasets d JOIN jobs j ON "
+        "j.dataset_id=d.id WHERE j.id=?");
     if (!stmt.ok()) return stmt.status();
     stmt->Bind(1, row.id);
     auto r = stmt->Step();
@@ -557,8 +562,8 @@ absl::StatusOr<JobChange> MetadataStore::Complete(const std::string& lease_id,
   row->lease_id.clear();
   *row->job.mutable_result() = result;
   if (auto st = EndAttempt(db, *row, now_ms, "SUCCEEDED"); !st.ok()) return st;
-  if (auto st = ChangeState(db, *row, Job::SUCCEEDED, "succeeded", nullptr,
-                            now_ms);
+  if (auto st =
+          ChangeState(db, *row, Job::SUCCEEDED, "succeeded", nullptr, now_ms);
       !st.ok()) {
     return st;
   }
@@ -616,8 +621,8 @@ absl::StatusOr<std::vector<JobChange>> MetadataStore::ExpireLeases(
   Database* db = db_.get();
   Transaction tx(db);
   if (!tx.begin_status().ok()) return tx.begin_status();
-  auto stmt = db->Prepare(
-      "SELECT id FROM jobs WHERE state=2 AND lease_deadline_ms<?");
+  auto stmt =
+      db->Prepare("SELECT id FROM jobs WHERE state=2 AND lease_deadline_ms<?");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, now_ms);
   std::vector<std::string> ids;
@@ -639,8 +644,8 @@ absl::StatusOr<std::vector<JobChange>> MetadataStore::ExpireLeases(
       v1::Error cancelled;
       cancelled.set_code(static_cast<int>(absl::StatusCode::kCancelled));
       cancelled.set_message("cancelled by a client (its worker was lost)");
-      st = ChangeState(db, row, Job::CANCELLED, "cancelled", &cancelled,
-                       now_ms);
+      st =
+          ChangeState(db, row, Job::CANCELLED, "cancelled", &cancelled, now_ms);
     } else {
       st = RequeueOrFail(db, row,
                          absl::StrCat("worker ", row.job.worker(),

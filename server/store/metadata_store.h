@@ -92,13 +92,14 @@ class MetadataStore {
   // Events of a job with sequence >= from_sequence, at most `limit`.
   // `tenant` empty: no tenant check (the caller already checked).
   absl::StatusOr<std::vector<v1::JobEvent>> ReadEvents(
-      const std::string& tenant, const std::string& name,
-      int64_t from_sequence, int limit);
+      const std::string& tenant, const std::string& name, int64_t from_sequence,
+      int limit);
 
   // Worker side. LeaseNext takes the first QUEUED job by priority, then age;
   // nullopt when none is queued.
-  absl::StatusOr<std::optional<LeaseGrant>> LeaseNext(
-      const std::string& worker, int64_t now_ms, int64_t deadline_ms);
+  absl::StatusOr<std::optional<LeaseGrant>> LeaseNext(const std::string& worker,
+                                                      int64_t now_ms,
+                                                      int64_t deadline_ms);
   // Extends the lease; returns true when a cancel was requested.
   absl::StatusOr<bool> Heartbeat(const std::string& lease_id,
                                  int64_t deadline_ms);

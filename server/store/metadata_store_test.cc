@@ -106,8 +106,8 @@ TEST_F(MetadataStoreTest, LeasesByPriorityThenAge) {
     EXPECT_EQ((*grant)->job.state(), Job::RUNNING);
     EXPECT_EQ((*grant)->job.attempts(), 1);
   }
-  EXPECT_EQ(order, (std::vector<std::string>{high.name(), low.name(),
-                                             low2.name()}));
+  EXPECT_EQ(order,
+            (std::vector<std::string>{high.name(), low.name(), low2.name()}));
   ++now_;
   auto none = store_->LeaseNext("w", now_, now_ + 1000);
   ASSERT_TRUE(none.ok());

@@ -49,16 +49,16 @@ absl::StatusOr<Proto> Get(Database* db, const Table& t,
                           const std::string& tenant, const std::string& name) {
   auto id = ParseName(t.collection, name);
   if (!id.ok()) return id.status();
-  auto stmt = db->Prepare(absl::StrCat("SELECT proto FROM ", t.table,
-                                       " WHERE id=? AND tenant=?"));
+  auto stmt = db->Prepare(
+      absl::StrCat("SELECT proto FROM ", t.table, " WHERE id=? AND tenant=?"));
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, *id).Bind(2, tenant);
   auto row = stmt->Step();
   if (!row.ok()) return row.status();
   if (!*row) {
-    return absl::NotFoundError(absl::StrCat(
-        "no ", t.noun, " ", t.collection, "/", *id,
-        " (list yours with `condense list ", t.collection, "`)"));
+    return absl::NotFoundError(
+        absl::StrCat("no ", t.noun, " ", t.collection, "/", *id,
+                     " (list yours with `condense list ", t.collection, "`)"));
   }
   Proto record;
   if (!record.ParseFromString(stmt->Text(0))) {
@@ -75,9 +75,9 @@ absl::StatusOr<Response> List(Database* db, const Table& t,
   auto before = internal::ParsePageToken(page_token);
   if (!before.ok()) return before.status();
   const int limit = internal::ClampPageSize(page_size);
-  auto stmt = db->Prepare(absl::StrCat(
-      "SELECT seq, proto FROM ", t.table,
-      " WHERE tenant=? AND seq<? ORDER BY seq DESC LIMIT ?"));
+  auto stmt = db->Prepare(
+      absl::StrCat("SELECT seq, proto FROM ", t.table,
+                   " WHERE tenant=? AND seq<? ORDER BY seq DESC LIMIT ?"));
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, tenant).Bind(2, *before).Bind(3, int64_t{limit + 1});
   Response response;
@@ -93,8 +93,8 @@ absl::StatusOr<Response> List(Database* db, const Table& t,
     }
     Proto record;
     if (!record.ParseFromString(stmt->Text(1))) {
-      return absl::InternalError(absl::StrCat("stored ", t.noun,
-                                              " does not parse"));
+      return absl::InternalError(
+          absl::StrCat("stored ", t.noun, " does not parse"));
     }
     if constexpr (std::is_same_v<Proto, v1::Model>) {
       *response.add_models() = std::move(record);
@@ -125,9 +125,8 @@ absl::Status Delete(Database* db, const Table& t, const std::string& tenant,
   }
   // Finished jobs keep their record; their reference to the deleted input
   // is dropped with it (the job's proto still names it).
-  auto active = db->Prepare(
-      absl::StrCat("SELECT COUNT(*) FROM jobs WHERE ", job_column,
-                   "=? AND state IN (1, 2)"));
+  auto active = db->Prepare(absl::StrCat("SELECT COUNT(*) FROM jobs WHERE ",
+                                         job_column, "=? AND state IN (1, 2)"));
   if (!active.ok()) return active.status();
   active->Bind(1, *id);
   if (auto row = active->Step(); !row.ok()) return row.status();
@@ -136,8 +135,8 @@ absl::Status Delete(Database* db, const Table& t, const std::string& tenant,
         t.noun, " ", t.collection, "/", *id, " is used by ", active->Int(0),
         " queued or running jobs; cancel them or wait, then delete"));
   }
-  auto detach = db->Prepare(absl::StrCat(
-      "UPDATE jobs SET ", job_column, "=NULL WHERE ", job_column, "=?"));
+  auto detach = db->Prepare(absl::StrCat("UPDATE jobs SET ", job_column,
+                                         "=NULL WHERE ", job_column, "=?"));
   if (!detach.ok()) return detach.status();
   if (auto st = detach->Bind(1, *id).Run(); !st.ok()) return st;
   auto del = db->Prepare(absl::StrCat("DELETE FROM ", t.table, " WHERE id=?"));
@@ -164,8 +163,8 @@ absl::StatusOr<v1::Model> MetadataStore::GetModel(const std::string& tenant,
 absl::StatusOr<v1::ListModelsResponse> MetadataStore::ListModels(
     const std::string& tenant, int page_size, const std::string& page_token) {
   std::lock_guard<std::mutex> lock(mu_);
-  return List<v1::Model, v1::ListModelsResponse>(
-      db_.get(), kModels, tenant, page_size, page_token);
+  return List<v1::Model, v1::ListModelsResponse>(db_.get(), kModels, tenant,
+                                                 page_size, page_token);
 }
 
 absl::Status MetadataStore::DeleteModel(const std::string& tenant,
@@ -180,8 +179,8 @@ absl::StatusOr<v1::Dataset> MetadataStore::CreateDataset(
   return Create(db_.get(), kDatasets, tenant, std::move(dataset), now_ms);
 }
 
-absl::StatusOr<v1::Dataset> MetadataStore::GetDataset(
-    const std::string& tenant, const std::string& name) {
+absl::StatusOr<v1::Dataset> MetadataStore::GetDataset(const std::string& tenant,
+                                                      const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   return Get<v1::Dataset>(db_.get(), kDatasets, tenant, name);
 }

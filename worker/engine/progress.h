@@ -23,8 +23,8 @@ struct ProgressEvent {
     // The stage checkpoint is on disk: message is its path, stage_index + 1
     // stages are done. Observers may copy it (the next stage replaces it).
     kCheckpointSaved,
-    kMessage,        // A note worth a log line.
-    kRunFinished,    // ratio, accuracy: final.
+    kMessage,      // A note worth a log line.
+    kRunFinished,  // ratio, accuracy: final.
   };
   Kind kind = Kind::kMessage;
   std::string stage;    // "prune", "quantize", ... ("" outside stages).
