@@ -35,7 +35,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -52,7 +51,9 @@ def machine():
                     if line.startswith("model name")), "?")
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    return {"nproc": os.cpu_count(), "cpu": cpu, "loadavg": load,
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "loadavg": load, "git": head,
             "uptime": subprocess.run(["uptime"], capture_output=True,
                                      text=True).stdout.strip(),
             "time": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -97,6 +98,7 @@ class RssSampler:
         self.window = "start"
         self.peak = {}
         self.samples = 0
+        self.series = []  # (seconds, window, rss)
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -106,6 +108,7 @@ class RssSampler:
             rss = proc_status(self.pid, "VmRSS")
             if rss is not None:
                 self.samples += 1
+                self.series.append((time.perf_counter(), self.window, rss))
                 w = self.window
                 self.peak[w] = max(self.peak.get(w, 0), rss)
             time.sleep(self.period)
@@ -191,7 +194,9 @@ class Cli:
                                    timeout=timeout).stdout)
 
     def events(self, job, timeout=120):
-        out = self.run("watch", job, "--output", "json", timeout=timeout).stdout
+        # Exit 3/4: the job FAILED/CANCELLED; its events are still printed.
+        out = self.run("watch", job, "--output", "json", timeout=timeout,
+                       check=False).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
@@ -314,6 +319,7 @@ def transfer_rep(bins, tmp, path, size, digest):
             ("grpc.max_receive_message_length", 64 * MiB)])
         blobs = blobs_pb2_grpc.BlobsStub(channel)
         cpu0 = cpu_seconds(server.pid)
+        client0 = time.process_time()
         t = time.perf_counter()
         got = 0
         for response in blobs.Read(blobs_pb2.ReadRequest(
@@ -321,6 +327,7 @@ def transfer_rep(bins, tmp, path, size, digest):
             got += len(response.data)
         row["download_seconds"] = time.perf_counter() - t
         row["download_server_cpu"] = cpu_seconds(server.pid) - cpu0
+        row["download_client_cpu"] = time.process_time() - client0
         channel.close()
         if got != size:
             raise RuntimeError(f"downloaded {got} bytes of {size}")
@@ -332,6 +339,14 @@ def transfer_rep(bins, tmp, path, size, digest):
         row["rss_peak_upload"] = peaks.get("upload")
         row["rss_peak_download"] = peaks.get("download")
         row["rss_samples"] = sampler.samples
+        # Peak RSS in each half of the upload: bytes held per byte received
+        # would make the second half's peak grow with the blob.
+        up = [(t, rss) for t, w, rss in sampler.series if w == "upload"]
+        if up:
+            mid = (up[0][0] + up[-1][0]) / 2
+            row["rss_peak_upload_halves"] = [
+                max(r for t, r in up if t <= mid),
+                max((r for t, r in up if t > mid), default=0)]
         row["hwm_end"] = proc_status(server.pid, "VmHWM")
         row["blob_received_bytes"] = server.metric(
             "condense_blob_received_bytes_total")
@@ -350,9 +365,21 @@ def transfer_size(args, tmp, size):
     path = os.path.join(tmp, f"blob-{size}.safetensors")
     log(f"writing a {size / MiB:.0f} MiB file")
     write_safetensors(path, size)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     digest = sha256_file(path)
-    result = {"bytes": size, "sha256_seconds": time.perf_counter() - t,
+    sha_seconds = time.perf_counter() - t
+    sha_cpu = time.process_time() - c
+    # What the disk takes: the same bytes written and fsynced once, as the
+    # blob store does (the source is in the page cache).
+    copy = path + ".copy"
+    t = time.perf_counter()
+    subprocess.run(["dd", f"if={path}", f"of={copy}", "bs=4M", "conv=fsync",
+                    "status=none"], check=True, timeout=300)
+    dd_seconds = time.perf_counter() - t
+    os.remove(copy)
+    result = {"bytes": size, "sha256_seconds": sha_seconds,
+              "sha256_cpu_seconds": sha_cpu,
+              "dd_fsync_seconds": dd_seconds,
               "reps": [transfer_rep(args.bin, tmp, path, size, digest)
                        for _ in range(args.transfer_repeats)]}
     if size == max(SIZES):
@@ -381,6 +408,22 @@ def tiny_model(work):
     return mlp
 
 
+def timings(job, events, submit_wall):
+    """ms from the job's create time to its events (server clocks)."""
+    created = int(job["create_time_unix_ms"])
+
+    def at(kind, state=None):
+        for e in events:
+            if e["kind"] == kind and (state is None or e["state"] == state):
+                return int(e["time_unix_ms"]) - created
+        return None
+    return {"job": job["name"], "submit_cli_seconds": submit_wall,
+            "to_running_ms": at("STATE_CHANGED", "RUNNING"),
+            "to_run_started_ms": at("RUN_STARTED"),
+            "to_succeeded_ms": at("STATE_CHANGED", "SUCCEEDED"),
+            "final": events[-1].get("state") if events else None}
+
+
 def phase_latency(args, tmp):
     mlp = tiny_model(args.work)
     server = Server(args.bin, tmp, local_workers=1)
@@ -389,9 +432,11 @@ def phase_latency(args, tmp):
         model = cli.run("upload", "model", mlp).stdout.strip()
         wait_for(lambda: server.metric("condense_workers_connected") == 1, 60,
                  "the local worker")
-        # A first job warms the worker (its process, LibTorch, the cache).
-        warm = cli.run("submit", "--model", model, "--preset", "quantize").stdout.strip()
-        cli.events(warm)
+        # A first job warms the worker (its LibTorch, its blob cache).
+        t = time.perf_counter()
+        job = cli.json("submit", "--model", model, "--preset", "quantize")
+        first = timings(job, cli.events(job["name"]), time.perf_counter() - t)
+        log("first", first)
         runs = []
         for _ in range(args.repeats):
             # The worker is back in its Lease long-poll once no lease is
@@ -402,22 +447,9 @@ def phase_latency(args, tmp):
             t = time.perf_counter()
             job = cli.json("submit", "--model", model, "--preset", "quantize")
             submit_wall = time.perf_counter() - t
-            events = cli.events(job["name"])
-            created = int(job["create_time_unix_ms"])
-
-            def at(kind, state=None):
-                for e in events:
-                    if e["kind"] == kind and (state is None or e["state"] == state):
-                        return int(e["time_unix_ms"]) - created
-                return None
-            runs.append({"job": job["name"],
-                         "submit_cli_seconds": submit_wall,
-                         "to_running_ms": at("STATE_CHANGED", "RUNNING"),
-                         "to_run_started_ms": at("RUN_STARTED"),
-                         "to_succeeded_ms": at("STATE_CHANGED", "SUCCEEDED"),
-                         "final": events[-1].get("state")})
+            runs.append(timings(job, cli.events(job["name"]), submit_wall))
             log(runs[-1])
-        return {"runs": runs,
+        return {"runs": runs, "first": first,
                 "queue_wait_sum": server.metric("condense_job_queue_wait_seconds_sum"),
                 "queue_wait_count": server.metric("condense_job_queue_wait_seconds_count")}
     finally:
@@ -500,6 +532,16 @@ def phase_load(args, tmp):
                        for j in final)
         runs = sorted(int(j["end_time_unix_ms"]) - int(j["start_time_unix_ms"])
                       for j in final)
+        failed = []
+        for j in final:
+            if j["state"] != "SUCCEEDED":
+                events = cli.events(j["name"])
+                failed.append({"job": j["name"], "state": j["state"],
+                               "attempts": j["attempts"], "error": j.get("error"),
+                               "worker": j.get("worker"),
+                               "events": [{k: e[k] for k in ("sequence", "kind",
+                                                             "state", "message")}
+                                          for e in events]})
         metrics = server.metrics_text()
         keep = [line for line in metrics.splitlines()
                 if re.match(r"^condense_(jobs|jobs_finished_total|jobs_created_total|"
@@ -518,12 +560,14 @@ def phase_load(args, tmp):
             "run_ms": {"min": runs[0], "median": statistics.median(runs),
                        "max": runs[-1]},
             "metrics": keep,
+            "failed": failed,
             "hwm": proc_status(server.pid, "VmHWM"),
         }
         log({k: v for k, v in result["jobs"].items() if k != "metrics"})
         return result
     finally:
         server.stop()
+        shutil.copy(server.log_path, os.path.join(args.work, "load-server.log"))
 
 
 def fmt_mib(b):
@@ -540,7 +584,9 @@ def phase_table(args):
         if r:
             m = r["machine"]
             out.append(f"- {name}: {m['time']}, nproc {m['nproc']}, load average "
-                       f"{' '.join(m['loadavg'])} at the start")
+                       f"{' '.join(m['loadavg'])} at the start, "
+                       f"{' '.join(m.get('loadavg_end', []))} at the end "
+                       f"({m['cpu']}; git {m.get('git', '?')})")
     out.append("")
     if tr:
         def spread(values, fmt):
@@ -555,8 +601,8 @@ def phase_table(args):
                    f"(min-max) of {n} runs, each through a fresh server\n")
         out.append("| blob | upload, CLI wall | of which Write | of which "
                    "CreateModel (s) | download, Python Read | server CPU s, "
-                   "up / down |")
-        out.append("|---|---:|---:|---:|---:|---:|")
+                   "up / down | Python client CPU s, down |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
         for t in tr["sizes"]:
             b, reps = t["bytes"], t["reps"]
             out.append(
@@ -565,17 +611,20 @@ def phase_table(args):
                 f"{spread([r['create_model_seconds'] for r in reps], '{:.2f}')} | "
                 f"{spread(rate(b, 'download_seconds'), '{:,.0f}')} | "
                 f"{statistics.median(r['upload_server_cpu'] for r in reps):.2f} / "
-                f"{statistics.median(r['download_server_cpu'] for r in reps):.2f} |")
+                f"{statistics.median(r['download_server_cpu'] for r in reps):.2f} | "
+                f"{statistics.median(r['download_client_cpu'] for r in reps):.2f} |")
         out.append("")
-        out.append("| blob | server RSS idle | peak RSS, upload | peak RSS, download "
-                   "| VmHWM at the end |")
+        out.append("| blob | server RSS idle | peak RSS, upload (1st half / 2nd "
+                   "half of it) | peak RSS, download | VmHWM at the end |")
         out.append("|---|---:|---:|---:|---:|")
         for t in tr["sizes"]:
             reps = t["reps"]
             out.append(
                 f"| {t['bytes'] / MiB:,.0f} MiB | "
                 f"{fmt_mib(max(r['rss_idle'] for r in reps))} MiB | "
-                f"{fmt_mib(max(r['rss_peak_upload'] for r in reps))} MiB | "
+                f"{fmt_mib(max(r['rss_peak_upload'] for r in reps))} MiB ("
+                f"{fmt_mib(max(r['rss_peak_upload_halves'][0] for r in reps))} / "
+                f"{fmt_mib(max(r['rss_peak_upload_halves'][1] for r in reps))}) | "
                 f"{fmt_mib(max(r['rss_peak_download'] for r in reps))} MiB | "
                 f"{fmt_mib(max(r['hwm_end'] for r in reps))} MiB |")
         out.append("\n(memory: the largest of the runs; RSS sampled every 20 ms)\n")
@@ -586,7 +635,11 @@ def phase_table(args):
                        f"{spread([i['memory'] for i in ip], '{:,.0f}')} MB/s from memory (`-n`), "
                        f"{spread([i['file'] for i in ip], '{:,.0f}')} MB/s from the same "
                        f"file (`-F`). sha256 of the file in one thread (Python's hashlib, "
-                       f"OpenSSL): {big['bytes'] / big['sha256_seconds'] / 1e6:,.0f} MB/s.")
+                       f"OpenSSL): {big['bytes'] / big['sha256_seconds'] / 1e6:,.0f} MB/s of wall "
+                       f"time, {big['bytes'] / big['sha256_cpu_seconds'] / 1e6:,.0f} MB/s of "
+                       f"CPU time. "
+                       f"The file copied to the same disk with `dd conv=fsync`: "
+                       f"{big['bytes'] / big['dd_fsync_seconds'] / 1e6:,.0f} MB/s.")
             out.append("")
             out.append("CLI's own lines (stderr): " + "; ".join(
                 f"`{t['reps'][0]['upload_cli_line']}`" for t in tr["sizes"]))
@@ -602,6 +655,11 @@ def phase_table(args):
                            ("to_succeeded_ms", "STATE_CHANGED SUCCEEDED")):
             v = [r[key] for r in runs if r[key] is not None]
             out.append(f"| {label} | {min(v)} | {statistics.median(v):g} | {max(v)} |")
+        f = la.get("first")
+        if f:
+            out.append(f"| (the first job, cold worker: RUNNING / RUN_STARTED / "
+                       f"SUCCEEDED) | {f['to_running_ms']} / {f['to_run_started_ms']} / "
+                       f"{f['to_succeeded_ms']} | | |")
         c = [r["submit_cli_seconds"] * 1000 for r in runs]
         out.append(f"| (client) `condense submit` process wall | {min(c):.0f} | "
                    f"{statistics.median(c):.0f} | {max(c):.0f} |")
@@ -634,6 +692,10 @@ def phase_table(args):
                    f"{q['median']:g} ms, max {q['max']} ms |")
         out.append(f"| run (lease to end) | min {r['min']} ms, median "
                    f"{r['median']:g} ms, max {r['max']} ms |")
+        for f in j.get("failed", []):
+            err = f.get("error") or {}
+            out.append(f"| failed: {f['job']} (attempts {f['attempts']}) | "
+                       f"code {err.get('code')}: `{str(err.get('message', ''))[:90]}...` |")
         out.append("")
         out.append("/metrics at the end:\n")
         out.append("```")

@@ -27,6 +27,7 @@ struct Result {
 Result RunCommand(std::vector<std::string> args) {
   args.insert(args.begin(), "condense");
   std::vector<const char*> argv;
+  argv.reserve(args.size());
   for (const auto& a : args) argv.push_back(a.c_str());
   std::ostringstream out;
   std::ostringstream err;

@@ -15,7 +15,8 @@ std::string MessageToJson(const google::protobuf::Message& message,
   const auto status =
       google::protobuf::util::MessageToJsonString(message, &out, options);
   if (!status.ok()) {
-    nlohmann::json error = {{"error", static_cast<std::string>(status.message())}};
+    nlohmann::json error = {
+        {"error", static_cast<std::string>(status.message())}};
     return error.dump();
   }
   // add_whitespace ends with a newline, one-line output does not: make both

@@ -24,13 +24,13 @@ class ModelFormatTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string Write(const std::string& name, const std::string& bytes) {
-    const std::string path = (dir_ / name).string();
+    std::string path = (dir_ / name).string();
     std::ofstream(path, std::ios::binary) << bytes;
     return path;
   }
 
   std::string WriteSafetensors(const std::string& name) {
-    const std::string path = (dir_ / name).string();
+    std::string path = (dir_ / name).string();
     auto file = codec::NewAtomicFile(path);
     EXPECT_TRUE(file.ok());
     auto writer = codec::SafetensorsWriter::Create(

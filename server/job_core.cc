@@ -223,6 +223,14 @@ absl::Status JobCore::Fail(const iv1::FailRequest& request) {
 absl::StatusOr<int> JobCore::ExpireLeases() {
   auto changes = store_->ExpireLeases(clock_->NowMs());
   if (!changes.ok()) return changes.status();
+  if (!changes->empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const JobChange& change : *changes) {
+      std::erase_if(leases_, [&](const auto& entry) {
+        return entry.second.job == change.job.name();
+      });
+    }
+  }
   for (const JobChange& change : *changes) Changed(change);
   return static_cast<int>(changes->size());
 }

@@ -32,8 +32,6 @@ using ::testing::Gt;
 // `exec` so that the shell's pid is the sleeping process: a signal to the
 // pid reaches it and nothing is left behind.
 const char kSleep[] = "exec sleep 30";
-// Ignored signals stay ignored across exec.
-const char kIgnoreTerm[] = "trap '' TERM; exec sleep 30";
 
 // Launches `/bin/sh -c SCRIPT` with posix_spawn, the script chosen per call
 // (the last one repeats), and records what it was asked to run.
@@ -50,6 +48,7 @@ class FakeLauncher : public ProcessLauncher {
     envs_.push_back(env);
     std::vector<std::string> args = {"/bin/sh", "-c", std::move(script)};
     std::vector<char*> cargs;
+    cargs.reserve(args.size() + 1);
     for (auto& a : args) cargs.push_back(a.data());
     cargs.push_back(nullptr);
     pid_t pid = 0;
@@ -147,44 +146,61 @@ TEST(LocalWorkersTest, DeadWorkerIsRestarted) {
   for (pid_t pid : launcher.pids()) EXPECT_TRUE(Reaped(pid)) << pid;
 }
 
-TEST(LocalWorkersTest, StopSendsSigtermAndReaps) {
-  const std::filesystem::path marker =
+// A fresh directory for one test's marker files.
+std::filesystem::path TestDir() {
+  std::filesystem::path dir =
       std::filesystem::path(::testing::TempDir()) /
-      absl::StrCat("local_workers_test_term_", getpid());
-  std::filesystem::remove(marker);
+      absl::StrCat(
+          "local_workers_test_", getpid(), "_",
+          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(LocalWorkersTest, StopSendsSigtermAndReaps) {
+  const std::filesystem::path dir = TestDir();
+  const std::string ready = (dir / "ready").string();
+  const std::string term = (dir / "term").string();
   // Records that it got SIGTERM, then exits. The loop lets the shell run
-  // the trap (it runs traps between commands).
-  FakeLauncher launcher({absl::StrCat("trap 'echo term > ", marker.string(),
-                                      "; exit 0' TERM; while :; do sleep "
-                                      "0.05; done")});
+  // the trap (it runs traps between commands); `ready` says the trap is set.
+  FakeLauncher launcher(
+      {absl::StrCat("trap 'echo term > ", term, "; exit 0' TERM; touch ", ready,
+                    "; while :; do sleep 0.05; done")});
   LocalWorkers workers(Options(1), &launcher, nullptr);
   ASSERT_TRUE(workers.Start().ok());
-  // Let the shell install its trap before it is signalled.
-  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(Eventually([&] { return std::filesystem::exists(ready); }));
   const auto start = std::chrono::steady_clock::now();
   workers.Stop(milliseconds(20000));
   // Far below the grace: the worker exited on SIGTERM, no SIGKILL needed.
   EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(10000));
   EXPECT_TRUE(Reaped(launcher.pids()[0]));
-  std::ifstream in(marker);
+  std::ifstream in(term);
   std::string text;
   in >> text;
   EXPECT_EQ(text, "term");
-  std::filesystem::remove(marker);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(LocalWorkersTest, WorkerIgnoringSigtermIsKilledAfterGrace) {
-  FakeLauncher launcher({kIgnoreTerm});
+  const std::filesystem::path dir = TestDir();
+  const std::string ready = (dir / "ready").string();
+  // Ignored signals stay ignored across exec.
+  FakeLauncher launcher(
+      {absl::StrCat("trap '' TERM; touch ", ready, "; exec sleep 30")});
   LocalWorkers workers(Options(1), &launcher, nullptr);
   ASSERT_TRUE(workers.Start().ok());
-  // Let the trap take effect before the signal.
-  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(Eventually([&] { return std::filesystem::exists(ready); }));
   const auto start = std::chrono::steady_clock::now();
   workers.Stop(milliseconds(200));
-  // Without the SIGKILL it would sleep for 30 s.
-  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(10000));
+  const auto took = std::chrono::steady_clock::now() - start;
+  // It outlived SIGTERM, so Stop waited out the grace...
+  EXPECT_GE(took, milliseconds(200));
+  // ...and then killed it: it would otherwise sleep for 30 s.
+  EXPECT_LT(took, milliseconds(10000));
   EXPECT_TRUE(Reaped(launcher.pids()[0]));
   EXPECT_EQ(launcher.calls(), 1);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(LocalWorkersTest, NoRestartsAfterStop) {

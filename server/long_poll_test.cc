@@ -87,8 +87,10 @@ TEST(LongPollerTest, WakeRunsChecksLongBeforeTheTick) {
   std::atomic<bool> ready{false};
   poller.Add([&](bool shutting_down) {
     if (shutting_down) return true;
-    rec.Record(ready.load() ? "ready" : "not ready");
-    return ready.load();
+    // Read once: what it records is what it answers.
+    const bool now_ready = ready.load();
+    rec.Record(now_ready ? "ready" : "not ready");
+    return now_ready;
   });
   ASSERT_TRUE(rec.WaitFor("not ready", 1));
   ready = true;

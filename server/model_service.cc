@@ -22,18 +22,15 @@ absl::Status ModelService::CheckModelBlob(const std::string& tenant,
                                           const v1::Model& model) {
   if (auto st = CheckDigest(model.blob(), "model.blob"); !st.ok()) return st;
   const BlobDigest digest{model.blob().sha256(), model.blob().size_bytes()};
-  auto reader = blobs_->OpenReader(tenant, false, digest, 0,
-                                   std::min<int64_t>(16, digest.size_bytes));
-  if (!reader.ok()) {
-    if (reader.status().code() == absl::StatusCode::kNotFound) {
+  auto head = blobs_->ReadHead(tenant, digest, 16);
+  if (!head.ok()) {
+    if (head.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(absl::StrCat(
           "model.blob ", digest.sha256, "/", digest.size_bytes,
           " is not uploaded: upload the file first (Blobs.Write)"));
     }
-    return reader.status();
+    return head.status();
   }
-  auto head = (*reader)->Next(16);
-  if (!head.ok()) return head.status();
   switch (model.format()) {
     case v1::Model::TORCHSCRIPT:
       // torch.jit.save writes a zip archive.

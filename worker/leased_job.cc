@@ -1,5 +1,7 @@
 #include "worker/leased_job.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -89,6 +91,8 @@ class JobObserver : public engine::ProgressObserver {
     publisher_->OnEvent(event);
     if (event.kind != engine::ProgressEvent::Kind::kCheckpointSaved) return;
     const int stages_done = event.stage_index + 1;
+    // The stage's own events first, so the log reads in order.
+    publisher_->Flush(std::chrono::seconds(30));
     auto digest = client::UploadFile(*connection_, event.message);
     if (!digest.ok()) {
       spdlog::warn("job={} event=checkpoint_upload_failed error=\"{}\"",
@@ -150,8 +154,16 @@ absl::StatusOr<std::string> LeasedJob::Fetch(const v1::Digest& digest) {
     }
     fs::remove(path, ec);
   }
-  if (auto st = client::DownloadBlob(*connection_, digest, path); !st.ok()) {
+  // Local workers share one cache: download under a name of this process,
+  // then rename (atomic; a concurrent copy of the same bytes may win).
+  const std::string mine = absl::StrCat(path, ".", getpid());
+  if (auto st = client::DownloadBlob(*connection_, digest, mine); !st.ok()) {
     return st;
+  }
+  fs::rename(mine, path, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot move ", mine, " into the cache: ", ec.message()));
   }
   return path;
 }
@@ -285,6 +297,12 @@ void LeasedJob::Run() {
     engine::RunInputs inputs;
     status = FetchInputs(&inputs.model_path, &inputs.data_dir,
                          &inputs.train_data, &inputs.eval_data);
+    if (!status.ok()) {
+      // The inputs were checked when they were registered: failing to
+      // fetch them is this machine's or the network's fault, worth a retry.
+      status = absl::UnavailableError(
+          absl::StrCat("fetching the job's inputs: ", status.message()));
+    }
     v1::CompressionSpec spec = lease_.spec();
     if (options_.device != "auto") spec.set_device(options_.device);
     auto config = ToEngineConfig(spec);

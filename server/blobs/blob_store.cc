@@ -163,6 +163,33 @@ bool BlobStore::Owns(absl::string_view tenant, const BlobDigest& digest) const {
          FileExists(BlobPath(digest));
 }
 
+absl::StatusOr<std::string> BlobStore::ReadHead(absl::string_view tenant,
+                                                const BlobDigest& digest,
+                                                int64_t max_bytes) const {
+  if (!Owns(tenant, digest)) {
+    return absl::NotFoundError(absl::StrCat("blob ", digest.sha256, "/",
+                                            digest.size_bytes,
+                                            " is not stored"));
+  }
+  const int fd = open(BlobPath(digest).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot open blob ", digest.sha256,
+                                            ": ", std::strerror(errno)));
+  }
+  std::string head(static_cast<size_t>(
+                       std::clamp<int64_t>(max_bytes, 0, digest.size_bytes)),
+                   '\0');
+  size_t done = 0;
+  while (done < head.size()) {
+    const ssize_t n = read(fd, head.data() + done, head.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
+  head.resize(done);
+  return head;
+}
+
 BlobStoreStats BlobStore::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;

@@ -167,6 +167,14 @@ class BlobStore {
   // a tenant's results). NOT_FOUND when the blob is not stored.
   absl::Status Grant(absl::string_view tenant, const BlobDigest& digest);
 
+  // The first `max_bytes` of a blob `tenant` owns, NOT verified against the
+  // digest: for sniffing a file's format without hashing all of it (the
+  // blob was verified when it was stored; readers of the whole blob still
+  // check it). NOT_FOUND as OpenReader.
+  absl::StatusOr<std::string> ReadHead(absl::string_view tenant,
+                                       const BlobDigest& digest,
+                                       int64_t max_bytes) const;
+
   bool Exists(const BlobDigest& digest) const;
   bool Owns(absl::string_view tenant, const BlobDigest& digest) const;
   BlobStoreStats Stats() const;
