@@ -47,8 +47,9 @@ Authenticator::Parse(const std::string& path) {
           ": token shorter than 16 characters; use a long random token "
           "(e.g. openssl rand -hex 32)"));
     }
-    auto [it, inserted] = tokens.emplace(std::string(fields[0]),
-                                         Entry{std::string(fields[1]), worker});
+    const std::string token(fields[0]);
+    const std::string tenant(fields[1]);
+    auto [it, inserted] = tokens.emplace(token, Entry{tenant, worker});
     if (!inserted) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", number, ": token listed twice"));
@@ -81,8 +82,9 @@ absl::StatusOr<Caller> Authenticator::Authenticate(
   if (bearer && !token.empty()) {
     // An extra token (the embedded workers') is honoured on an open server
     // too, so that they act as workers under their own name.
+    const std::string key(token);
     for (const auto* table : {&extra_, &tokens_}) {
-      if (auto it = table->find(std::string(token)); it != table->end()) {
+      if (auto it = table->find(key); it != table->end()) {
         return Caller{it->second.tenant, it->second.worker};
       }
     }

@@ -135,30 +135,34 @@ absl::StatusOr<iv1::HeartbeatResponse::Action> JobCore::Heartbeat(
 
 absl::StatusOr<int64_t> JobCore::PublishEvents(
     const iv1::PublishEventsRequest& request) {
-  std::vector<v1::JobEvent> events(request.events().begin(),
-                                   request.events().end());
   const int64_t now = clock_->NowMs();
+  auto next = store_->AppendEvents(
+      request.lease_id(), request.first_index(),
+      {request.events().begin(), request.events().end()}, now);
+  if (!next.ok()) return next.status();
+  // Stage timings from the events stored just now (a resend is skipped).
   std::vector<std::pair<std::string, double>> stages;
   std::string job;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = leases_.find(request.lease_id()); it != leases_.end()) {
-      job = it->second.job;
-      for (const auto& e : events) {
+      LeaseInfo& info = it->second;
+      job = info.job;
+      for (int i = 0; i < request.events_size(); ++i) {
+        const int64_t index = request.first_index() + i;
+        if (index < info.next_index || index >= *next) continue;
+        const v1::JobEvent& e = request.events(i);
         if (e.kind() == v1::JobEvent::STAGE_STARTED) {
-          it->second.stage_start_ms = now;
+          info.stage_start_ms = now;
         } else if (e.kind() == v1::JobEvent::STAGE_FINISHED &&
-                   it->second.stage_start_ms > 0) {
-          stages.emplace_back(e.stage(),
-                              (now - it->second.stage_start_ms) / 1000.0);
-          it->second.stage_start_ms = 0;
+                   info.stage_start_ms > 0) {
+          stages.emplace_back(e.stage(), (now - info.stage_start_ms) / 1000.0);
+          info.stage_start_ms = 0;
         }
       }
+      info.next_index = std::max(info.next_index, *next);
     }
   }
-  auto next = store_->AppendEvents(request.lease_id(), request.first_index(),
-                                   std::move(events), now);
-  if (!next.ok()) return next.status();
   if (observer_ != nullptr) {
     for (const auto& [stage, seconds] : stages) {
       observer_->OnStageFinished(job, stage, seconds);

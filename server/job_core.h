@@ -93,6 +93,7 @@ class JobCore {
   struct LeaseInfo {
     std::string job;
     int64_t stage_start_ms = 0;
+    int64_t next_index = 0;  // Worker events seen so far.
   };
   std::map<std::string, LeaseInfo> leases_;  // Guarded by mu_.
 };

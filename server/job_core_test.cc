@@ -550,12 +550,6 @@ TEST_F(JobCoreTest, PublishEventsStoresThemAndTimesStages) {
 }
 
 TEST_F(JobCoreTest, ResentStageEventsDoNotReportTheStageTwice) {
-  GTEST_SKIP()
-      << "Bug in JobCore::PublishEvents: stage timing is updated from every "
-         "event in the request before MetadataStore::AppendEvents skips the "
-         "ones already held (index < event_index), so a resent "
-         "STAGE_STARTED+STAGE_FINISHED pair reports the stage a second time "
-         "(with the wrong duration, here 0 s).";
   const Job job = CreateJob();
   const iv1::LeaseResponse lease = Lease();
   const std::vector<JobEvent> stage = {

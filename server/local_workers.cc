@@ -20,12 +20,14 @@ absl::StatusOr<pid_t> PosixLauncher::Launch(
   // Build everything before fork: the child may only call
   // async-signal-safe functions.
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
   for (const auto& e : env) env_strings.push_back(e);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   const pid_t pid = fork();
@@ -65,6 +67,10 @@ absl::Status LocalWorkers::Start() {
 void LocalWorkers::Supervise() {
   std::vector<std::chrono::milliseconds> delay(options_.count,
                                                options_.min_restart_delay);
+  // A worker that ran a while before dying restarts with the short delay
+  // again; only one that keeps dying at once backs off.
+  std::vector<std::chrono::steady_clock::time_point> started(
+      options_.count, std::chrono::steady_clock::now());
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     for (int i = 0; i < options_.count; ++i) {
@@ -80,6 +86,10 @@ void LocalWorkers::Supervise() {
           "restart_in_ms={}",
           i, pids_[i], how, delay[i].count());
       pids_[i] = 0;
+      if (std::chrono::steady_clock::now() - started[i] >
+          options_.max_restart_delay) {
+        delay[i] = options_.min_restart_delay;
+      }
       // Restart after the delay without holding the lock meanwhile.
       const auto wait = delay[i];
       delay[i] = std::min(delay[i] * 2, options_.max_restart_delay);
@@ -91,6 +101,7 @@ void LocalWorkers::Supervise() {
         continue;
       }
       pids_[i] = *pid;
+      started[i] = std::chrono::steady_clock::now();
       if (on_restart_) on_restart_();
       spdlog::info("event=local_worker_restarted index={} pid={}", i, *pid);
     }
