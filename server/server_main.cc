@@ -117,7 +117,7 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const Flags& flags) {
 }
 
 int Fail(const absl::Status& status) {
-  spdlog::critical("{}", std::string(status.message()));
+  spdlog::critical("{}", status.ToString());
   return 1;
 }
 
@@ -314,7 +314,9 @@ int Serve(const Flags& flags) {
 }  // namespace
 }  // namespace condense::server
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   condense::server::Flags flags;
   CLI::App app{
       "condense-server: Deep Compression as a service (gRPC API, scheduler, "
@@ -371,4 +373,15 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("condense-server"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   return condense::server::Serve(flags);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "condense-server: %s\n", e.what());
+    return 1;
+  }
 }

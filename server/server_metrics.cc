@@ -26,7 +26,7 @@ std::string StateLabel(v1::Job::State state) {
 
 ServerMetrics::ServerMetrics(metrics::Registry* registry, MetadataStore* store,
                              BlobStore* blobs, const BlobService* blob_service,
-                             std::function<int64_t()> waiting_workers)
+                             const std::function<int64_t()>& waiting_workers)
     : jobs_created_(registry
                         ->AddCounter("condense_jobs_created_total",
                                      "Jobs accepted by CreateJob.", {})

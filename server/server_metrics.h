@@ -21,7 +21,7 @@ class ServerMetrics : public JobObserver {
   // `waiting_workers` reports the workers in a Lease long-poll now.
   ServerMetrics(metrics::Registry* registry, MetadataStore* store,
                 BlobStore* blobs, const BlobService* blob_service,
-                std::function<int64_t()> waiting_workers);
+                const std::function<int64_t()>& waiting_workers);
 
   void OnJobCreated(const v1::Job& job) override;
   void OnJobLeased(const v1::Job& job, const std::string& worker) override;

@@ -162,8 +162,8 @@ absl::StatusOr<std::string> LeasedJob::Fetch(const v1::Digest& digest) {
   }
   fs::rename(mine, path, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot move ", mine, " into the cache: ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot move ", mine, " into the cache: ", ec.message()));
   }
   return path;
 }
@@ -269,7 +269,8 @@ void LeasedJob::ReportFailure(const absl::Status& status) {
   iv1::FailRequest request;
   request.set_lease_id(lease_.lease_id());
   request.mutable_error()->set_code(static_cast<int>(status.code()));
-  request.mutable_error()->set_message(std::string(status.message()));
+  const std::string message(status.message());
+  request.mutable_error()->set_message(message);
   request.set_release(released_ && !cancel_requested_);
   request.set_retryable(Retryable(status.code()));
   grpc::Status sent = WithRetry(

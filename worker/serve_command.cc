@@ -149,7 +149,8 @@ int ServeCommand(const ServeFlags& flags) {
   }
   // Wake the signal thread if no signal came.
   shared.exiting = true;
-  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  // (The signal is blocked in every thread; sigwait takes it.)
+  kill(getpid(), SIGTERM);
   signal_thread.join();
   spdlog::info("event=stopped");
   return 0;

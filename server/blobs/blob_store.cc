@@ -167,18 +167,17 @@ absl::StatusOr<std::string> BlobStore::ReadHead(absl::string_view tenant,
                                                 const BlobDigest& digest,
                                                 int64_t max_bytes) const {
   if (!Owns(tenant, digest)) {
-    return absl::NotFoundError(absl::StrCat("blob ", digest.sha256, "/",
-                                            digest.size_bytes,
-                                            " is not stored"));
+    return absl::NotFoundError(absl::StrCat(
+        "blob ", digest.sha256, "/", digest.size_bytes, " is not stored"));
   }
   const int fd = open(BlobPath(digest).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("cannot open blob ", digest.sha256,
                                             ": ", std::strerror(errno)));
   }
-  std::string head(static_cast<size_t>(
-                       std::clamp<int64_t>(max_bytes, 0, digest.size_bytes)),
-                   '\0');
+  std::string head(
+      static_cast<size_t>(std::clamp<int64_t>(max_bytes, 0, digest.size_bytes)),
+      '\0');
   size_t done = 0;
   while (done < head.size()) {
     const ssize_t n = read(fd, head.data() + done, head.size() - done);

@@ -33,7 +33,8 @@ absl::StatusOr<std::string> ParseName(absl::string_view collection,
         absl::StrCat("\"", name, "\" is not a valid ", collection,
                      " name: expected ", prefix, "ID"));
   }
-  return std::string(id);
+  std::string result(id);
+  return result;
 }
 
 namespace internal {

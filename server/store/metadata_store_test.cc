@@ -76,6 +76,7 @@ TEST_F(MetadataStoreTest, RecordsAreScopedByTenant) {
 
 TEST_F(MetadataStoreTest, ListPagesNewestFirst) {
   std::vector<std::string> names;
+  names.reserve(5);
   for (int i = 0; i < 5; ++i) names.push_back(NewModel("t"));
   std::vector<std::string> seen;
   std::string token;

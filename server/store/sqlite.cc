@@ -147,7 +147,8 @@ absl::StatusOr<Statement> Database::Prepare(absl::string_view sql) {
                          nullptr) != SQLITE_OK) {
     return Error(db_, sql);
   }
-  return Statement(db_, stmt, std::string(sql));
+  std::string text(sql);
+  return Statement(db_, stmt, std::move(text));
 }
 
 int64_t Database::Changes() const { return sqlite3_changes(db_); }
