@@ -52,6 +52,7 @@ int RunCli(int argc, const char* const* argv, const CliIo& io) {
   AddDownloadCommand(&app, &env, &action);
   AddInspectCommand(&app, &env, &action);
   AddDecompressCommand(&app, &env, &action);
+  AddHealthCommand(&app, &env, &action);
 
   try {
     app.parse(argc, argv);

@@ -31,6 +31,8 @@ void AddInspectCommand(CLI::App* app, const CommandEnv* env,
                        CommandAction* action);
 void AddDecompressCommand(CLI::App* app, const CommandEnv* env,
                           CommandAction* action);
+void AddHealthCommand(CLI::App* app, const CommandEnv* env,
+                      CommandAction* action);
 
 // Follows `job` from event `from_sequence` until it finishes (watch, and
 // submit --watch); the exit code reflects the job's final state.

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs every Debian package condense needs to build, test and run its
-# demo. Idempotent: packages already present are not touched, and apt is not
-# consulted at all when nothing is missing.
+# demo (--build-only: just what a release build needs). Idempotent: packages
+# already present are not touched, and apt is not consulted at all when
+# nothing is missing.
 set -euo pipefail
 
-PACKAGES=(
+# What a release build needs (--build-only: the container images).
+BUILD_PACKAGES=(
   # Toolchain and build.
   build-essential cmake ninja-build ccache pkg-config git
-  clang-14 libclang-rt-14-dev clang-format clang-tidy
   # Libraries.
   libabsl-dev libzstd-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -15,19 +16,31 @@ PACKAGES=(
   # The service: gRPC, metadata, TLS, /metrics, logs.
   libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev sqlite3 libssl-dev openssl
   libcivetweb-dev civetweb libspdlog-dev
-  # Tests and benchmarks of the service: promtool, a TCP baseline, the
-  # Python integration tests.
-  prometheus iperf3 python3-grpcio python3-grpc-tools python3-pytest
   # The engine (worker/engine): LibTorch 1.13 CPU.
   libtorch-dev
   # LibTorch on Debian uses reference BLAS (15x slower) without this.
   libopenblas0-openmp
+)
+
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
+  # Sanitizers, fuzzing, linters.
+  clang-14 libclang-rt-14-dev clang-format clang-tidy
+  # Tests and benchmarks of the service: promtool, a TCP baseline, the
+  # Python integration tests.
+  prometheus iperf3 python3-grpcio python3-grpc-tools python3-pytest
+  # The web view's browser test; deploy/check.py reads YAML.
+  chromium chromium-driver python3-yaml
   # Demo and model scripts: Debian's torch lives under /usr/bin/python3.
   python3 python3-numpy python3-torch
   # Real data for demos and tests.
   dataset-fashion-mnist
   zstd
 )
+
+if [[ "${1:-}" == "--build-only" ]]; then
+  PACKAGES=("${BUILD_PACKAGES[@]}")
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test: unit and integration tests on an optimized build (codec, spec,
-# engine, end to end through every preset), the codec and cores again under
-# AddressSanitizer + UBSan, the .cdz decoder fuzzed for a minute, and
-# clang-format / clang-tidy over our sources. Exits non-zero on any failure.
+# engine, end to end through every preset, the service through the CLI, the
+# Python SDK and a headless browser), the codec and cores again under
+# AddressSanitizer + UBSan, the .cdz decoder fuzzed for a minute, the
+# deployment files checked, and clang-format / clang-tidy over our sources.
+# Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -34,6 +36,9 @@ build/fuzz/codec/cdz_reader_fuzzer -max_total_time="$FUZZ_SECONDS" \
   -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
   -artifact_prefix=build/fuzz/ "$CORPUS"
 
+step "deployment files (compose, Kubernetes, Prometheus rules, Grafana)"
+/usr/bin/python3 deploy/check.py
+
 step "clang-format"
 git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
 
@@ -54,7 +59,7 @@ git ls-files '*.cc' | grep -v '/fuzz/' | grep -v -x -F "$TORCH_FILES" |
     --checks='-clang-analyzer-*'
 git ls-files 'codec/*.cc' 'server/store/*.cc' 'server/blobs/*.cc' \
     'server/auth.cc' 'server/job_core.cc' 'server/long_poll.cc' \
-    'server/local_workers.cc' 'client/rpc/*.cc' |
+    'server/local_workers.cc' 'server/web/*.cc' 'client/rpc/*.cc' |
   grep -v -e '/fuzz/' -e '_test\.cc$' |
   xargs -P "$JOBS" -n 2 clang-tidy -p build/release --quiet \
     --checks='-*,clang-analyzer-*,-clang-analyzer-optin.performance.Padding'

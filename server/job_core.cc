@@ -194,8 +194,11 @@ absl::Status JobCore::Complete(const iv1::CompleteRequest& request) {
   auto change =
       store_->Complete(request.lease_id(), request.result(), clock_->NowMs());
   if (!change.ok()) return change.status();
-  // The worker uploaded the artifacts; they become the tenant's now.
+  // The worker uploaded the artifacts; they become the tenant's now (unless
+  // a cancel came first and the job ended CANCELLED).
+  const bool succeeded = change->job.state() == v1::Job::SUCCEEDED;
   for (const auto& artifact : request.result().artifacts()) {
+    if (!succeeded) break;
     if (auto st = blobs_->Grant(change->tenant, ToBlobDigest(artifact.blob()));
         !st.ok()) {
       return st;

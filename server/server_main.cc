@@ -38,6 +38,7 @@
 #include "server/model_service.h"
 #include "server/server_metrics.h"
 #include "server/store/metadata_store.h"
+#include "server/web/web_view.h"
 #include "server/worker_service.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -217,10 +218,20 @@ int Serve(const Flags& flags) {
         absl::StrCat("cannot listen on ", flags.listen,
                      " (in use? pass another --listen, or port 0 for any)")));
   }
+  // The web view shares the metrics port. An open server shows its jobs to
+  // loopback callers only, as it does over gRPC.
+  WebView web_view(store->get(), blobs->get(), auth.get());
+  const bool web_on = !auth->open() || IsLoopback(flags.metrics_listen);
+  if (!web_on) {
+    spdlog::warn(
+        "event=web_view_off metrics_listen={} message=\"an open server "
+        "serves its web view on loopback only; give a token file\"",
+        flags.metrics_listen);
+  }
   std::unique_ptr<metrics::MetricsHttpServer> http;
   if (!flags.metrics_listen.empty()) {
-    auto started =
-        metrics::MetricsHttpServer::Start(flags.metrics_listen, &registry);
+    auto started = metrics::MetricsHttpServer::Start(
+        flags.metrics_listen, &registry, web_on ? &web_view : nullptr);
     if (!started.ok()) return Fail(started.status());
     http = *std::move(started);
   }
@@ -297,6 +308,8 @@ int Serve(const Flags& flags) {
     break;
   }
   spdlog::info("event=shutting_down grace_seconds={}", flags.shutdown_grace);
+  // Probes see NOT_SERVING while the server drains.
+  server->GetHealthCheckService()->SetServingStatus(false);
   worker_service.StopLeasing();
   if (workers) {
     workers->Stop(std::chrono::milliseconds(

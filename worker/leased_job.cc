@@ -250,8 +250,8 @@ void LeasedJob::Heartbeats() {
 
 absl::Status LeasedJob::UploadArtifacts(const std::string& out_dir,
                                         v1::JobResult* result) {
-  for (const char* name :
-       {"model.cdz", "model.pt", "model.safetensors", "report.json"}) {
+  for (const char* name : {"model.cdz", "model.pt", "model.safetensors",
+                           "report.json", "report.html"}) {
     const std::string path = (fs::path(out_dir) / name).string();
     std::error_code ec;
     if (!fs::exists(path, ec)) continue;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -97,13 +98,14 @@ int SilenceLog(const struct mg_connection* /*conn*/, const char* /*msg*/) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& listen_address, Registry* registry) {
+    const std::string& listen_address, Registry* registry, HttpApp* app) {
   absl::Status valid = ValidateListenAddress(listen_address);
   if (!valid.ok()) return valid;
   static std::once_flag init_once;
   std::call_once(init_once, [] { mg_init_library(0); });
 
-  std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(registry));
+  std::unique_ptr<MetricsHttpServer> server(
+      new MetricsHttpServer(registry, app));
   const char* options[] = {"listening_ports",
                            listen_address.c_str(),
                            "num_threads",
@@ -199,6 +201,7 @@ int MetricsHttpServer::HandleRequest(struct mg_connection* conn, void* cbdata) {
       info->request_method != nullptr ? info->request_method : "";
   const bool head = method == "HEAD";
   const bool known = uri == "/metrics" || uri == "/healthz";
+  if (!known && self->app_ != nullptr) return Dispatch(conn, self->app_);
   if (!known) {
     SendText(conn, 404, "Not Found", "text/plain; charset=utf-8",
              "not found; try /metrics or /healthz\n", head);
@@ -216,6 +219,59 @@ int MetricsHttpServer::HandleRequest(struct mg_connection* conn, void* cbdata) {
              head);
   }
   return 200;
+}
+
+int MetricsHttpServer::Dispatch(struct mg_connection* conn, HttpApp* app) {
+  const struct mg_request_info* info = mg_get_request_info(conn);
+  HttpRequest request;
+  request.method = info->request_method != nullptr ? info->request_method : "";
+  request.path = info->local_uri != nullptr ? info->local_uri : "";
+  request.query = info->query_string != nullptr ? info->query_string : "";
+  for (int i = 0; i < info->num_headers; ++i) {
+    std::string name = info->http_headers[i].name;
+    for (char& c : name) c = static_cast<char>(std::tolower(c));
+    request.headers[name] = info->http_headers[i].value;
+  }
+  if (request.method == "POST") {
+    if (info->content_length >
+        static_cast<int64_t>(HttpRequest::kMaxBodyBytes)) {
+      SendText(conn, 413, "Payload Too Large", "text/plain; charset=utf-8",
+               "request body too large\n", false);
+      return 413;
+    }
+    char buf[4096];
+    int n;
+    while (request.body.size() < HttpRequest::kMaxBodyBytes &&
+           (n = mg_read(conn, buf, sizeof(buf))) > 0) {
+      request.body.append(buf, static_cast<size_t>(n));
+    }
+  }
+  HttpResponse response = app->Handle(request);
+  const bool head = request.method == "HEAD";
+  const int64_t length = response.stream
+                             ? response.content_length
+                             : static_cast<int64_t>(response.body.size());
+  std::string header = absl::StrCat(
+      "HTTP/1.1 ", response.status, " ",
+      mg_get_response_code_text(conn, response.status),
+      "\r\nContent-Type: ", response.content_type,
+      "\r\nContent-Length: ", length,
+      "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff"
+      "\r\nConnection: close\r\n");
+  for (const auto& [name, value] : response.headers) {
+    absl::StrAppend(&header, name, ": ", value, "\r\n");
+  }
+  header += "\r\n";
+  mg_write(conn, header.data(), header.size());
+  if (head) return response.status;
+  if (response.stream) {
+    response.stream([conn](std::string_view chunk) {
+      return mg_write(conn, chunk.data(), chunk.size()) > 0;
+    });
+  } else {
+    mg_write(conn, response.body.data(), response.body.size());
+  }
+  return response.status;
 }
 
 }  // namespace condense::metrics

@@ -560,6 +560,23 @@ absl::StatusOr<JobChange> MetadataStore::Complete(const std::string& lease_id,
   auto row = LoadLeasedJob(db, lease_id);
   if (!row.ok()) return row.status();
   row->lease_id.clear();
+  if (row->cancel_requested) {
+    // The cancel came before the result: the job ends as the client asked.
+    v1::Error cancelled;
+    cancelled.set_code(static_cast<int>(absl::StatusCode::kCancelled));
+    cancelled.set_message("cancelled by a client");
+    if (auto st = EndAttempt(db, *row, now_ms, "CANCELLED"); !st.ok()) {
+      return st;
+    }
+    if (auto st = ChangeState(db, *row, Job::CANCELLED,
+                              "cancelled while running", &cancelled, now_ms);
+        !st.ok()) {
+      return st;
+    }
+    if (auto st = SaveJob(db, *row); !st.ok()) return st;
+    if (auto st = tx.Commit(); !st.ok()) return st;
+    return JobChange{row->tenant, row->job};
+  }
   *row->job.mutable_result() = result;
   if (auto st = EndAttempt(db, *row, now_ms, "SUCCEEDED"); !st.ok()) return st;
   if (auto st =

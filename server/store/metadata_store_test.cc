@@ -206,6 +206,24 @@ TEST_F(MetadataStoreTest, CancelQueuedAndRunning) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(MetadataStoreTest, ACancelBeforeTheResultWins) {
+  Job job = NewJob("t");
+  auto grant = store_->LeaseNext("w", 20, 1000);
+  ASSERT_TRUE(grant.ok() && grant->has_value());
+  ASSERT_TRUE(store_->CancelJob("t", job.name(), 21).ok());
+  // The worker completes before its next heartbeat tells it to stop.
+  v1::JobResult result;
+  result.set_ratio(40);
+  auto end = store_->Complete((*grant)->lease_id, result, 22);
+  ASSERT_TRUE(end.ok()) << end.status();
+  EXPECT_EQ(end->job.state(), Job::CANCELLED);
+  EXPECT_EQ(end->job.error().message(), "cancelled by a client");
+  auto stored = store_->GetJob("t", job.name());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), Job::CANCELLED);
+  EXPECT_FALSE(stored->has_result());
+}
+
 TEST_F(MetadataStoreTest, EventsAreSequencedAndResendsStoredOnce) {
   Job job = NewJob("t");
   auto grant = store_->LeaseNext("w", 10, 1000);

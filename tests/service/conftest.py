@@ -156,21 +156,14 @@ class Cli:
 
 @pytest.fixture(scope="session")
 def stubs():
-    """condense.v1 and condense.internal.v1 Python modules, generated now."""
-    out = tempfile.mkdtemp(prefix="condense-stubs-")
-    # Debian's protoc (3.21) knows proto3 `optional`; grpc_tools' bundled
-    # one does not, so use it with Debian's gRPC Python plugin.
-    protos = []
-    for root, _, files in os.walk(os.path.join(ROOT, "proto")):
-        protos += [os.path.join(root, f) for f in files if f.endswith(".proto")]
-    rc = subprocess.run(["protoc", f"-I{os.path.join(ROOT, 'proto')}",
-                         f"--python_out={out}", f"--grpc_python_out={out}",
-                         "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"]
-                        + protos).returncode
-    assert rc == 0, "protoc failed"
-    sys.path.insert(0, out)
-    yield out
-    shutil.rmtree(out, ignore_errors=True)
+    """The Python SDK as the build assembled it (build/<preset>/python), with
+    the condense.v1 and condense.internal.v1 modules generated from proto/."""
+    path = os.path.join(BUILD, "python")
+    assert os.path.exists(os.path.join(path, "condense", "v1", "jobs_pb2.py")), \
+        f"no Python SDK under {path}: build the python_sdk target"
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return path
 
 
 def write_idx(path, array, magic_type=0x08):

@@ -39,7 +39,7 @@ def test_deep_compression_through_the_cli(server_factory, assets, workdir):
     assert result["ratio"] > 5
     names = {a["file_name"]: a for a in result["artifacts"]}
     assert set(names) == {"model.cdz", "model.pt", "model.safetensors",
-                          "report.json"}
+                          "report.json", "report.html"}
 
     out = os.path.join(workdir, "download")
     cli.run("download", job["name"], "-o", out)

@@ -190,3 +190,32 @@ def test_cancel_queued_and_running_and_watch_resume(server_factory, assets,
     finally:
         channel.close()
         worker.stop()
+
+
+def test_graceful_shutdown_releases_the_job_and_it_resumes(workdir, assets):
+    """SIGTERM stops leasing, the local worker releases its job (requeued
+    without spending an attempt), and after a restart it resumes from its
+    last checkpoint and succeeds."""
+    server = Server(workdir, local_workers=1).start()
+    cli = Cli(server)
+    m, d = upload_inputs(cli, assets)
+    job = cli.json("submit", "--model", m, "--dataset", d, *SLOW)["name"]
+    wait_for(lambda: int(job_of(cli, job).get("progress", {})
+                         .get("stages_done", 0)) >= 1, 300,
+             "the first stage's checkpoint")
+    assert server.stop(signal.SIGTERM) == 0
+    assert "event=local_worker_killed" not in server.log_text()
+    server.start()
+    cli = Cli(server)
+    released = job_of(cli, job)
+    final = wait_for(lambda: (j := job_of(cli, job))["state"] in
+                     ("SUCCEEDED", "FAILED") and j, 300, "the job to end")
+    assert final["state"] == "SUCCEEDED", final
+    # The release did not spend an attempt.
+    assert final["attempts"] == 1, (released, final)
+    events = events_of(cli, job)
+    release = next(i for i, e in enumerate(events)
+                   if "worker released the job" in e.get("message", ""))
+    assert any("resuming from the checkpoint" in e.get("message", "")
+               for e in events[release:])
+    server.stop()

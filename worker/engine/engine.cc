@@ -16,6 +16,7 @@
 #include "worker/engine/stages.h"
 #include "worker/engine/torch_status.h"
 #include "worker/engine/train.h"
+#include "worker/report/report_html.h"
 
 namespace condense::engine {
 namespace {
@@ -57,6 +58,58 @@ int StageEpochs(const StageConfig& s, bool has_data) {
   return 0;
 }
 
+// Weight histograms for the report (the Deep Compression paper's picture):
+// each layer's range is fixed by its dense weights, so the histograms after
+// each stage line up with the dense one.
+constexpr int kHistogramBins = 64;
+
+json WeightHistogram(const torch::Tensor& weights, double lo, double hi,
+                     bool nonzero_only) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = weights.detach().to(torch::kCPU, torch::kFloat).flatten();
+  if (nonzero_only) w = w.masked_select(w != 0);
+  if (w.numel() == 0 || !(hi > lo)) {
+    return std::vector<int64_t>(kHistogramBins, 0);
+  }
+  // histc drops values outside [lo, hi]; retraining can move a few there.
+  torch::Tensor counts = w.clamp(lo, hi).histc(kHistogramBins, lo, hi);
+  std::vector<int64_t> out(kHistogramBins);
+  auto acc = counts.accessor<float, 1>();
+  for (int i = 0; i < kHistogramBins; ++i) {
+    out[i] = static_cast<int64_t>(acc[i]);
+  }
+  return out;
+}
+
+// The dense weights' histograms: {"bins", "layers": [{name, min, max,
+// dense}]}, taken before any stage (and before a checkpoint is loaded).
+json DenseHistograms(Model& model) {
+  json layers = json::array();
+  for (const Layer& l : model.layers()) {
+    torch::Tensor w = l.param.detach().to(torch::kCPU, torch::kFloat);
+    const double lo = w.numel() > 0 ? w.min().item<double>() : 0;
+    const double hi = w.numel() > 0 ? w.max().item<double>() : 0;
+    layers.push_back({{"name", l.name},
+                      {"min", lo},
+                      {"max", hi},
+                      {"dense", WeightHistogram(w, lo, hi, false)}});
+  }
+  return {{"bins", kHistogramBins}, {"layers", layers}};
+}
+
+// Each layer's nonzero weights now, over the dense ranges in `dense`.
+json NonzeroHistograms(Model& model, const json& dense) {
+  json out = json::object();
+  for (const Layer& l : model.layers()) {
+    for (const json& d : dense["layers"]) {
+      if (d["name"] != l.name) continue;
+      out[l.name] = WeightHistogram(l.param, d["min"].get<double>(),
+                                    d["max"].get<double>(), true);
+    }
+  }
+  return out;
+}
+
 absl::Status WriteJsonFile(const std::string& path, const json& j) {
   auto file = codec::NewAtomicFile(path);
   if (!file.ok()) return file.status();
@@ -72,8 +125,9 @@ void Emit(ProgressObserver* observer, ProgressEvent ev) {
 // (replacing older ones; a stale model.pt goes when there is no new one) and
 // points `out` at them.
 absl::Status Publish(const std::string& out_dir, RunOutputs* out) {
-  for (std::string* path : {&out->cdz_path, &out->safetensors_path,
-                            &out->torchscript_path, &out->report_path}) {
+  for (std::string* path :
+       {&out->cdz_path, &out->safetensors_path, &out->torchscript_path,
+        &out->report_path, &out->report_html_path}) {
     if (path->empty()) continue;
     const fs::path target = fs::path(out_dir) / fs::path(*path).filename();
     std::error_code ec;
@@ -254,6 +308,7 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   const EngineConfig& config = run.config;
   if (auto st = Prepare(run); !st.ok()) return st;
   Model& model = *run.model;
+  json histograms = DenseHistograms(model);
   TrainEnv env;
   env.model = &model;
   env.data = run.data ? &*run.data : nullptr;
@@ -320,6 +375,7 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     r["ratio_pruned"] = est.pruned_ratio;
     r["ratio_pruned_quantized"] = est.quantized_ratio;
     r["duration_seconds"] = Since(stage_start);
+    r["weight_histograms"] = NonzeroHistograms(model, histograms);
     stages.push_back(r);
     ProgressEvent finished;
     finished.kind = ProgressEvent::Kind::kStageFinished;
@@ -442,9 +498,30 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     rep["accuracy"]["baseline_top5"] = baseline.top5;
     rep["accuracy"]["final_top5"] = final_eval.top5;
   }
+  // The final weights' histograms and the learned centroids.
+  const json final_histograms = NonzeroHistograms(model, histograms);
+  for (json& h : histograms["layers"]) {
+    h["final"] = final_histograms.value(h["name"].get<std::string>(), json());
+    for (const Layer& l : model.layers()) {
+      if (l.name != h["name"] || !l.quantized()) continue;
+      torch::Tensor c = l.centroids.detach().to(torch::kCPU, torch::kDouble);
+      h["centroids"] = std::vector<double>(c.data_ptr<double>(),
+                                           c.data_ptr<double>() + c.numel());
+    }
+  }
+  rep["weights"] = histograms;
   rep["duration_seconds"] = Since(start);
   out.report_path = (dir / "report.json").string();
   if (auto st = WriteJsonFile(out.report_path, rep); !st.ok()) return st;
+  out.report_html_path = (dir / "report.html").string();
+  {
+    auto html = codec::NewAtomicFile(out.report_html_path);
+    if (!html.ok()) return html.status();
+    if (auto st = (*html)->Append(report::RenderReportHtml(rep)); !st.ok()) {
+      return st;
+    }
+    if (auto st = (*html)->Close(); !st.ok()) return st;
+  }
   out.report = rep;
   if (auto st = Publish(run.inputs.out_dir, &out); !st.ok()) return st;
 

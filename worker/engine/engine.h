@@ -47,6 +47,7 @@ struct RunOutputs {
   std::string torchscript_path;  // Empty for safetensors inputs.
   std::string safetensors_path;
   std::string report_path;
+  std::string report_html_path;  // report.html, rendered from `report`.
   nlohmann::json report;
 };
 

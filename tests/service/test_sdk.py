@@ -1,0 +1,189 @@
+"""The Python SDK against a real server and real workers: uploads from files
+and from tensors in memory, submit, live events (also across a server
+restart), result, report, download, compress(), and the error types."""
+
+import gzip
+import hashlib
+import os
+import signal
+
+import grpc
+import numpy as np
+import pytest
+import torch
+
+from conftest import FMNIST, Server, Worker
+
+STAGES_FAST = {"stages[0].prune.epochs_per_step": 1,
+               "stages[1].quantize.epochs": 1}
+
+
+@pytest.fixture
+def condense(stubs):
+    import condense as sdk
+    return sdk
+
+
+def fmnist(split, n):
+    """The first n images (uint8 [n, 28, 28]) and labels of a split."""
+    images = gzip.open(os.path.join(FMNIST, f"{split}-images-idx3-ubyte.gz")).read()
+    labels = gzip.open(os.path.join(FMNIST, f"{split}-labels-idx1-ubyte.gz")).read()
+    x = np.frombuffer(images, np.uint8, n * 784, 16).reshape(n, 28, 28)
+    y = np.frombuffer(labels, np.uint8, n, 8).astype(np.int64)
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_submit_follow_download_from_tensors(condense, server_factory, assets,
+                                             workdir):
+    server = server_factory(local_workers=1)
+    x, y = fmnist("train", 2000)
+    ex, ey = fmnist("t10k", 500)
+    with condense.Client(server.addr, timeout=60) as client:
+        module = torch.jit.load(assets["mlp"])
+        model = client.upload_model(module, name="mlp-in-memory")
+        assert model.name.startswith("models/")
+        data = client.upload_dataset(inputs=x, targets=y, eval_inputs=ex,
+                                     eval_targets=ey, name="fmnist-tensors")
+        assert sorted(f.path for f in data.files) == ["eval.safetensors",
+                                                      "train.safetensors"]
+        # Uploading the same tensors again stores nothing new (same digests).
+        again = client.upload_dataset(inputs=x, targets=y)
+        assert again.files[0].blob == data.files[
+            [f.path for f in data.files].index("train.safetensors")].blob
+
+        # Overrides as a dict of field paths and as keywords (__ for dots).
+        job = client.submit(model, data, preset="deep-compression",
+                            overrides=STAGES_FAST, seed=1,
+                            training__batch_size=64)
+        assert job.state in ("QUEUED", "RUNNING")
+        events = list(job.events(timeout=600))
+        sequences = [e.sequence for e in events]
+        assert sequences == list(range(1, len(events) + 1))
+        kinds = {condense.client.jobs_pb2.JobEvent.Kind.Name(e.kind)
+                 for e in events}
+        assert {"STAGE_STARTED", "STAGE_FINISHED", "RUN_FINISHED"} <= kinds
+        assert job.done()
+
+        result = job.result(timeout=60)
+        assert result.ratio > 5
+        report = job.report
+        assert report["totals"]["compression_ratio"] == pytest.approx(
+            result.ratio, rel=1e-6)
+        assert report["data"]["train_samples"] == 2000
+
+        # Events can be replayed from any sequence number.
+        tail = list(job.events(from_sequence=sequences[-3]))
+        assert [e.sequence for e in tail] == sequences[-3:]
+
+        paths = job.download(os.path.join(workdir, "out"))
+        digests = {a.file_name: a.blob.sha256 for a in result.artifacts}
+        assert set(paths) == set(digests)
+        for name, path in paths.items():
+            assert sha256(path) == digests[name], name
+        # The model returned scores what the report says, on the same data.
+        compressed = torch.jit.load(paths["model.pt"])
+        with torch.no_grad():
+            logits = compressed(ex.float().div(255).reshape(-1, 784))
+        accuracy = (logits.argmax(1) == ey).float().mean().item()
+        assert accuracy == pytest.approx(report["accuracy"]["final"], abs=0.005)
+        assert result.accuracy_after == pytest.approx(accuracy, abs=0.005)
+
+        listed = client.list_jobs(state="SUCCEEDED")
+        assert job.name in [j.name for j in listed]
+
+
+def test_compress_in_one_call(condense, server_factory, assets, workdir):
+    server = server_factory(local_workers=1)
+    seen = []
+    model, report = condense.compress(
+        assets["mlp"], assets["data"], "deep-compression",
+        address=server.addr, out_dir=os.path.join(workdir, "out"),
+        timeout=600, on_event=seen.append, overrides=STAGES_FAST, seed=2)
+    assert isinstance(model, torch.jit.ScriptModule)
+    assert report["totals"]["compression_ratio"] > 5
+    assert seen and seen[-1].kind == condense.client.jobs_pb2.JobEvent.STATE_CHANGED
+    assert os.path.exists(os.path.join(workdir, "out", "model.cdz"))
+
+
+def test_events_resume_across_a_server_restart(condense, workdir, assets):
+    server = Server(workdir, extra=["--lease-timeout", "3",
+                                    "--heartbeat-interval", "0.3"]).start()
+    worker = Worker(workdir, server, "w1")
+    try:
+        with condense.Client(server.addr) as client:
+            job = client.submit(assets["cnn"], assets["data"], overrides={
+                "stages[0].prune.steps": 1,
+                "stages[0].prune.epochs_per_step": 1,
+                "stages[1].quantize.epochs": 6, "seed": 3})
+            seen, restarted = [], False
+            for event in job.events(timeout=600):
+                seen.append(event)
+                if not restarted and event.kind == \
+                        condense.client.jobs_pb2.JobEvent.CHECKPOINT_SAVED:
+                    server.stop(signal.SIGKILL)
+                    server.start()
+                    restarted = True
+            assert restarted
+            assert [e.sequence for e in seen] == list(range(1, len(seen) + 1))
+            assert job.result(timeout=300).ratio > 1
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def test_errors_carry_the_status_and_the_message(condense, server_factory,
+                                                 assets, workdir):
+    server = server_factory(local_workers=0,
+                            extra=["--max-upload-bytes", "300000"])
+    with condense.Client(server.addr, timeout=10) as client:
+        with pytest.raises(condense.NotFound) as e:
+            client.job("jobs/doesnotexist")
+        assert e.value.code == grpc.StatusCode.NOT_FOUND
+        assert "doesnotexist" in e.value.message
+
+        model = client.upload_model(assets["mlp"])
+        with pytest.raises(condense.InvalidArgument) as e:
+            client.submit(model, None, fc__bits=99)
+        assert "bits" in e.value.message
+
+        with pytest.raises(condense.InvalidArgument):
+            client.submit(os.path.join(workdir, "missing.pt"))
+        with pytest.raises(condense.InvalidArgument):
+            client.upload_model(torch.nn.Linear(2, 2))
+
+        big = os.path.join(workdir, "big.bin")
+        with open(big, "wb") as f:
+            f.write(os.urandom(400000))
+        with pytest.raises(condense.ResourceExhausted):
+            client.upload_file(big)
+
+        # A queued job: cancelled, result() says so.
+        job = client.submit(model, None, preset="quantize")
+        job.cancel()
+        with pytest.raises(condense.JobCancelled):
+            job.result(timeout=30)
+        with pytest.raises(condense.FailedPrecondition):
+            job.report
+
+    nobody = Server(workdir)  # Never started: a port nobody listens on.
+    with condense.Client(nobody.addr, timeout=3) as client:
+        with pytest.raises(condense.Unavailable):
+            client.get_job("jobs/x")
+
+
+def test_tokens_are_required_when_configured(condense, server_factory, workdir):
+    tokens = os.path.join(workdir, "tokens")
+    with open(tokens, "w") as f:
+        f.write("secret-a-0123456789abcdef tenant-a\n")
+    server = server_factory(token_file=tokens)
+    with condense.Client(server.addr, timeout=10) as client:
+        with pytest.raises(condense.Unauthenticated) as e:
+            client.list_jobs()
+        assert "token" in e.value.message
+    with condense.Client(server.addr, token="secret-a-0123456789abcdef", timeout=10) as client:
+        assert client.list_jobs() == []
