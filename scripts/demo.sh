@@ -57,3 +57,7 @@ step "check: model.pt equals the .cdz, and scores what report.json says"
 step "where the bytes are"
 "$BIN/client/condense" inspect "$OUT/compressed/model.cdz"
 ls -l "$OUT/lenet300.pt" "$OUT/compressed"
+echo
+echo "The report: $OUT/compressed/report.html (open it in a browser)."
+echo "Keep a server running to browse its jobs at http://127.0.0.1:9350/jobs:"
+echo "  $BIN/server/condense-server --data-dir $OUT/server --local-workers 1"

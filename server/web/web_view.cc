@@ -110,7 +110,7 @@ HttpResponse ErrorPage(const absl::Status& status, bool signed_in) {
                                                       : 500;
   return Page(code, "Error",
               absl::StrCat("<h1>", code, "</h1><p class=\"error\">",
-                           HtmlEscape(std::string(status.message())),
+                           HtmlEscape(std::string{status.message()}),
                            "</p><p><a href=\"/jobs\">All jobs</a></p>"),
               signed_in);
 }
@@ -238,7 +238,7 @@ std::string CookieValue(const std::string& header, const std::string& name) {
     while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
     const size_t eq = part.find('=');
     if (eq != absl::string_view::npos && part.substr(0, eq) == name) {
-      return std::string(part.substr(eq + 1));
+      return std::string{part.substr(eq + 1)};
     }
   }
   return "";
@@ -314,7 +314,7 @@ HttpResponse WebView::Login(const HttpRequest& request) {
       return r;
     }
     error =
-        caller.ok() ? "give a token" : std::string(caller.status().message());
+        caller.ok() ? "give a token" : std::string{caller.status().message()};
   }
   const std::string note =
       auth_->open() ? "<p class=\"muted\">This server is open (no token "
@@ -519,11 +519,11 @@ HttpResponse WebView::JobEvents(const Caller& caller, const std::string& id,
   auto job = store_->GetJob(caller.tenant, "jobs/" + id);
   if (!job.ok()) {
     return Text(absl::IsNotFound(job.status()) ? 404 : 500,
-                std::string(job.status().message()));
+                std::string{job.status().message()});
   }
   auto events = store_->ReadEvents(caller.tenant, job->name(),
                                    std::max<int64_t>(after + 1, 1), 500);
-  if (!events.ok()) return Text(500, std::string(events.status().message()));
+  if (!events.ok()) return Text(500, std::string{events.status().message()});
   const bool final = job->state() == v1::Job::SUCCEEDED ||
                      job->state() == v1::Job::FAILED ||
                      job->state() == v1::Job::CANCELLED;
@@ -550,13 +550,13 @@ HttpResponse WebView::JobFile(const Caller& caller, const std::string& id,
   auto job = store_->GetJob(caller.tenant, "jobs/" + id);
   if (!job.ok()) {
     return Text(absl::IsNotFound(job.status()) ? 404 : 500,
-                std::string(job.status().message()));
+                std::string{job.status().message()});
   }
   for (const v1::Artifact& a : job->result().artifacts()) {
     if (a.file_name() != file) continue;
     auto reader = blobs_->OpenReader(
         caller.tenant, false, {a.blob().sha256(), a.blob().size_bytes()}, 0);
-    if (!reader.ok()) return Text(404, std::string(reader.status().message()));
+    if (!reader.ok()) return Text(404, std::string{reader.status().message()});
     HttpResponse r;
     r.content_type = ContentType(file);
     r.content_length = a.blob().size_bytes();

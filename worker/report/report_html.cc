@@ -56,7 +56,8 @@ std::string Duration(double s) {
     return absl::StrFormat("%dm %02ds", static_cast<int>(s / 60),
                            static_cast<int>(std::fmod(s, 60)));
   }
-  return absl::StrFormat(s >= 10 ? "%.1fs" : "%.2fs", s);
+  if (s >= 10) return absl::StrFormat("%.1fs", s);
+  return absl::StrFormat("%.2fs", s);
 }
 
 std::string Coord(double v) { return absl::StrFormat("%.1f", v); }
