@@ -187,3 +187,58 @@ def test_tokens_are_required_when_configured(condense, server_factory, workdir):
         assert "token" in e.value.message
     with condense.Client(server.addr, token="secret-a-0123456789abcdef", timeout=10) as client:
         assert client.list_jobs() == []
+
+
+def test_the_wheel_builds_and_imports(workdir):
+    """pip builds a wheel from the checkout, with the stubs generated."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    wheels = os.path.join(workdir, "wheels")
+    target = os.path.join(workdir, "site")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet",
+                    "--no-build-isolation", "--no-deps", "-w", wheels,
+                    os.path.join(ROOT, "client", "python")], check=True)
+    [wheel] = os.listdir(wheels)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    "--no-deps", "--target", target,
+                    os.path.join(wheels, wheel)], check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import condense, condense.v1.jobs_pb2 as j; "
+         "print(condense.__file__, j.Job.SUCCEEDED)"],
+        env={**os.environ, "PYTHONPATH": target}, capture_output=True,
+        text=True, check=True).stdout
+    assert out.startswith(os.path.join(target, "condense")) and "3" in out
+
+
+def test_uploads_resume_from_what_the_server_holds(condense, server_factory,
+                                                   workdir):
+    """An upload cut off half way is finished by sending only the rest."""
+    from condense import _blobs
+    from condense.v1 import blobs_pb2, blobs_pb2_grpc
+    server = server_factory()
+    path = os.path.join(workdir, "blob.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(3 << 20))
+    digest = _blobs.digest_file(path)
+    half = 3 << 19
+    with open(path, "rb") as f:
+        first = f.read(half)
+    channel = grpc.insecure_channel(server.addr)
+    blobs_pb2_grpc.BlobsStub(channel).Write(iter([blobs_pb2.WriteRequest(
+        resource_name=_blobs.upload_name(digest), write_offset=0,
+        data=first)]), timeout=30)
+    channel.close()
+
+    def received():
+        for line in server.metrics().splitlines():
+            if line.startswith("condense_blob_received_bytes_total"):
+                return int(float(line.split()[-1]))
+    assert received() == half
+    with condense.Client(server.addr) as client:
+        assert client.upload_file(path) == digest
+        assert received() == digest.size_bytes  # The rest, not all again.
+        # Verified on the way back.
+        out = os.path.join(workdir, "back.bin")
+        client.download_blob(digest, out)
+        assert sha256(out) == digest.sha256

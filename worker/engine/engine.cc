@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "codec/file_io.h"
 #include "codec/sha256.h"
 #include "worker/engine/checkpoint.h"
@@ -108,6 +109,34 @@ json NonzeroHistograms(Model& model, const json& dense) {
     }
   }
   return out;
+}
+
+// What a user must not miss in a result that is otherwise valid: layers
+// pruned away entirely (their output no longer depends on their input) and
+// accuracy that fell far below the dense model's.
+constexpr double kAccuracyDropWarning = 0.05;
+
+std::vector<std::string> ResultWarnings(Model& model, double baseline,
+                                        double final_top1) {
+  std::vector<std::string> warnings;
+  for (const Layer& l : model.layers()) {
+    if (l.param.numel() == 0 || l.nonzeros() > 0) continue;
+    warnings.push_back(absl::StrCat(
+        "layer ", l.name, " was pruned entirely (", l.param.numel(),
+        " weights, none left), so its output no longer depends on its input; "
+        "prune it less: lower ",
+        l.conv ? "conv" : "fc",
+        ".sensitivity, or set a layer rule, or use criterion SPARSITY"));
+  }
+  if (baseline >= 0 && final_top1 >= 0 &&
+      final_top1 < baseline - kAccuracyDropWarning) {
+    warnings.push_back(absl::StrFormat(
+        "top-1 accuracy fell from %.2f%% to %.2f%%; retrain longer (more "
+        "epochs per pruning step or quantization epochs) or compress less "
+        "(lower sensitivity, more bits)",
+        100 * baseline, 100 * final_top1));
+  }
+  return warnings;
 }
 
 absl::Status WriteJsonFile(const std::string& path, const json& j) {
@@ -510,6 +539,15 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     }
   }
   rep["weights"] = histograms;
+  const std::vector<std::string> warnings =
+      ResultWarnings(model, baseline.top1, final_eval.top1);
+  rep["warnings"] = warnings;
+  for (const std::string& w : warnings) {
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::kMessage;
+    ev.message = absl::StrCat("warning: ", w);
+    Emit(run.observer, ev);
+  }
   rep["duration_seconds"] = Since(start);
   out.report_path = (dir / "report.json").string();
   if (auto st = WriteJsonFile(out.report_path, rep); !st.ok()) return st;

@@ -1,5 +1,6 @@
 #include "worker/engine/engine.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -103,6 +104,45 @@ TEST(EngineTest, CompressesVerifiesAndExports) {
   EXPECT_LE(std::get<0>(at::_unique(params.at("fc1.weight"))).numel(), 17);
   EXPECT_TRUE(fs::exists(out->safetensors_path));
   EXPECT_TRUE(fs::exists(out->report_path));
+  // report.html beside it; histograms for the report; nothing to warn of.
+  ASSERT_TRUE(fs::exists(out->report_html_path));
+  EXPECT_GT(fs::file_size(out->report_html_path), 5000u);
+  const auto& layers = r["weights"]["layers"];
+  ASSERT_EQ(layers.size(), 2u);
+  int64_t dense_count = 0;
+  for (const auto& c : layers[0]["dense"]) dense_count += c.get<int64_t>();
+  EXPECT_EQ(dense_count, params.at("fc1.weight").numel());
+  EXPECT_LE(layers[0]["centroids"].size(), 16u);
+  EXPECT_TRUE(r["stages"][0]["weight_histograms"].contains("fc1.weight"));
+  EXPECT_TRUE(r["warnings"].empty()) << r["warnings"];
+}
+
+TEST(EngineTest, WarnsOfALayerPrunedAway) {
+  Inputs in = MakeInputs("pruned_away");
+  EngineConfig c;
+  StageConfig prune;
+  prune.prune.steps = 1;
+  prune.prune.epochs_per_step = 0;
+  c.stages = {prune};
+  c.fc.sensitivity = 50;  // Far beyond any weight: nothing survives.
+  c.device = DeviceChoice::kCpu;
+  in.run.train_data.clear();
+  in.run.eval_data.clear();
+  std::vector<ProgressEvent> events;
+  struct Collect : ProgressObserver {
+    std::vector<ProgressEvent>* events;
+    void OnEvent(const ProgressEvent& e) override { events->push_back(e); }
+  } collect;
+  collect.events = &events;
+  auto out = RunCompression(c, in.run, &collect, nullptr);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const auto& warnings = out->report["warnings"];
+  ASSERT_EQ(warnings.size(), 2u) << warnings;
+  EXPECT_THAT(warnings[0].get<std::string>(),
+              HasSubstr("layer fc1.weight was pruned entirely"));
+  EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const auto& e) {
+    return e.message.rfind("warning: layer fc2.weight", 0) == 0;
+  }));
 }
 
 TEST(EngineTest, ResumedRunReachesTheSameResult) {

@@ -237,6 +237,18 @@ std::string Summary(const json& r) {
   return out + "</section>";
 }
 
+std::string Warnings(const json& r) {
+  const json& warnings = Field(r, "warnings");
+  if (!warnings.is_array() || warnings.empty()) return "";
+  std::string out = "<section class=\"warnings\"><h2>Warnings</h2><ul>";
+  for (const json& w : warnings) {
+    if (w.is_string()) {
+      absl::StrAppend(&out, "<li>", HtmlEscape(w.get<std::string>()), "</li>");
+    }
+  }
+  return out + "</ul></section>";
+}
+
 std::string RatioByStage(const json& r) {
   const json& totals = Field(r, "totals");
   std::vector<Bar> bars;
@@ -469,6 +481,8 @@ gap:12px}.hist{max-width:480px;font-size:10px}.dense{fill:var(--grey)}
 .pruned{fill:var(--blue)}
 .centroid{stroke:var(--red);stroke-width:1;opacity:.8}
 .axis{stroke:var(--muted)}
+.warnings{border:1px solid #e7b4ae;background:#fdf0ee;border-radius:8px;
+padding:4px 16px;margin-top:16px}.warnings h2{border:0;color:#a1271e}
 footer{margin-top:28px;font-size:12px;color:var(--muted)}
 footer dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}
 footer dd{margin:0;overflow-wrap:anywhere;font-family:ui-monospace,monospace}
@@ -519,7 +533,7 @@ std::string RenderReportHtml(const json& report) {
       " compressed</h1><p class=\"sub\">preset ",
       HtmlEscape(preset.empty() ? "custom" : preset), " \xC2\xB7 ",
       HtmlEscape(Str(Field(report, "versions"), "condense")), "</p></header>");
-  absl::StrAppend(&out, Summary(report), RatioByStage(report),
+  absl::StrAppend(&out, Summary(report), Warnings(report), RatioByStage(report),
                   StageTable(report), BitsPerWeight(report), Histograms(report),
                   TensorTable(report), Footer(report), "</body></html>\n");
   return out;

@@ -131,6 +131,17 @@ TEST(ReportHtml, ShowsTheKeyNumbersAndEverySection) {
   EXPECT_NE(html.find("32.00 bits"), std::string::npos);  // The raw bias.
 }
 
+TEST(ReportHtml, ShowsWarningsFirst) {
+  json r = SampleReport();
+  EXPECT_EQ(RenderReportHtml(r).find("Warnings"), std::string::npos);
+  r["warnings"] = {"layer fc2.weight was pruned <entirely>"};
+  const std::string html = RenderReportHtml(r);
+  const size_t at = html.find("<h2>Warnings</h2>");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LT(at, html.find("Compression after each step"));
+  EXPECT_NE(html.find("pruned &lt;entirely&gt;"), std::string::npos);
+}
+
 TEST(ReportHtml, IsSelfContained) {
   const std::string html = RenderReportHtml(SampleReport());
   EXPECT_EQ(html.find("<script"), std::string::npos);
