@@ -50,7 +50,8 @@ absl::Status ModelService::CheckModelBlob(const std::string& tenant,
       }
       uint64_t header = 0;
       std::memcpy(&header, head->data(), 8);
-      if (header + 8 > static_cast<uint64_t>(digest.size_bytes)) {
+      // (9 or more bytes here, so the subtraction cannot wrap.)
+      if (header > static_cast<uint64_t>(digest.size_bytes) - 8) {
         return absl::InvalidArgumentError(
             "the safetensors header length exceeds the file: the file is "
             "truncated or not safetensors");

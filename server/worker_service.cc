@@ -25,19 +25,25 @@ grpc::ServerUnaryReactor* WorkerService::Lease(
   poller_->Add([this, context, reactor, request, response,
                 deadline_ms](bool shutting_down) {
     // An empty answer when stopping: the worker asks again (elsewhere).
-    if (shutting_down || !leasing_ || context->IsCancelled() ||
-        clock_->NowMs() >= deadline_ms) {
+    if (shutting_down || !leasing_ || context->IsCancelled()) {
       --waiting_;
       reactor->Finish(grpc::Status::OK);
       return true;
     }
+    // Tried before the deadline check, so wait_seconds 0 still leases a
+    // queued job.
     auto grant = core_->TryLease(request->worker());
     if (!grant.ok()) {
       --waiting_;
       reactor->Finish(api::ToGrpcStatus(grant.status()));
       return true;
     }
-    if (!grant->has_value()) return false;
+    if (!grant->has_value()) {
+      if (clock_->NowMs() < deadline_ms) return false;
+      --waiting_;
+      reactor->Finish(grpc::Status::OK);
+      return true;
+    }
     --waiting_;
     *response = **std::move(grant);
     reactor->Finish(grpc::Status::OK);

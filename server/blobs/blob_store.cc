@@ -373,8 +373,10 @@ absl::StatusOr<std::unique_ptr<BlobStore::Reader>> BlobStore::OpenReader(
                      ": use 0 to ", digest.size_bytes));
   }
   reader->position_ = offset;
-  reader->end_ = limit == 0 ? digest.size_bytes
-                            : std::min(digest.size_bytes, offset + limit);
+  // limit may be anything up to INT64_MAX: compare without adding.
+  reader->end_ = limit == 0 || limit > digest.size_bytes - offset
+                     ? digest.size_bytes
+                     : offset + limit;
   return reader;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <string>
 #include <thread>
@@ -104,6 +105,20 @@ TEST_F(BlobStoreTest, RoundTrip) {
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(status->complete);
   EXPECT_EQ(status->committed_size, digest.size_bytes);
+}
+
+TEST_F(BlobStoreTest, ReadsRangesWithAnyLimit) {
+  const std::string data = RandomBytes(1000, 5);
+  const BlobDigest digest = DigestOf(data);
+  ASSERT_TRUE(Upload("alice", "u1", data).ok());
+  EXPECT_EQ(*ReadAll("alice", digest, 100, 50), data.substr(100, 50));
+  EXPECT_EQ(*ReadAll("alice", digest, 990, 50), data.substr(990));
+  // A limit near INT64_MAX means "to the end" (no overflow on the way).
+  EXPECT_EQ(*ReadAll("alice", digest, 900, std::numeric_limits<int64_t>::max()),
+            data.substr(900));
+  EXPECT_EQ(*ReadAll("alice", digest, 1000, 1), "");
+  EXPECT_EQ(ReadAll("alice", digest, 1001).status().code(),
+            absl::StatusCode::kOutOfRange);
 }
 
 TEST_F(BlobStoreTest, EmptyBlob) {

@@ -203,3 +203,29 @@ def test_model_job_and_limit_errors(secured, assets):
                            metadata=md(ALICE), timeout=10)
         except grpc.RpcError:
             pass
+
+
+def test_lease_without_waiting_takes_a_queued_job(workdir, stubs, assets):
+    """wait_seconds 0 is a poll: a queued job is leased at once, and with
+    none queued the answer is empty at once."""
+    from condense.internal.v1 import worker_pb2, worker_pb2_grpc
+    tokens = os.path.join(workdir, "tokens")
+    with open(tokens, "w") as f:
+        f.write(f"{ALICE} alice\n{WORKER} pool worker\n")
+    server = Server(workdir, token_file=tokens).start()
+    channel = grpc.insecure_channel(server.addr)
+    try:
+        worker = worker_pb2_grpc.WorkerStub(channel)
+        request = worker_pb2.LeaseRequest(
+            worker=worker_pb2.WorkerInfo(worker_id="poller:1"),
+            wait_seconds=0)
+        empty = worker.Lease(request, metadata=md(WORKER), timeout=10)
+        assert empty.lease_id == ""
+        cli = Cli(server, token=ALICE)
+        model = cli.json("upload", "model", assets["mlp"])["name"]
+        job = cli.json("submit", "--model", model, "--preset", "quantize")
+        granted = worker.Lease(request, metadata=md(WORKER), timeout=10)
+        assert granted.lease_id and granted.job == job["name"]
+    finally:
+        channel.close()
+        server.stop()
