@@ -8,9 +8,10 @@
 //
 // Code lengths are limited to L = max(11, ceil(log2(used symbols))) bits, or
 // L + 1 where that is at least 0.1% smaller (skewed 32-centroid index streams
-// save 0.4%), so one table lookup always decodes a symbol; for alphabets of
-// up to 2,048 symbols (every cluster-index stream and most gap streams) the
-// table has at most 4,096 entries and stays in L1. The decoder never reads or
+// save 0.4%), so one table lookup always decodes a symbol. Long streams over
+// byte-sized alphabets (every cluster-index and gap stream) decode through
+// 12-bit multi-symbol tables (up to seven symbols per lookup; 36 KiB, in L1
+// on current cores). The decoder never reads or
 // writes out of bounds: a corrupt or truncated stream returns a DataLoss error
 // that says what is wrong.
 //
@@ -71,6 +72,9 @@ namespace internal {
 // 2^max_length >= used symbols. Exposed for tests.
 std::vector<uint8_t> BuildCodeLengths(std::span<const uint64_t> freqs,
                                       int max_length);
+// false: decode with the portable loop even where BMI2 is available (both
+// builds of the loop are tested).
+void AllowBmi2DecodeForTesting(bool allow);
 }  // namespace internal
 
 }  // namespace condense::codec

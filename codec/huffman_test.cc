@@ -87,6 +87,19 @@ TEST(Huffman, RoundTripsManyDistributionsAndSizes) {
   }
 }
 
+TEST(Huffman, PortableAndBmi2LoopsDecodeAlike) {
+  // Long enough for the multi-symbol fast loop (and its 12-bit tables).
+  uint64_t seed = 40;
+  for (bool bmi2 : {false, true}) {
+    internal::AllowBmi2DecodeForTesting(bmi2);
+    for (int bits : {1, 2, 5, 8}) {
+      RoundTrip(QuantizedIndices(300001, 1 << bits, true, seed++), 1u << bits);
+    }
+    RoundTrip(GeometricSymbols(300001, 4096, 0.9, seed++), 4096);
+  }
+  internal::AllowBmi2DecodeForTesting(true);
+}
+
 TEST(Huffman, SkewedLargeAlphabetNeedsLongCodesAndStillRoundTrips) {
   // A very skewed law over 4,096 symbols: unlimited Huffman would want codes
   // far longer than 12 bits; the limit is max(11, ceil(log2 used)) = 12.
