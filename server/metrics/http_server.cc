@@ -106,10 +106,12 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
 
   std::unique_ptr<MetricsHttpServer> server(
       new MetricsHttpServer(registry, app));
+  // Scrapes, web pages and artifact downloads share the threads: enough
+  // that a few slow downloads do not starve /metrics.
   const char* options[] = {"listening_ports",
                            listen_address.c_str(),
                            "num_threads",
-                           "4",
+                           "16",
                            "request_timeout_ms",
                            "10000",
                            "enable_keep_alive",

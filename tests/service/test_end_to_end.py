@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import CLI_BIN, FAST, ROOT, Cli
+from conftest import FAST, ROOT, Cli
 
 
 def sha256(path):

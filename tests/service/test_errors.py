@@ -9,7 +9,7 @@ import json
 import grpc
 import pytest
 
-from conftest import Cli, Server, wait_for
+from conftest import Cli, Server
 
 ALICE = "alice-token-0123456789abcdef"
 BOB = "bob-token-0123456789abcdef00"

@@ -209,6 +209,11 @@ def test_the_wheel_builds_and_imports(workdir):
         env={**os.environ, "PYTHONPATH": target}, capture_output=True,
         text=True, check=True).stdout
     assert out.startswith(os.path.join(target, "condense")) and "3" in out
+    # pip builds in the source tree; leave it as it was.
+    import shutil
+    for leftover in ("build", "condense.egg-info"):
+        shutil.rmtree(os.path.join(ROOT, "client", "python", leftover),
+                      ignore_errors=True)
 
 
 def test_uploads_resume_from_what_the_server_holds(condense, server_factory,
