@@ -131,6 +131,12 @@ std::string When(int64_t unix_ms) {
                           absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
 
+// SUCCEEDED, FAILED or CANCELLED: nothing more will happen to the job.
+bool HasEnded(const v1::Job& job) {
+  return job.state() == v1::Job::SUCCEEDED || job.state() == v1::Job::FAILED ||
+         job.state() == v1::Job::CANCELLED;
+}
+
 std::string StateBadge(v1::Job::State state) {
   const std::string name = v1::Job::State_Name(state);
   return absl::StrCat("<span class=\"state ", name, "\">", name, "</span>");
@@ -362,7 +368,7 @@ HttpResponse WebView::JobList(const Caller& caller,
                   "</thead><tbody>");
   bool live = false;
   for (const v1::Job& job : jobs->jobs()) {
-    live |= job.state() == v1::Job::QUEUED || job.state() == v1::Job::RUNNING;
+    live |= !HasEnded(job);
     const std::string id = Short(job.name());
     const v1::JobResult& r = job.result();
     const bool done = job.state() == v1::Job::SUCCEEDED;
@@ -395,9 +401,7 @@ HttpResponse WebView::JobPage(const Caller& caller, const std::string& id) {
   auto job_or = store_->GetJob(caller.tenant, "jobs/" + id);
   if (!job_or.ok()) return ErrorPage(job_or.status(), true);
   const v1::Job& job = *job_or;
-  const bool final = job.state() == v1::Job::SUCCEEDED ||
-                     job.state() == v1::Job::FAILED ||
-                     job.state() == v1::Job::CANCELLED;
+  const bool final = HasEnded(job);
   const v1::JobProgress& p = job.progress();
   std::string body = absl::StrCat(
       "<h1>Job ", HtmlEscape(id), " <span id=\"state\" class=\"state ",
@@ -524,9 +528,7 @@ HttpResponse WebView::JobEvents(const Caller& caller, const std::string& id,
   auto events = store_->ReadEvents(caller.tenant, job->name(),
                                    std::max<int64_t>(after + 1, 1), 500);
   if (!events.ok()) return Text(500, std::string{events.status().message()});
-  const bool final = job->state() == v1::Job::SUCCEEDED ||
-                     job->state() == v1::Job::FAILED ||
-                     job->state() == v1::Job::CANCELLED;
+  const bool final = HasEnded(*job);
   v1::Job summary = *job;
   summary.clear_spec();
   summary.mutable_result()->clear_report_json();
