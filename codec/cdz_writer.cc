@@ -49,20 +49,12 @@ absl::StatusOr<std::unique_ptr<CdzWriter>> CdzWriter::Create(
   return w;
 }
 
-absl::Status CdzWriter::CheckNewTensor(const std::string& name,
-                                       const std::vector<uint64_t>& shape,
-                                       uint64_t* numel) const {
-  if (!error_.ok()) return error_;
-  if (finished_) {
-    return absl::FailedPreconditionError("writer already finished");
-  }
+absl::Status CdzWriter::CheckTensor(const std::string& name,
+                                    const std::vector<uint64_t>& shape,
+                                    uint64_t* numel) {
   if (name.empty() || name.size() > cdz::kMaxNameBytes || !IsValidUtf8(name)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor name must be UTF-8 of 1..", cdz::kMaxNameBytes, " bytes"));
-  }
-  if (names_.count(name)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("tensor '", name, "' was already added"));
   }
   if (shape.size() > cdz::kMaxRank) {
     return absl::InvalidArgumentError(
@@ -76,6 +68,20 @@ absl::Status CdzWriter::CheckNewTensor(const std::string& name,
   }
   *numel = *n;
   return absl::OkStatus();
+}
+
+absl::Status CdzWriter::CheckNewTensor(const std::string& name,
+                                       const std::vector<uint64_t>& shape,
+                                       uint64_t* numel) const {
+  if (!error_.ok()) return error_;
+  if (finished_) {
+    return absl::FailedPreconditionError("writer already finished");
+  }
+  if (names_.count(name)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("tensor '", name, "' was already added"));
+  }
+  return CheckTensor(name, shape, numel);
 }
 
 absl::Status CdzWriter::AddRaw(const std::string& name, DType dtype,
@@ -101,14 +107,12 @@ absl::Status CdzWriter::AddRaw(const std::string& name, DType dtype,
       {reinterpret_cast<const char*>(bytes.data()), bytes.size()}, size);
 }
 
-absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
-                                           DType source_dtype,
-                                           const std::vector<uint64_t>& shape,
-                                           std::span<const float> values,
-                                           std::span<const float> codebook,
-                                           int gap_bits) {
+absl::StatusOr<EncodedTensor> CdzWriter::EncodeSparseQuantized(
+    const std::string& name, DType source_dtype,
+    const std::vector<uint64_t>& shape, std::span<const float> values,
+    std::span<const float> codebook, int gap_bits) {
   uint64_t numel = 0;
-  if (auto s = CheckNewTensor(name, shape, &numel); !s.ok()) return s;
+  if (auto s = CheckTensor(name, shape, &numel); !s.ok()) return s;
   if (!IsFloatingDType(source_dtype)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor '", name, "': only floating tensors can be quantized, not ",
@@ -119,18 +123,40 @@ absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
         absl::StrCat("tensor '", name, "': ", values.size(),
                      " values given, the shape has ", numel));
   }
-  std::string body;
+  EncodedTensor t;
   SparseQuantizedParts parts;
-  if (auto s = EncodeSparseQuantized(values, codebook, gap_bits, &body, &parts);
+  if (auto s = codec::EncodeSparseQuantized(values, codebook, gap_bits, &t.body,
+                                            &parts);
       !s.ok()) {
     return absl::Status(s.code(),
                         absl::StrCat("tensor '", name, "': ", s.message()));
   }
-  cdz::TensorInfo info{
-      name, source_dtype, shape, Encoding::kSparseQuantized, numel, 0, 0};
-  TensorSize size;
-  AddSparseParts(parts, &size);  // WriteTensor adds the framing.
-  return WriteTensor(std::move(info), body, size);
+  t.info = {name, source_dtype, shape, Encoding::kSparseQuantized, numel, 0, 0};
+  AddSparseParts(parts, &t.size);  // WriteTensor adds the framing.
+  return t;
+}
+
+absl::Status CdzWriter::AddEncoded(EncodedTensor tensor) {
+  uint64_t numel = 0;
+  if (auto s = CheckNewTensor(tensor.info.name, tensor.info.shape, &numel);
+      !s.ok()) {
+    return s;
+  }
+  return WriteTensor(std::move(tensor.info), tensor.body, tensor.size);
+}
+
+absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
+                                           DType source_dtype,
+                                           const std::vector<uint64_t>& shape,
+                                           std::span<const float> values,
+                                           std::span<const float> codebook,
+                                           int gap_bits) {
+  uint64_t numel = 0;
+  if (auto s = CheckNewTensor(name, shape, &numel); !s.ok()) return s;
+  auto encoded = EncodeSparseQuantized(name, source_dtype, shape, values,
+                                       codebook, gap_bits);
+  if (!encoded.ok()) return encoded.status();
+  return AddEncoded(*std::move(encoded));
 }
 
 absl::Status CdzWriter::WriteTensor(cdz::TensorInfo info,

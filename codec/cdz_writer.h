@@ -35,8 +35,24 @@ namespace condense::codec {
 // "producer".
 using Manifest = std::map<std::string, std::string>;
 
+// A tensor encoded and checked, ready to be written: what
+// CdzWriter::EncodeSparseQuantized produces (on any thread) and AddEncoded
+// writes (in order). `body` is the encoding's payload (sparse_quantized.h).
+struct EncodedTensor {
+  cdz::TensorInfo info;
+  std::string body;
+  TensorSize size;
+};
+
 class CdzWriter {
  public:
+  // Encodes a quantized tensor as AddSparseQuantized does, without writing
+  // it. Thread-safe (no writer involved), so tensors encode in parallel.
+  static absl::StatusOr<EncodedTensor> EncodeSparseQuantized(
+      const std::string& name, DType source_dtype,
+      const std::vector<uint64_t>& shape, std::span<const float> values,
+      std::span<const float> codebook, int gap_bits);
+
   static absl::StatusOr<std::unique_ptr<CdzWriter>> Create(
       std::unique_ptr<WritableFile> file, const Manifest& manifest);
 
@@ -54,15 +70,24 @@ class CdzWriter {
                                   std::span<const float> codebook,
                                   int gap_bits);
 
+  // Writes a tensor that EncodeSparseQuantized encoded.
+  absl::Status AddEncoded(EncodedTensor tensor);
+
   // Writes the index and end sections and closes the file.
   absl::Status Finish();
 
   // Valid after Finish().
   const ModelSize& sizes() const { return sizes_; }
+  // The tensors written so far, in order.
+  const std::vector<TensorSize>& tensor_sizes() const { return sizes_.tensors; }
 
  private:
   explicit CdzWriter(std::unique_ptr<WritableFile> file)
       : file_(std::move(file)) {}
+  // Name and shape checks that need no writer.
+  static absl::Status CheckTensor(const std::string& name,
+                                  const std::vector<uint64_t>& shape,
+                                  uint64_t* numel);
   absl::Status CheckNewTensor(const std::string& name,
                               const std::vector<uint64_t>& shape,
                               uint64_t* numel) const;

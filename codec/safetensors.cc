@@ -154,6 +154,48 @@ absl::Status SafetensorsReader::ReadFloat32(const SafetensorsEntry& e,
   return absl::OkStatus();
 }
 
+absl::Status SafetensorsReader::ReadBytesInto(const SafetensorsEntry& e,
+                                              std::span<uint8_t> out) const {
+  if (out.size() != e.data_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", e.name, "' has ", e.data_bytes,
+                     " bytes; the buffer holds ", out.size()));
+  }
+  return file_->ReadAt(e.data_offset, e.data_bytes, out.data());
+}
+
+absl::Status SafetensorsReader::ReadFloat32Into(const SafetensorsEntry& e,
+                                                std::span<float> out) const {
+  if (!IsFloatingDType(e.dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", e.name, "' is ",
+                                                   DTypeName(e.dtype),
+                                                   ", not a floating type"));
+  }
+  if (out.size() != e.numel) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", e.name, "' has ", e.numel,
+                     " elements; the buffer holds ", out.size()));
+  }
+  if (e.dtype == DType::kF32) {
+    return file_->ReadAt(e.data_offset, e.data_bytes,
+                         reinterpret_cast<uint8_t*>(out.data()));
+  }
+  constexpr uint64_t kChunk = uint64_t{1} << 20;  // elements
+  const size_t width = DTypeSize(e.dtype);
+  std::vector<uint8_t> chunk;
+  for (uint64_t i = 0; i < e.numel; i += kChunk) {
+    const uint64_t n = std::min(kChunk, e.numel - i);
+    chunk.resize(n * width);
+    if (auto s =
+            file_->ReadAt(e.data_offset + i * width, n * width, chunk.data());
+        !s.ok()) {
+      return s;
+    }
+    ConvertToFloat32(e.dtype, chunk.data(), n, out.data() + i);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
     std::unique_ptr<WritableFile> file, std::vector<Tensor> tensors,
     const std::map<std::string, std::string>& metadata) {

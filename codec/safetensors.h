@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,13 @@ class SafetensorsReader {
   // Floating tensors only; converts to float32.
   absl::Status ReadFloat32(const SafetensorsEntry& e,
                            std::vector<float>* out) const;
+  // The same into a caller's buffer of exactly e.numel floats, converting a
+  // bounded chunk at a time: no copy of the tensor beyond `out`.
+  absl::Status ReadFloat32Into(const SafetensorsEntry& e,
+                               std::span<float> out) const;
+  // The raw bytes into a caller's buffer of exactly e.data_bytes.
+  absl::Status ReadBytesInto(const SafetensorsEntry& e,
+                             std::span<uint8_t> out) const;
 
  private:
   explicit SafetensorsReader(std::unique_ptr<RandomAccessFile> file)

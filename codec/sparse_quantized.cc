@@ -228,11 +228,15 @@ absl::Status Scatter(const Layout& l, std::span<float> out,
   return absl::OkStatus();
 }
 
-// Splits a quantized tensor into its gap symbols and cluster indices.
+// Splits a quantized tensor into its gap symbols and cluster indices, each
+// in the narrowest type its alphabet fits (a byte per symbol for b <= 8 and
+// codebooks of up to 256 entries), since for a large layer these two streams
+// are the encoder's whole working memory.
+template <typename GapSym, typename IndexSym>
 absl::Status Collect(std::span<const float> values,
                      const std::vector<std::pair<float, uint32_t>>& sorted,
-                     int gap_bits, std::vector<uint16_t>* gaps,
-                     std::vector<uint16_t>* indices) {
+                     int gap_bits, std::vector<GapSym>* gaps,
+                     std::vector<IndexSym>* indices) {
   const uint32_t filler = (uint32_t{1} << gap_bits) - 1;
   uint64_t cursor = 0;
   for (uint64_t pos = 0; pos < values.size(); ++pos) {
@@ -250,42 +254,84 @@ absl::Status Collect(std::span<const float> values,
     }
     uint64_t d = pos - cursor;
     while (d >= filler) {
-      gaps->push_back(static_cast<uint16_t>(filler));
+      gaps->push_back(static_cast<GapSym>(filler));
       d -= filler;
     }
-    gaps->push_back(static_cast<uint16_t>(d));
-    indices->push_back(static_cast<uint16_t>(it->second));
+    gaps->push_back(static_cast<GapSym>(d));
+    indices->push_back(static_cast<IndexSym>(it->second));
     cursor = pos + 1;
   }
   return absl::OkStatus();
 }
 
-// Codes 16-bit symbols through the 8-bit encoder when they fit (same bytes,
-// half the memory traffic).
-absl::Status EncodeSymbols(const std::vector<uint16_t>& symbols,
-                           uint32_t alphabet, std::string* out) {
-  if (alphabet <= 256) {
-    std::vector<uint8_t> narrow(symbols.begin(), symbols.end());
-    return HuffmanEncode(std::span<const uint8_t>(narrow), alphabet, out);
+// Codes the cluster indices `pack` per symbol (pack 1: one per symbol).
+template <typename IndexSym>
+absl::Status EncodeIndices(const std::vector<IndexSym>& indices,
+                           uint32_t centroids, int pack, std::string* out) {
+  if (pack == 1) {
+    return HuffmanEncode(std::span<const IndexSym>(indices), centroids, out);
   }
-  return HuffmanEncode(std::span<const uint16_t>(symbols), alphabet, out);
+  const auto alphabet = static_cast<uint32_t>(PackedAlphabet(centroids, pack));
+  auto encode = [&]<typename PackedSym>(PackedSym) {
+    std::vector<PackedSym> packed((indices.size() + pack - 1) / pack, 0);
+    for (size_t j = 0; j < packed.size(); ++j) {
+      uint32_t v = 0;
+      for (int t = pack - 1; t >= 0; --t) {
+        const size_t i = j * pack + t;
+        v = v * centroids + (i < indices.size() ? indices[i] : 0);
+      }
+      packed[j] = static_cast<PackedSym>(v);
+    }
+    return HuffmanEncode(std::span<const PackedSym>(packed), alphabet, out);
+  };
+  return alphabet <= 256 ? encode(uint8_t{}) : encode(uint16_t{});
 }
 
-// Codes the cluster indices `pack` per symbol (pack 1: one per symbol).
-absl::Status EncodeIndices(const std::vector<uint16_t>& indices,
-                           uint32_t centroids, int pack, std::string* out) {
-  if (pack == 1) return EncodeSymbols(indices, centroids, out);
-  std::vector<uint16_t> packed((indices.size() + pack - 1) / pack, 0);
-  for (size_t j = 0; j < packed.size(); ++j) {
-    uint32_t v = 0;
-    for (int t = pack - 1; t >= 0; --t) {
-      const size_t i = j * pack + t;
-      v = v * centroids + (i < indices.size() ? indices[i] : 0);
+// Both streams of a tensor: the gap stream, then the index stream with the
+// index pack that codes smallest.
+template <typename GapSym, typename IndexSym>
+absl::Status EncodeStreams(
+    std::span<const float> values,
+    const std::vector<std::pair<float, uint32_t>>& sorted, int gap_bits,
+    std::string* gap_stream, std::string* index_stream, int* pack,
+    uint64_t* nonzeros) {
+  std::vector<IndexSym> indices;
+  {
+    std::vector<GapSym> gaps;
+    if (auto s = Collect(values, sorted, gap_bits, &gaps, &indices); !s.ok()) {
+      return s;
     }
-    packed[j] = static_cast<uint16_t>(v);
+    if (auto s = HuffmanEncode(std::span<const GapSym>(gaps),
+                               uint32_t{1} << gap_bits, gap_stream);
+        !s.ok())
+      return s;
+  }  // The gap symbols go before the index packs are tried.
+  *nonzeros = indices.size();
+  // Huffman spends at least one bit per symbol, which wastes much of it on
+  // indices of small codebooks (2-4 bits): code several indices per symbol
+  // when that comes out smaller.
+  const auto centroids = static_cast<uint32_t>(sorted.size());
+  *pack = 1;
+  if (auto s = EncodeIndices(indices, centroids, 1, index_stream); !s.ok()) {
+    return s;
   }
-  return EncodeSymbols(
-      packed, static_cast<uint32_t>(PackedAlphabet(centroids, pack)), out);
+  // Wider packs approach the entropy but their alphabets outgrow the code
+  // length limit, so each candidate is tried and the smallest kept.
+  for (int candidate = 2;
+       centroids > 1 && candidate <= kMaxIndexPack &&
+       PackedAlphabet(centroids, candidate) <= kMaxPackedAlphabet;
+       ++candidate) {
+    std::string packed;
+    if (auto s = EncodeIndices(indices, centroids, candidate, &packed);
+        !s.ok()) {
+      return s;
+    }
+    if (packed.size() < index_stream->size()) {
+      *index_stream = std::move(packed);
+      *pack = candidate;
+    }
+  }
+  return absl::OkStatus();
 }
 
 SparseQuantizedParts PartsOf(const Layout& l) {
@@ -337,40 +383,28 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
     }
   }
 
-  std::vector<uint16_t> gaps;
-  std::vector<uint16_t> indices;
-  if (auto s = Collect(values, sorted, gap_bits, &gaps, &indices); !s.ok()) {
-    return s;
-  }
   std::string gap_stream;
-  if (auto s = EncodeSymbols(gaps, uint32_t{1} << gap_bits, &gap_stream);
-      !s.ok())
-    return s;
-  // Huffman spends at least one bit per symbol, which wastes much of it on
-  // indices of small codebooks (2-4 bits): code several indices per symbol
-  // when that comes out smaller.
-  const auto centroids = static_cast<uint32_t>(codebook.size());
-  int pack = 1;
   std::string index_stream;
-  if (auto s = EncodeIndices(indices, centroids, 1, &index_stream); !s.ok()) {
-    return s;
-  }
-  // Wider packs approach the entropy but their alphabets outgrow the code
-  // length limit, so each candidate is tried and the smallest kept.
-  for (int candidate = 2;
-       centroids > 1 && candidate <= kMaxIndexPack &&
-       PackedAlphabet(centroids, candidate) <= kMaxPackedAlphabet;
-       ++candidate) {
-    std::string packed;
-    if (auto s = EncodeIndices(indices, centroids, candidate, &packed);
-        !s.ok()) {
-      return s;
-    }
-    if (packed.size() < index_stream.size()) {
-      index_stream = std::move(packed);
-      pack = candidate;
-    }
-  }
+  int pack = 1;
+  uint64_t nonzeros = 0;
+  const bool narrow_gaps = gap_bits <= 8;
+  const bool narrow_indices = codebook.size() <= 256;
+  absl::Status encoded =
+      narrow_gaps && narrow_indices ? EncodeStreams<uint8_t, uint8_t>(
+                                          values, sorted, gap_bits, &gap_stream,
+                                          &index_stream, &pack, &nonzeros)
+      : narrow_gaps ? EncodeStreams<uint8_t, uint16_t>(
+                          values, sorted, gap_bits, &gap_stream, &index_stream,
+                          &pack, &nonzeros)
+      : narrow_indices
+          ? EncodeStreams<uint16_t, uint8_t>(values, sorted, gap_bits,
+                                             &gap_stream, &index_stream, &pack,
+                                             &nonzeros)
+          : EncodeStreams<uint16_t, uint16_t>(values, sorted, gap_bits,
+                                              &gap_stream, &index_stream, &pack,
+                                              &nonzeros);
+  if (!encoded.ok()) return encoded;
+  const auto centroids = static_cast<uint32_t>(codebook.size());
 
   const size_t start = payload->size();
   ByteWriter w(payload);
@@ -378,7 +412,7 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
   w.U8(static_cast<uint8_t>(pack));
   w.U32(centroids);
   for (float c : codebook) w.F32(c);
-  w.Varint(indices.size());
+  w.Varint(nonzeros);
   w.U64(gap_stream.size());
   w.Bytes(gap_stream);
   w.Bytes(index_stream);

@@ -178,11 +178,7 @@ absl::Status LeasedJob::FetchInputs(std::string* model_path,
   }
   auto model = Fetch(lease_.model().blob());
   if (!model.ok()) return model.status();
-  *model_path =
-      (fs::path(job_dir_) / "inputs" /
-       (lease_.model().format() == v1::Model::SAFETENSORS ? "model.safetensors"
-                                                          : "model.pt"))
-          .string();
+  *model_path = (fs::path(job_dir_) / "inputs" / "model").string();
   if (auto st = LinkOrCopy(*model, *model_path); !st.ok()) return st;
   if (lease_.has_dataset()) {
     const fs::path dir = fs::path(job_dir_) / "data";
@@ -296,6 +292,10 @@ void LeasedJob::Run() {
     JobObserver observer(&publisher, connection_, stub_.get(),
                          lease_.lease_id(), lease_.job());
     engine::RunInputs inputs;
+    // The record's format picks the model source, whatever the file name.
+    inputs.model_format = lease_.model().format() == v1::Model::SAFETENSORS
+                              ? "safetensors"
+                              : "torchscript";
     status = FetchInputs(&inputs.model_path, &inputs.data_dir,
                          &inputs.train_data, &inputs.eval_data);
     if (!status.ok()) {

@@ -36,7 +36,7 @@ bool GlobMatch(const std::string& pattern, const std::string& name) {
 }
 
 LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
-                         int rank, bool weight_like) {
+                         int rank, TensorRole role) {
   LayerConfig c;
   const bool conv = rank >= 3;
   // Deep Compression's defaults: 8-bit codebooks and gaps for conv, 5 for fc.
@@ -47,13 +47,14 @@ LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
   const LayerOverride& defaults = conv ? config.conv : config.fc;
   c.prune = true;
   Apply(defaults, &c);
-  c.compress = weight_like && rank >= 2 && defaults.compress.value_or(true);
+  c.compress = CompressedByDefault(role) && defaults.compress.value_or(true);
   for (const LayerOverride& rule : config.rules) {
     if (GlobMatch(rule.pattern, name)) {
       Apply(rule, &c);
       break;
     }
   }
+  c.compress = c.compress && role != TensorRole::kBuffer;
   c.prune = c.prune && c.compress;
   return c;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "worker/engine/kmeans_1d.h"
+#include "worker/engine/tensor_role.h"
 
 namespace condense::engine {
 
@@ -123,12 +124,13 @@ struct EngineConfig {
 // True when `name` matches the glob `pattern` ('*' any run, '?' one char).
 bool GlobMatch(const std::string& pattern, const std::string& name);
 
-// The settings for one floating parameter. `weight_like`: named "*weight";
-// rank decides fc (< 3) or conv (>= 3) settings. Weight-like tensors of rank
-// >= 2 are compressed by default; anything else is stored raw unless a
-// matching rule says compress. Buffers are never compressed.
+// The settings for one floating parameter of role `role` (tensor_role.h):
+// rank decides fc (< 3) or conv (>= 3) settings. Roles compressed by default
+// (layer weights) are compressed unless the fc/conv defaults or a rule say
+// otherwise; anything else is stored raw unless a matching rule says
+// compress. Buffers are never compressed.
 LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
-                         int rank, bool weight_like);
+                         int rank, TensorRole role);
 
 }  // namespace condense::engine
 

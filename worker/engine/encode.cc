@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <span>
 
 #include "absl/strings/str_cat.h"
 #include "codec/cdz_export.h"
@@ -27,20 +28,57 @@ std::span<const uint8_t> Bytes(const torch::Tensor& cpu) {
           static_cast<size_t>(cpu.numel() * cpu.element_size())};
 }
 
-// A quantized tensor is always stored sparse. One that was only pruned (or
-// DSD-trained) can have a distinct value per weight; then a codebook is
-// larger than the raw floats, and raw wins.
-bool SparseLooksSmaller(const Layer& layer, int64_t numel, int64_t nonzeros,
-                        int64_t distinct) {
-  if (layer.quantized()) return true;
-  const double index_bits =
-      std::ceil(std::log2(std::max<int64_t>(distinct, 2)));
-  const double sparse_bytes =
-      distinct * 4.0 + nonzeros * (index_bits + layer.config.gap_bits) / 8;
-  return sparse_bytes < numel * 4.0;
-}
-
 }  // namespace
+
+std::optional<std::vector<float>> SparseCodebook(const torch::Tensor& cpu,
+                                                 const torch::Tensor& centroids,
+                                                 int gap_bits) {
+  const std::span<const float> w(cpu.data_ptr<float>(),
+                                 static_cast<size_t>(cpu.numel()));
+  if (centroids.defined()) {
+    const torch::Tensor c = centroids.detach().to(torch::kCPU).contiguous();
+    const std::span<const float> cs(c.data_ptr<float>(),
+                                    static_cast<size_t>(c.numel()));
+    std::vector<bool> used(cs.size(), false);
+    bool all_found = true;
+    for (float v : w) {
+      if (v == 0.0f) continue;
+      auto it = std::lower_bound(cs.begin(), cs.end(), v);
+      if (it == cs.end() || *it != v) {
+        all_found = false;
+        break;
+      }
+      used[static_cast<size_t>(it - cs.begin())] = true;
+    }
+    if (all_found) {
+      std::vector<float> codebook;
+      for (size_t j = 0; j < cs.size(); ++j) {
+        if (used[j] && cs[j] != 0.0f) codebook.push_back(cs[j]);
+      }
+      // A layer pruned to nothing still needs a (never used) codebook.
+      if (codebook.empty()) codebook.push_back(0.0f);
+      return codebook;
+    }
+  }
+  torch::Tensor nonzero = cpu.masked_select(cpu != 0);
+  torch::Tensor unique = std::get<0>(at::_unique(nonzero, true)).contiguous();
+  std::vector<float> codebook(unique.data_ptr<float>(),
+                              unique.data_ptr<float>() + unique.numel());
+  if (codebook.empty()) codebook.push_back(0.0f);
+  if (codebook.size() > codec::kMaxCentroids) return std::nullopt;
+  if (centroids.defined()) return codebook;  // Quantized: always sparse.
+  // Pruned (or DSD-trained) only: a distinct value per weight can make the
+  // codebook larger than the raw floats.
+  const double index_bits = std::ceil(
+      std::log2(std::max<double>(static_cast<double>(codebook.size()), 2)));
+  const double sparse_bytes =
+      static_cast<double>(codebook.size()) * 4.0 +
+      static_cast<double>(nonzero.numel()) * (index_bits + gap_bits) / 8;
+  if (sparse_bytes >= static_cast<double>(cpu.numel()) * 4.0) {
+    return std::nullopt;
+  }
+  return codebook;
+}
 
 absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
                                           codec::Manifest manifest,
@@ -60,20 +98,14 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
       torch::Tensor cpu = nt.tensor.detach().to(torch::kCPU).contiguous();
       const Layer* layer = model.FindLayer(nt.tensor);
       if (layer != nullptr) {
-        torch::Tensor nonzero = cpu.masked_select(cpu != 0);
-        torch::Tensor codebook = std::get<0>(at::_unique(nonzero, true));
-        // A layer pruned to nothing still needs a (never used) codebook.
-        if (codebook.numel() == 0) codebook = torch::zeros({1});
-        if (codebook.numel() <= codec::kMaxCentroids &&
-            SparseLooksSmaller(*layer, cpu.numel(), nonzero.numel(),
-                               codebook.numel())) {
-          codebook = codebook.contiguous();
+        const auto codebook = SparseCodebook(
+            cpu, layer->quantized() ? layer->centroids : torch::Tensor(),
+            layer->config.gap_bits);
+        if (codebook) {
           absl::Status added = (*writer)->AddSparseQuantized(
               nt.name, codec::DType::kF32, Shape(cpu),
               {cpu.data_ptr<float>(), static_cast<size_t>(cpu.numel())},
-              {codebook.data_ptr<float>(),
-               static_cast<size_t>(codebook.numel())},
-              layer->config.gap_bits);
+              *codebook, layer->config.gap_bits);
           if (!added.ok()) return added;
           continue;
         }

@@ -6,7 +6,9 @@
 #ifndef CONDENSE_WORKER_ENGINE_ENCODE_H_
 #define CONDENSE_WORKER_ENGINE_ENCODE_H_
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "codec/cdz_writer.h"
@@ -14,6 +16,15 @@
 #include "worker/engine/model.h"
 
 namespace condense::engine {
+
+// The codebook a compressed tensor is stored with: its distinct nonzero
+// values, ascending; nullopt when raw floats are smaller (pruned only, too
+// many distinct values). `centroids`, when defined, are the quantized
+// tensor's centroids (ascending): its values are among them, which finds the
+// codebook without sorting the tensor. `cpu` is contiguous float32.
+std::optional<std::vector<float>> SparseCodebook(const torch::Tensor& cpu,
+                                                 const torch::Tensor& centroids,
+                                                 int gap_bits);
 
 // Writes every tensor of `model` (tied parameters once; their other names go
 // in the manifest under "aliases"). A quantized tensor is stored

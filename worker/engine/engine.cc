@@ -15,8 +15,11 @@
 #include "worker/engine/encode.h"
 #include "worker/engine/model.h"
 #include "worker/engine/stages.h"
+#include "worker/engine/streaming.h"
+#include "worker/engine/tensor_report.h"
 #include "worker/engine/torch_status.h"
 #include "worker/engine/train.h"
+#include "worker/engine/weight_stats.h"
 #include "worker/report/report_html.h"
 
 namespace condense::engine {
@@ -62,24 +65,13 @@ int StageEpochs(const StageConfig& s, bool has_data) {
 // Weight histograms for the report (the Deep Compression paper's picture):
 // each layer's range is fixed by its dense weights, so the histograms after
 // each stage line up with the dense one.
-constexpr int kHistogramBins = 64;
-
 json WeightHistogram(const torch::Tensor& weights, double lo, double hi,
                      bool nonzero_only) {
   torch::NoGradGuard no_grad;
-  torch::Tensor w = weights.detach().to(torch::kCPU, torch::kFloat).flatten();
-  if (nonzero_only) w = w.masked_select(w != 0);
-  if (w.numel() == 0 || !(hi > lo)) {
-    return std::vector<int64_t>(kHistogramBins, 0);
-  }
-  // histc drops values outside [lo, hi]; retraining can move a few there.
-  torch::Tensor counts = w.clamp(lo, hi).histc(kHistogramBins, lo, hi);
-  std::vector<int64_t> out(kHistogramBins);
-  auto acc = counts.accessor<float, 1>();
-  for (int i = 0; i < kHistogramBins; ++i) {
-    out[i] = static_cast<int64_t>(acc[i]);
-  }
-  return out;
+  const torch::Tensor w =
+      weights.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return Histogram({w.data_ptr<float>(), static_cast<size_t>(w.numel())}, lo,
+                   hi, kHistogramBins, nonzero_only);
 }
 
 // The dense weights' histograms: {"bins", "layers": [{name, min, max,
@@ -87,13 +79,14 @@ json WeightHistogram(const torch::Tensor& weights, double lo, double hi,
 json DenseHistograms(Model& model) {
   json layers = json::array();
   for (const Layer& l : model.layers()) {
-    torch::Tensor w = l.param.detach().to(torch::kCPU, torch::kFloat);
-    const double lo = w.numel() > 0 ? w.min().item<double>() : 0;
-    const double hi = w.numel() > 0 ? w.max().item<double>() : 0;
+    const torch::Tensor w =
+        l.param.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    const ValueRange r =
+        RangeOf({w.data_ptr<float>(), static_cast<size_t>(w.numel())});
     layers.push_back({{"name", l.name},
-                      {"min", lo},
-                      {"max", hi},
-                      {"dense", WeightHistogram(w, lo, hi, false)}});
+                      {"min", r.min},
+                      {"max", r.max},
+                      {"dense", WeightHistogram(w, r.min, r.max, false)}});
   }
   return {{"bins", kHistogramBins}, {"layers", layers}};
 }
@@ -116,17 +109,22 @@ json NonzeroHistograms(Model& model, const json& dense) {
 // accuracy that fell far below the dense model's.
 constexpr double kAccuracyDropWarning = 0.05;
 
+std::string PrunedAwayWarning(const std::string& name, int64_t numel,
+                              bool conv) {
+  return absl::StrCat(
+      "layer ", name, " was pruned entirely (", numel,
+      " weights, none left), so its output no longer depends on its input; "
+      "prune it less: lower ",
+      conv ? "conv" : "fc",
+      ".sensitivity, or set a layer rule, or use criterion SPARSITY");
+}
+
 std::vector<std::string> ResultWarnings(Model& model, double baseline,
                                         double final_top1) {
   std::vector<std::string> warnings;
   for (const Layer& l : model.layers()) {
     if (l.param.numel() == 0 || l.nonzeros() > 0) continue;
-    warnings.push_back(absl::StrCat(
-        "layer ", l.name, " was pruned entirely (", l.param.numel(),
-        " weights, none left), so its output no longer depends on its input; "
-        "prune it less: lower ",
-        l.conv ? "conv" : "fc",
-        ".sensitivity, or set a layer rule, or use criterion SPARSITY"));
+    warnings.push_back(PrunedAwayWarning(l.name, l.param.numel(), l.conv));
   }
   if (baseline >= 0 && final_top1 >= 0 &&
       final_top1 < baseline - kAccuracyDropWarning) {
@@ -184,10 +182,11 @@ struct Run {
   ProgressObserver* observer;
   const CancelFlag* cancel;
   torch::Device device = torch::kCPU;
+  // Set when the run streams (data-free); otherwise `model` holds it all.
+  std::unique_ptr<ModelSource> source;
   std::optional<Model> model;
   std::optional<Data> data;
   std::optional<torch::jit::Module> teacher;
-  json report;
 };
 
 absl::Status CheckStagesFit(const Run& run) {
@@ -237,16 +236,25 @@ absl::Status Prepare(Run& run) {
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
   torch::manual_seed(config.seed);
-  if (!fs::exists(run.inputs.model_path)) {
-    return absl::NotFoundError(
-        absl::StrCat("model file ", run.inputs.model_path, " not found"));
+  std::optional<ModelFormat> format;
+  if (!run.inputs.model_format.empty()) {
+    auto f = ParseModelFormat(run.inputs.model_format);
+    if (!f.ok()) return f.status();
+    format = *f;
   }
-  auto model = Model::Load(run.inputs.model_path, config, run.device);
+  auto source = OpenModelSource(run.inputs.model_path, format);
+  if (!source.ok()) return source.status();
+  DataSources sources{run.inputs.data_dir, run.inputs.train_data,
+                      run.inputs.eval_data};
+  if (sources.empty() && run.inputs.streaming &&
+      run.inputs.stop_after_stages == 0 && StreamsDataFree(config)) {
+    run.source = *std::move(source);
+    return absl::OkStatus();
+  }
+  auto model = Model::Load(*std::move(source), config, run.device);
   if (!model.ok()) return model.status();
   run.model.emplace(*std::move(model));
 
-  DataSources sources{run.inputs.data_dir, run.inputs.train_data,
-                      run.inputs.eval_data};
   if (!sources.empty()) {
     if (!run.model->trainable()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -310,32 +318,205 @@ std::string Fingerprint(const Run& run) {
 }
 
 json TensorReport(const codec::TensorSize& size, Model& model) {
-  json j = codec::ToJson(size);
-  j["density"] = size.numel > 0 ? static_cast<double>(size.nonzeros) /
-                                      static_cast<double>(size.numel)
-                                : 0.0;
-  for (const Layer& l : model.layers()) {
-    if (l.name != size.name) continue;
-    j["compressed"] = true;
-    // Of the tensor itself: a raw-stored tensor can hold zeros too.
-    j["density"] = static_cast<double>(l.nonzeros()) /
-                   static_cast<double>(std::max<int64_t>(l.param.numel(), 1));
-    j["quantized"] = l.quantized();
-    j["pruned"] = l.mask.defined();
-    j["bits"] = l.config.bits;
-    j["index_bits"] = l.config.gap_bits;
-    j["parameters"] = l.param.numel();
-    j["shape"] = l.param.sizes().vec();
-    return j;
+  TensorFacts f;
+  for (const NamedTensor& nt : model.tensors()) {
+    if (nt.name != size.name) continue;
+    f.role = nt.role;
+    const Layer* l = model.FindLayer(nt.tensor);
+    if (l == nullptr) {
+      f.raw_reason = NotSelectedReason(nt.role, nt.tensor.is_floating_point());
+      break;
+    }
+    f.compressed = true;
+    f.quantized = l->quantized();
+    f.pruned = l->mask.defined();
+    f.bits = l->config.bits;
+    f.gap_bits = l->config.gap_bits;
+    f.parameters = l->param.numel();
+    f.nonzeros = l->nonzeros();
+    f.shape = l->param.sizes().vec();
+    if (size.encoding == codec::cdz::Encoding::kRaw) {
+      f.raw_reason = kCodebookTooLarge;
+    }
+    break;
   }
-  j["compressed"] = false;
-  return j;
+  for (const TensorEntry& e : model.source().tensors()) {
+    if (e.name == size.name) f.module_type = e.module_type;
+  }
+  return TensorRecord(size, f);
+}
+
+// The fields every report has, whichever path ran.
+json ReportHeader(const Run& run, const ModelSource& source,
+                  int64_t parameters) {
+  json rep;
+  rep["schema_version"] = 1;
+  rep["model"] = {{"path", run.inputs.model_path},
+                  {"sha256", source.sha256()},
+                  {"format", ModelFormatName(source.format())},
+                  {"parameters", parameters}};
+  rep["data"] = run.data ? run.data->Describe() : json(nullptr);
+  rep["preset"] = run.config.preset;
+  rep["spec"] =
+      json::parse(run.config.spec_json.empty() ? "{}" : run.config.spec_json,
+                  nullptr, false);
+  rep["device"] = run.device.str();
+  rep["threads"] = torch::get_num_threads();
+  rep["seed"] = run.config.seed;
+  rep["versions"] = {{"condense", EngineVersion()},
+                     {"libtorch", TORCH_VERSION}};
+  return rep;
+}
+
+codec::Manifest BaseManifest(const Run& run, const std::string& sha256) {
+  codec::Manifest manifest = {{"source_sha256", sha256},
+                              {"spec", run.config.spec_json},
+                              {"producer", EngineVersion()}};
+  if (run.data) manifest["data"] = run.data->Describe().dump();
+  return manifest;
+}
+
+// A staging directory inside the output directory, removed on exit: outputs
+// are moved into place only when all of them are complete, so a failure
+// leaves no partial set.
+struct Staging {
+  fs::path path;
+  ~Staging() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Staging>> MakeStaging(const std::string& out) {
+  auto staging = std::make_unique<Staging>();
+  staging->path = fs::path(out) / ".partial";
+  std::error_code ec;
+  fs::remove_all(staging->path, ec);
+  fs::create_directories(staging->path, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot create output directory ", out, ": ", ec.message()));
+  }
+  return staging;
+}
+
+// Writes report.json and report.html into `dir`, then publishes everything.
+absl::Status FinishOutputs(const fs::path& dir, const std::string& out_dir,
+                           const json& rep, RunOutputs* out) {
+  out->report_path = (dir / "report.json").string();
+  if (auto st = WriteJsonFile(out->report_path, rep); !st.ok()) return st;
+  out->report_html_path = (dir / "report.html").string();
+  {
+    auto html = codec::NewAtomicFile(out->report_html_path);
+    if (!html.ok()) return html.status();
+    if (auto st = (*html)->Append(report::RenderReportHtml(rep)); !st.ok()) {
+      return st;
+    }
+    if (auto st = (*html)->Close(); !st.ok()) return st;
+  }
+  out->report = rep;
+  return Publish(out_dir, out);
+}
+
+absl::StatusOr<RunOutputs> RunStreamed(Run& run) {
+  const auto start = Clock::now();
+  ModelSource& source = *run.source;
+  const int stage_count = static_cast<int>(run.config.stages.size());
+  {
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::kRunStarted;
+    ev.stage_count = stage_count;
+    ev.message = absl::StrCat("model ", run.inputs.model_path, ": ",
+                              source.tensors().size(),
+                              " tensors, streamed one at a time; data-free");
+    Emit(run.observer, ev);
+  }
+  auto staging = MakeStaging(run.inputs.out_dir);
+  if (!staging.ok()) return staging.status();
+  const fs::path& dir = (*staging)->path;
+  RunOutputs out;
+  out.cdz_path = (dir / "model.cdz").string();
+  out.safetensors_path = (dir / "model.safetensors").string();
+  if (source.module() != nullptr) {
+    out.torchscript_path = (dir / "model.pt").string();
+  }
+  StreamPaths paths{out.cdz_path, out.safetensors_path, out.torchscript_path};
+  auto streamed = CompressStreaming(
+      source, run.config, BaseManifest(run, source.sha256()), paths,
+      torch::get_num_threads(), run.observer, run.cancel);
+  if (!streamed.ok()) return streamed.status();
+  const double encode_seconds = Since(start);
+  json rep = ReportHeader(run, source, streamed->parameters);
+  json stages = json::array();
+  for (int i = 0; i < stage_count; ++i) {
+    json r = streamed->stages[i];
+    r["stage"] = StageName(run.config.stages[i].kind);
+    r["index"] = i;
+    r["accuracy"] = nullptr;
+    r["sparsity"] = streamed->sparsity;
+    r["duration_seconds"] = encode_seconds / std::max(stage_count, 1);
+    stages.push_back(std::move(r));
+  }
+  rep["stages"] = stages;
+  rep["streamed"] = true;
+  rep["encode_seconds"] = encode_seconds;
+  rep["tensors"] = streamed->tensors;
+  rep["size"] = codec::ToJson(streamed->sizes);
+  rep["totals"] = {
+      {"original_bytes", streamed->sizes.OriginalBytes()},
+      {"compressed_bytes", streamed->sizes.file_bytes},
+      {"compression_ratio", streamed->sizes.Ratio()},
+      {"ratio_pruned", streamed->estimate.pruned_ratio},
+      {"ratio_pruned_quantized", streamed->estimate.quantized_ratio},
+      {"ratio_pruned_quantized_huffman", streamed->sizes.Ratio()},
+      {"sparsity", streamed->sparsity},
+  };
+  rep["accuracy"] = {{"baseline", nullptr}, {"final", nullptr}};
+  rep["weights"] = streamed->weights;
+  std::vector<std::string> warnings;
+  for (const std::string& name : streamed->pruned_away) {
+    for (const TensorEntry& e : source.tensors()) {
+      if (e.name == name) {
+        warnings.push_back(
+            PrunedAwayWarning(name, e.numel(), e.shape.size() >= 3));
+      }
+    }
+  }
+  rep["warnings"] = warnings;
+  for (const std::string& w : warnings) {
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::kMessage;
+    ev.message = absl::StrCat("warning: ", w);
+    Emit(run.observer, ev);
+  }
+  rep["duration_seconds"] = Since(start);
+  if (auto st = FinishOutputs(dir, run.inputs.out_dir, rep, &out); !st.ok()) {
+    return st;
+  }
+  for (int i = 0; i < stage_count; ++i) {
+    ProgressEvent finished;
+    finished.kind = ProgressEvent::Kind::kStageFinished;
+    finished.stage = StageName(run.config.stages[i].kind);
+    finished.stage_index = i;
+    finished.stage_count = stage_count;
+    finished.sparsity = streamed->sparsity;
+    finished.ratio = streamed->stages[i].value("ratio_pruned_quantized", 0.0);
+    Emit(run.observer, finished);
+  }
+  ProgressEvent done;
+  done.kind = ProgressEvent::Kind::kRunFinished;
+  done.stage_count = stage_count;
+  done.ratio = streamed->sizes.Ratio();
+  done.sparsity = streamed->sparsity;
+  Emit(run.observer, done);
+  return out;
 }
 
 absl::StatusOr<RunOutputs> RunAll(Run& run) {
   const auto start = Clock::now();
   const EngineConfig& config = run.config;
   if (auto st = Prepare(run); !st.ok()) return st;
+  if (run.source) return RunStreamed(run);
   Model& model = *run.model;
   json histograms = DenseHistograms(model);
   TrainEnv env;
@@ -444,32 +625,13 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     torch::NoGradGuard no_grad;
     for (Layer& l : model.layers()) l.param.masked_fill_(l.param == 0, 0.0);
   }
-  // Everything is written to a staging directory and moved into place only
-  // when all of it is complete, so a failure leaves no partial set.
-  const fs::path dir = fs::path(run.inputs.out_dir) / ".partial";
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot create output directory ", run.inputs.out_dir,
-                     ": ", ec.message()));
-  }
-  struct RemoveOnExit {
-    fs::path path;
-    ~RemoveOnExit() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  } staging{dir};
+  auto staging = MakeStaging(run.inputs.out_dir);
+  if (!staging.ok()) return staging.status();
+  const fs::path& dir = (*staging)->path;
   RunOutputs out;
   out.cdz_path = (dir / "model.cdz").string();
   const auto encode_start = Clock::now();
-  codec::Manifest manifest = {{"source_sha256", model.sha256()},
-                              {"spec", config.spec_json},
-                              {"producer", EngineVersion()}};
-  if (run.data) manifest["data"] = run.data->Describe().dump();
-  auto sizes = WriteCdz(model, manifest, out.cdz_path);
+  auto sizes = WriteCdz(model, BaseManifest(run, model.sha256()), out.cdz_path);
   if (!sizes.ok()) return sizes.status();
   if (auto st = VerifyCdz(model, out.cdz_path); !st.ok()) return st;
   const double encode_seconds = Since(encode_start);
@@ -492,21 +654,7 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   json tensors = json::array();
   for (const auto& t : sizes->tensors)
     tensors.push_back(TensorReport(t, model));
-  json& rep = run.report;
-  rep["schema_version"] = 1;
-  rep["model"] = {{"path", run.inputs.model_path},
-                  {"sha256", model.sha256()},
-                  {"format", model.trainable() ? "torchscript" : "safetensors"},
-                  {"parameters", model.parameter_count()}};
-  rep["data"] = run.data ? run.data->Describe() : json(nullptr);
-  rep["preset"] = config.preset;
-  rep["spec"] = json::parse(config.spec_json.empty() ? "{}" : config.spec_json,
-                            nullptr, false);
-  rep["device"] = run.device.str();
-  rep["threads"] = torch::get_num_threads();
-  rep["seed"] = config.seed;
-  rep["versions"] = {{"condense", EngineVersion()},
-                     {"libtorch", TORCH_VERSION}};
+  json rep = ReportHeader(run, model.source(), model.parameter_count());
   rep["stages"] = stages;
   rep["encode_seconds"] = encode_seconds;
   rep["tensors"] = tensors;
@@ -549,19 +697,9 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     Emit(run.observer, ev);
   }
   rep["duration_seconds"] = Since(start);
-  out.report_path = (dir / "report.json").string();
-  if (auto st = WriteJsonFile(out.report_path, rep); !st.ok()) return st;
-  out.report_html_path = (dir / "report.html").string();
-  {
-    auto html = codec::NewAtomicFile(out.report_html_path);
-    if (!html.ok()) return html.status();
-    if (auto st = (*html)->Append(report::RenderReportHtml(rep)); !st.ok()) {
-      return st;
-    }
-    if (auto st = (*html)->Close(); !st.ok()) return st;
+  if (auto st = FinishOutputs(dir, run.inputs.out_dir, rep, &out); !st.ok()) {
+    return st;
   }
-  out.report = rep;
-  if (auto st = Publish(run.inputs.out_dir, &out); !st.ok()) return st;
 
   ProgressEvent done;
   done.kind = ProgressEvent::Kind::kRunFinished;

@@ -22,6 +22,9 @@ struct RunInputs {
   // A TorchScript file (torch.jit.save), or a .safetensors state dict
   // (data-free stages only: no retraining without a module).
   std::string model_path;
+  // The model's format as its record says ("torchscript", "safetensors");
+  // empty: told from the file's first bytes.
+  std::string model_format;
   // Data: an MNIST-layout directory, or a training file with an optional
   // evaluation file (IDX images or safetensors; see data.h). All empty:
   // data-free.
@@ -40,6 +43,9 @@ struct RunInputs {
   // Stop after this many stages have finished and been checkpointed (0: run
   // everything). For tests of resumption and for pausing.
   int stop_after_stages = 0;
+  // Data-free runs stream tensor by tensor (streaming.h) unless this is
+  // false: the in-memory path, which tests compare the stream against.
+  bool streaming = true;
 };
 
 struct RunOutputs {

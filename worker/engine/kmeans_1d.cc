@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "worker/engine/kmeans_histogram.h"
 
 namespace condense::engine {
 namespace {
@@ -396,11 +397,56 @@ absl::StatusOr<KMeansResult> OptimalSorted(std::span<const float> sorted,
 absl::StatusOr<KMeansResult> KMeans1D(std::span<const float> values,
                                       const KMeansOptions& options) {
   if (absl::Status s = Validate(values, options); !s.ok()) return s;
+  if (options.solver == KMeansSolver::kLloyd &&
+      static_cast<int64_t>(values.size()) > options.max_sorted_values) {
+    return internal::LloydOverHistogram(values, /*skip_zeros=*/false, options);
+  }
   const std::vector<float> sorted = SortedCopy(values);
   if (options.solver == KMeansSolver::kOptimal) {
     return OptimalSorted(sorted, options);
   }
   return LloydSorted(sorted, InitialCentroids(sorted, options), options);
+}
+
+absl::StatusOr<KMeansResult> KMeans1DNonzero(std::span<const float> weights,
+                                             const KMeansOptions& options) {
+  const auto nonzeros = static_cast<int64_t>(std::count_if(
+      weights.begin(), weights.end(), [](float v) { return v != 0.0f; }));
+  if (nonzeros == 0) {
+    return absl::InvalidArgumentError("k-means: every weight is zero");
+  }
+  if (options.solver == KMeansSolver::kLloyd &&
+      nonzeros > options.max_sorted_values) {
+    if (absl::Status s = Validate(weights, options); !s.ok()) return s;
+    return internal::LloydOverHistogram(weights, /*skip_zeros=*/true, options);
+  }
+  std::vector<float> values;
+  values.reserve(static_cast<size_t>(nonzeros));
+  for (float v : weights) {
+    if (v != 0.0f) values.push_back(v);
+  }
+  return KMeans1D(values, options);
+}
+
+std::vector<uint64_t> SnapToCentroids(std::span<float> weights,
+                                      std::span<const float> centroids) {
+  assert(!centroids.empty());
+  std::vector<double> mids(centroids.size() - 1);
+  for (size_t j = 0; j < mids.size(); ++j) {
+    mids[j] = Midpoint(centroids[j], centroids[j + 1]);
+  }
+  std::vector<uint64_t> used(centroids.size(), 0);
+  for (float& w : weights) {
+    if (w == 0.0f) {
+      w = 0.0f;  // -0.0 reads +0.0, as the codec stores it.
+      continue;
+    }
+    const auto j = static_cast<size_t>(
+        std::lower_bound(mids.begin(), mids.end(), double{w}) - mids.begin());
+    ++used[j];
+    w = centroids[j] == 0.0f ? 0.0f : centroids[j];
+  }
+  return used;
 }
 
 absl::StatusOr<std::vector<float>> KMeansInitialCentroids(

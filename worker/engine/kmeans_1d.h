@@ -53,6 +53,11 @@ struct KMeansOptions {
   // more it solves exactly over this many equal-width bins (each keeps the
   // count, sum and sum of squares of its values), then refines with Lloyd.
   int histogram_bins = 65536;
+  // Lloyd sorts a copy of the values when there are at most this many (64
+  // MiB at the default); with more it runs over a histogram of 2^20 bins
+  // (kmeans_histogram.h), in fixed memory. The choice depends only on the
+  // count, so a layer clusters the same way in every path.
+  int64_t max_sorted_values = int64_t{1} << 24;
 };
 
 struct KMeansResult {
@@ -73,6 +78,19 @@ struct KMeansResult {
 // depends only on the multiset of values and the options.
 absl::StatusOr<KMeansResult> KMeans1D(std::span<const float> values,
                                       const KMeansOptions& options);
+
+// Clusters the nonzero entries of `weights` (a whole layer, zeros standing
+// for pruned weights) without copying them when they are too many to sort:
+// the same result as KMeans1D over the nonzeros. InvalidArgument when all
+// are zero.
+absl::StatusOr<KMeansResult> KMeans1DNonzero(std::span<const float> weights,
+                                             const KMeansOptions& options);
+
+// Replaces every nonzero of `weights` by its nearest centroid (AssignNearest's
+// rule), in place; zeros stay +0.0, and a centroid that is zero gives +0.0.
+// Returns how many weights went to each centroid.
+std::vector<uint64_t> SnapToCentroids(std::span<float> weights,
+                                      std::span<const float> centroids);
 
 // The initial centroids Lloyd starts from (ascending, duplicates removed);
 // all the distinct values when k >= their number.

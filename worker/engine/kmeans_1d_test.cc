@@ -405,3 +405,50 @@ TEST(AssignNearestTest, TiesGoToTheLowerIndex) {
 
 }  // namespace
 }  // namespace condense::engine
+
+namespace condense::engine {
+namespace {
+
+// Past max_sorted_values Lloyd runs over a histogram: the centroids stay
+// those of the sorted solver to well within the spacing of the clusters.
+TEST(KMeansHistogramTest, MatchesTheSortedSolver) {
+  std::mt19937_64 rng(7);
+  std::exponential_distribution<float> mag(30.0f);
+  std::vector<float> values(200000);
+  for (float& v : values) v = (rng() & 1 ? 1.0f : -1.0f) * (mag(rng) + 1e-4f);
+  KMeansOptions opts;
+  opts.k = 32;
+  opts.max_iterations = 10000;
+  auto sorted = KMeans1D(values, opts);
+  ASSERT_TRUE(sorted.ok());
+  opts.max_sorted_values = 1000;
+  auto binned = KMeans1D(values, opts);
+  ASSERT_TRUE(binned.ok());
+  ASSERT_EQ(binned->centroids.size(), sorted->centroids.size());
+  for (size_t j = 0; j < sorted->centroids.size(); ++j) {
+    EXPECT_NEAR(binned->centroids[j], sorted->centroids[j], 1e-4) << j;
+  }
+  EXPECT_NEAR(binned->sse, sorted->sse, 1e-3 * sorted->sse);
+  // Zeros are left out by KMeans1DNonzero, on either path.
+  std::vector<float> with_zeros = values;
+  with_zeros.insert(with_zeros.end(), 5000, 0.0f);
+  auto nz = KMeans1DNonzero(with_zeros, opts);
+  ASSERT_TRUE(nz.ok());
+  EXPECT_EQ(nz->centroids, binned->centroids);
+  opts.max_sorted_values = int64_t{1} << 24;
+  auto nz_sorted = KMeans1DNonzero(with_zeros, opts);
+  ASSERT_TRUE(nz_sorted.ok());
+  EXPECT_EQ(nz_sorted->centroids, sorted->centroids);
+}
+
+TEST(KMeansHistogramTest, SnapToCentroidsUsesTheNearest) {
+  std::vector<float> w = {0.0f, -0.0f, 0.9f, -1.2f, 2.6f, 0.1f};
+  const std::vector<float> c = {-1.0f, 0.0f, 1.0f, 3.0f};
+  const std::vector<uint64_t> used = SnapToCentroids(w, c);
+  EXPECT_EQ(w, (std::vector<float>{0.0f, 0.0f, 1.0f, -1.0f, 3.0f, 0.0f}));
+  EXPECT_FALSE(std::signbit(w[1]));
+  EXPECT_EQ(used, (std::vector<uint64_t>{1, 1, 1, 1}));
+}
+
+}  // namespace
+}  // namespace condense::engine

@@ -3,37 +3,11 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "codec/safetensors.h"
-#include "codec/sha256.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 
 namespace condense::engine {
-namespace {
-
-bool WeightLike(const std::string& name) {
-  return name == "weight" || name.ends_with(".weight") ||
-         name.ends_with("_weight");
-}
-
-absl::StatusOr<torch::Tensor> SafetensorsTensor(
-    const codec::SafetensorsReader& reader, const codec::SafetensorsEntry& e) {
-  std::vector<int64_t> shape(e.shape.begin(), e.shape.end());
-  if (codec::IsFloatingDType(e.dtype)) {
-    std::vector<float> values;
-    if (auto st = reader.ReadFloat32(e, &values); !st.ok()) return st;
-    return torch::tensor(values).reshape(shape);
-  }
-  std::vector<uint8_t> bytes;
-  if (auto st = reader.ReadBytes(e, &bytes); !st.ok()) return st;
-  auto dtype = TorchDType(e.dtype);
-  if (!dtype.ok()) return dtype.status();
-  return torch::from_blob(bytes.data(), shape,
-                          torch::TensorOptions().dtype(*dtype))
-      .clone();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void Layer::ApplyCentroids() {
   torch::NoGradGuard no_grad;
@@ -66,76 +40,61 @@ void FloatingToFloat32(torch::jit::Module& module) {
   for (const auto& b : module.buffers(true)) convert(b);
 }
 
-absl::StatusOr<std::string> FileSha256(const std::string& path) {
-  return codec::FileSha256Hex(path);
+absl::Status NothingToCompressError(const std::string& path) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "no tensor of ", path,
+      " is selected for compression: by default the weights of linear, "
+      "convolution, embedding, recurrent and attention layers are; add a "
+      "rule, e.g. --set "
+      "'layers=[{\"pattern\":\"*weight\",\"settings\":{\"compress\":"
+      "true}}]'"));
 }
 
-absl::StatusOr<Model> Model::Load(const std::string& path,
+absl::StatusOr<Model> Model::Load(std::unique_ptr<ModelSource> source,
                                   const EngineConfig& config,
                                   const torch::Device& device) {
   Model model;
-  model.path_ = path;
-  auto digest = FileSha256(path);
-  if (!digest.ok()) {
-    return absl::NotFoundError(absl::StrCat("cannot read model ", path, ": ",
-                                            digest.status().message()));
-  }
-  model.sha256_ = *digest;
-  std::vector<std::pair<NamedTensor, bool>> entries;  // (tensor, floating)
-  if (path.ends_with(".safetensors")) {
-    auto reader = codec::SafetensorsReader::OpenPath(path);
-    if (!reader.ok()) return reader.status();
-    absl::Status st = TorchCall("reading " + path, [&]() -> absl::Status {
-      for (const auto& e : (*reader)->entries()) {
-        auto t = SafetensorsTensor(**reader, e);
-        if (!t.ok()) return t.status();
-        NamedTensor nt;
-        nt.name = e.name;
-        nt.tensor = t->to(device);
-        nt.is_parameter = codec::IsFloatingDType(e.dtype);
-        model.tensors_.push_back(std::move(nt));
-      }
-      return absl::OkStatus();
-    });
-    if (!st.ok()) return st;
-  } else {
-    absl::Status st = TorchCall(
-        absl::StrCat("loading TorchScript model ", path,
-                     " (condense takes torch.jit.save files, or .safetensors "
-                     "state dicts)"),
-        [&]() -> absl::Status {
-          model.module_ = torch::jit::load(path, device);
-          FloatingToFloat32(*model.module_);
-          std::map<const void*, size_t> seen;
-          auto add = [&](const std::string& name, const torch::Tensor& t,
-                         bool is_parameter) {
-            auto [it, fresh] =
-                seen.emplace(t.unsafeGetTensorImpl(), model.tensors_.size());
-            if (!fresh) {
-              model.tensors_[it->second].aliases.push_back(name);
-              return;
-            }
-            model.tensors_.push_back({name, {}, t, is_parameter});
-          };
-          for (const auto& p : model.module_->named_parameters(true)) {
+  model.source_ = std::move(source);
+  const ModelSource& src = *model.source_;
+  absl::Status st =
+      TorchCall(absl::StrCat("loading ", src.path()), [&]() -> absl::Status {
+        torch::jit::Module* module = model.source_->module();
+        if (module != nullptr && device != torch::kCPU) module->to(device);
+        std::map<std::string, torch::Tensor> live;
+        if (module != nullptr) {
+          for (const auto& p : module->named_parameters(true)) {
             // Models saved frozen still retrain.
             if (p.value.is_floating_point()) p.value.set_requires_grad(true);
-            add(p.name, p.value, true);
+            live[p.name] = p.value;
           }
-          for (const auto& b : model.module_->named_buffers(true)) {
-            add(b.name, b.value, false);
+          for (const auto& b : module->named_buffers(true)) {
+            live[b.name] = b.value;
           }
-          return absl::OkStatus();
-        },
-        absl::StatusCode::kInvalidArgument);
-    if (!st.ok()) return st;
-  }
+        }
+        for (size_t i = 0; i < src.tensors().size(); ++i) {
+          const TensorEntry& e = src.tensors()[i];
+          NamedTensor nt;
+          nt.name = e.name;
+          nt.aliases = e.aliases;
+          nt.is_parameter = e.parameter;
+          nt.role = e.role;
+          if (module != nullptr) {
+            nt.tensor = live.at(e.name);
+          } else {
+            auto t = src.Read(i);
+            if (!t.ok()) return t.status();
+            nt.tensor = t->to(device);
+          }
+          model.tensors_.push_back(std::move(nt));
+        }
+        return absl::OkStatus();
+      });
+  if (!st.ok()) return st;
   bool seen_conv = false;
   for (const NamedTensor& nt : model.tensors_) {
     if (!nt.tensor.is_floating_point() || !nt.is_parameter) continue;
     const int rank = static_cast<int>(nt.tensor.dim());
-    LayerConfig lc = ResolveLayer(config, nt.name, rank,
-                                  nt.is_parameter && WeightLike(nt.name));
+    LayerConfig lc = ResolveLayer(config, nt.name, rank, nt.role);
     if (!lc.compress) continue;
     Layer layer;
     layer.name = nt.name;
@@ -146,14 +105,7 @@ absl::StatusOr<Model> Model::Load(const std::string& path,
     seen_conv = seen_conv || layer.conv;
     model.layers_.push_back(std::move(layer));
   }
-  if (model.layers_.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("no tensor of ", path,
-                     " is selected for compression: by default "
-                     "weights of rank >= 2 are; add a rule, e.g. --set "
-                     "'layers=[{\"pattern\":"
-                     "\"*weight\",\"settings\":{\"compress\":true}}]'"));
-  }
+  if (model.layers_.empty()) return NothingToCompressError(src.path());
   return model;
 }
 

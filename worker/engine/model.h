@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/engine/config.h"
+#include "worker/engine/model_source.h"
 #include "worker/engine/torch_includes.h"
 
 namespace condense::engine {
@@ -21,6 +22,7 @@ struct NamedTensor {
   std::vector<std::string> aliases;  // Other names of the same tensor.
   torch::Tensor tensor;              // The live tensor (shared with module).
   bool is_parameter = false;
+  TensorRole role = TensorRole::kBuffer;
 };
 
 // A compressed tensor and its state.
@@ -51,16 +53,18 @@ struct Layer {
 
 class Model {
  public:
-  // Loads a TorchScript file or, for paths ending in .safetensors, a state
-  // dict. Floating tensors are converted to float32.
-  static absl::StatusOr<Model> Load(const std::string& path,
+  // Takes every tensor of `source` into memory on `device` (a TorchScript
+  // source's module moves there), floating ones as float32, and resolves
+  // which of them the spec compresses.
+  static absl::StatusOr<Model> Load(std::unique_ptr<ModelSource> source,
                                     const EngineConfig& config,
                                     const torch::Device& device);
 
-  bool trainable() const { return module_.has_value(); }
-  torch::jit::Module& module() { return *module_; }
-  const std::string& path() const { return path_; }
-  const std::string& sha256() const { return sha256_; }
+  bool trainable() const { return source_->module() != nullptr; }
+  torch::jit::Module& module() { return *source_->module(); }
+  const ModelSource& source() const { return *source_; }
+  const std::string& path() const { return source_->path(); }
+  const std::string& sha256() const { return source_->sha256(); }
 
   std::vector<NamedTensor>& tensors() { return tensors_; }
   std::vector<Layer>& layers() { return layers_; }
@@ -73,9 +77,7 @@ class Model {
   double Sparsity() const;
 
  private:
-  std::optional<torch::jit::Module> module_;
-  std::string path_;
-  std::string sha256_;
+  std::unique_ptr<ModelSource> source_;
   std::vector<NamedTensor> tensors_;
   std::vector<Layer> layers_;
 };
@@ -84,8 +86,8 @@ class Model {
 // bool buffers such as counters and index tables keep their type).
 void FloatingToFloat32(torch::jit::Module& module);
 
-// Hex SHA-256 of a file's bytes.
-absl::StatusOr<std::string> FileSha256(const std::string& path);
+// The error for a spec that selects no tensor of `path` for compression.
+absl::Status NothingToCompressError(const std::string& path);
 
 }  // namespace condense::engine
 

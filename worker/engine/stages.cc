@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/engine/kmeans_1d.h"
+#include "worker/engine/weight_stats.h"
 
 namespace condense::engine {
 namespace {
@@ -74,28 +75,12 @@ void PruneStep(const PruneConfig& p, int step, Model& model) {
     }
     return;
   }
-  for (Layer& l : model.layers()) {
-    if (!l.config.prune) continue;
-    torch::Tensor keep;
-    if (p.criterion == PruneCriterion::kSparsity) {
-      keep = TopMagnitudeMask(
-          l.param, l.config.sparsity * (1 - std::pow(1 - progress, 3)));
-    } else {
-      // Han et al. 2015: threshold = quality parameter x std of the layer.
-      keep = l.param.abs() > l.config.sensitivity * l.dense_std * progress;
-    }
-    l.mask = l.mask.defined() ? l.mask.logical_and(keep) : keep;
-    l.ApplyMask();
-  }
+  for (Layer& l : model.layers()) PruneLayerStep(p, step, l);
 }
 
 absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
   Model& model = *ctx.env.model;
-  for (Layer& l : model.layers()) {
-    if (!l.config.prune) continue;
-    torch::Tensor nz = l.param.detach().masked_select(l.param != 0);
-    l.dense_std = nz.numel() > 1 ? nz.std().item<double>() : 0;
-  }
+  for (Layer& l : model.layers()) BeginPrune(l);
   std::unique_ptr<Trainer> trainer;
   if (ctx.env.data != nullptr && p.epochs_per_step > 0) {
     trainer = std::make_unique<Trainer>(ctx.env,
@@ -249,42 +234,82 @@ torch::Tensor TopMagnitudeMask(const torch::Tensor& w, double sparsity) {
   return mask.view(w.sizes());
 }
 
-int64_t GapFillers(const torch::Tensor& w, int gap_bits) {
-  torch::Tensor pos = w.flatten().nonzero().squeeze(1);
-  if (pos.numel() == 0) return 0;
-  torch::Tensor prev = torch::cat(
-      {torch::full({1}, -1, pos.options()), pos.narrow(0, 0, pos.numel() - 1)});
-  const int64_t filler = (int64_t{1} << gap_bits) - 1;
-  return torch::div(pos - prev - 1, filler, "floor").sum().item<int64_t>();
+void BeginPrune(Layer& l) {
+  if (!l.config.prune) return;
+  torch::NoGradGuard no_grad;
+  torch::Tensor nz = l.param.detach().masked_select(l.param != 0);
+  l.dense_std = nz.numel() > 1 ? nz.std().item<double>() : 0;
 }
 
-StorageEstimate EstimateStorage(Model& model) {
-  double original = 0, pruned = 0, quantized = 0;
-  for (const NamedTensor& nt : model.tensors()) {
-    const double bytes =
-        static_cast<double>(nt.tensor.numel()) *
-        (nt.tensor.is_floating_point() ? 4 : nt.tensor.element_size());
-    original += bytes;
-    const Layer* layer = model.FindLayer(nt.tensor);
-    if (layer == nullptr) {
-      pruned += bytes;
-      quantized += bytes;
-      continue;
-    }
-    const auto nz = static_cast<double>(layer->nonzeros());
-    const double gaps = nz + static_cast<double>(GapFillers(
-                                 layer->param, layer->config.gap_bits));
-    const double gap_bytes = gaps * layer->config.gap_bits / 8;
-    pruned += nz * 4 + gap_bytes;
-    const double k = layer->quantized()
-                         ? static_cast<double>(layer->centroids.numel())
-                         : std::pow(2.0, layer->config.bits);
-    quantized += nz * layer->config.bits / 8 + gap_bytes + k * 4;
+void PruneLayerStep(const PruneConfig& p, int step, Layer& l) {
+  if (!l.config.prune) return;
+  torch::NoGradGuard no_grad;
+  const double progress = static_cast<double>(step) / p.steps;
+  torch::Tensor keep;
+  if (p.criterion == PruneCriterion::kSparsity) {
+    keep = TopMagnitudeMask(
+        l.param, l.config.sparsity * (1 - std::pow(1 - progress, 3)));
+  } else {
+    // Han et al. 2015: threshold = quality parameter x std of the layer.
+    keep = l.param.abs() > l.config.sensitivity * l.dense_std * progress;
   }
+  l.mask = l.mask.defined() ? l.mask.logical_and(keep) : keep;
+  l.ApplyMask();
+}
+
+int64_t GapFillers(const torch::Tensor& w, int gap_bits) {
+  const torch::Tensor c =
+      w.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return GapFillers(std::span<const float>(c.data_ptr<float>(),
+                                           static_cast<size_t>(c.numel())),
+                    gap_bits);
+}
+
+void StorageBytes::Add(const StorageBytes& o) {
+  original += o.original;
+  pruned += o.pruned;
+  quantized += o.quantized;
+}
+
+StorageEstimate StorageBytes::Estimate() const {
   StorageEstimate e;
   e.pruned_ratio = pruned > 0 ? original / pruned : 0;
   e.quantized_ratio = quantized > 0 ? original / quantized : 0;
   return e;
+}
+
+StorageBytes TensorStorageBytes(const torch::Tensor& t, const LayerConfig* lc,
+                                int64_t centroids) {
+  StorageBytes b;
+  b.original = static_cast<double>(t.numel()) *
+               (t.is_floating_point() ? 4 : t.element_size());
+  if (lc == nullptr) {
+    b.pruned = b.quantized = b.original;
+    return b;
+  }
+  const torch::Tensor c =
+      t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const std::span<const float> w(c.data_ptr<float>(),
+                                 static_cast<size_t>(c.numel()));
+  const auto nz = static_cast<double>(CountNonzero(w));
+  const double gaps = nz + static_cast<double>(GapFillers(w, lc->gap_bits));
+  const double gap_bytes = gaps * lc->gap_bits / 8;
+  b.pruned = nz * 4 + gap_bytes;
+  const double k =
+      centroids > 0 ? static_cast<double>(centroids) : std::pow(2.0, lc->bits);
+  b.quantized = nz * lc->bits / 8 + gap_bytes + k * 4;
+  return b;
+}
+
+StorageEstimate EstimateStorage(Model& model) {
+  StorageBytes total;
+  for (const NamedTensor& nt : model.tensors()) {
+    const Layer* layer = model.FindLayer(nt.tensor);
+    total.Add(TensorStorageBytes(
+        nt.tensor, layer ? &layer->config : nullptr,
+        layer && layer->quantized() ? layer->centroids.numel() : 0));
+  }
+  return total.Estimate();
 }
 
 absl::StatusOr<json> RunStage(const StageConfig& stage, StageContext& ctx) {

@@ -33,6 +33,26 @@ struct StorageEstimate {
 };
 StorageEstimate EstimateStorage(Model& model);
 
+// The same estimate's bytes, summed tensor by tensor (the streaming path
+// has one tensor at a time).
+struct StorageBytes {
+  double original = 0;
+  double pruned = 0;
+  double quantized = 0;
+  void Add(const StorageBytes& other);
+  StorageEstimate Estimate() const;
+};
+// One tensor's part: raw when `lc` is null; `centroids` is the codebook size
+// of a quantized tensor (0: not quantized yet, 2^bits assumed).
+StorageBytes TensorStorageBytes(const torch::Tensor& t, const LayerConfig* lc,
+                                int64_t centroids);
+
+// Per-layer pruning, as a prune stage does it to every layer (the global
+// criterion aside): BeginPrune takes the dense statistics once, then step s
+// of p.steps raises the threshold (or sparsity) a step and applies the mask.
+void BeginPrune(Layer& layer);
+void PruneLayerStep(const PruneConfig& p, int step, Layer& layer);
+
 // Filler entries the gap stream of `w` needs with b-bit gaps.
 int64_t GapFillers(const torch::Tensor& w, int gap_bits);
 

@@ -27,7 +27,9 @@ struct Fixture {
     config.training.optimizer = optimizer;
     config.training.batch_size = 32;
     config.training.momentum = 0.9;
-    auto m = Model::Load(model_path, config, torch::kCPU);
+    auto source = OpenModelSource(model_path, std::nullopt);
+    EXPECT_TRUE(source.ok()) << source.status();
+    auto m = Model::Load(*std::move(source), config, torch::kCPU);
     EXPECT_TRUE(m.ok()) << m.status();
     model.emplace(*std::move(m));
     auto d = Data::Load({"", dir + "/data.safetensors", ""}, config);

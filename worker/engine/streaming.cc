@@ -1,0 +1,495 @@
+#include "worker/engine/streaming.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "codec/crc32c.h"
+#include "codec/safetensors.h"
+#include "codec/sparse_quantized.h"
+#include "worker/engine/encode.h"
+#include "worker/engine/kmeans_1d.h"
+#include "worker/engine/model.h"
+#include "worker/engine/tensor_report.h"
+#include "worker/engine/torch_dtype.h"
+#include "worker/engine/torch_status.h"
+#include "worker/engine/weight_stats.h"
+
+namespace condense::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// Encoder and decoder scratch per weight of a compressed tensor: a byte per
+// gap and per index symbol, a packed copy and the coded streams.
+constexpr int64_t kWorkBytesPerWeight = 3;
+
+std::span<float> Floats(const torch::Tensor& t) {
+  return {t.data_ptr<float>(), static_cast<size_t>(t.numel())};
+}
+
+std::vector<uint64_t> Shape(const TensorEntry& e) {
+  return {e.shape.begin(), e.shape.end()};
+}
+
+// One tensor, processed: what the writer thread needs, in order.
+struct TensorResult {
+  absl::Status status;
+  torch::Tensor tensor;  // Final values, CPU, contiguous.
+  std::optional<codec::EncodedTensor> encoded;  // Unset: stored raw.
+  TensorFacts facts;
+  std::vector<json> stage_records;        // Per stage: this tensor's entry.
+  std::vector<StorageBytes> stage_bytes;  // Per stage, after it.
+  std::vector<json> stage_histograms;     // Per stage (compressed only).
+  json weights;                           // Histograms entry (compressed).
+  int64_t cost = 0;
+};
+
+class Streamer {
+ public:
+  Streamer(ModelSource& source, const EngineConfig& config)
+      : source_(source), config_(config) {}
+
+  absl::StatusOr<StreamedRun> Run(const codec::Manifest& manifest,
+                                  const StreamPaths& paths, int workers,
+                                  ProgressObserver* observer,
+                                  const CancelFlag* cancel);
+
+ private:
+  void Resolve();
+  TensorResult Process(size_t i) const;
+  absl::Status Compress(size_t i, const torch::Tensor& t,
+                        TensorResult* r) const;
+
+  ModelSource& source_;
+  const EngineConfig& config_;
+  std::vector<LayerConfig> layer_;  // Per tensor; compress false: raw.
+  std::vector<bool> first_conv_;
+};
+
+void Streamer::Resolve() {
+  bool seen_conv = false;
+  for (const TensorEntry& e : source_.tensors()) {
+    LayerConfig lc;
+    if (e.floating() && e.parameter) {
+      lc = ResolveLayer(config_, e.name, static_cast<int>(e.shape.size()),
+                        e.role);
+    }
+    const bool conv = lc.compress && e.shape.size() >= 3;
+    first_conv_.push_back(conv && !seen_conv);
+    seen_conv = seen_conv || conv;
+    layer_.push_back(lc);
+  }
+}
+
+absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
+                                TensorResult* r) const {
+  const TensorEntry& e = source_.tensors()[i];
+  const LayerConfig& lc = layer_[i];
+  torch::NoGradGuard no_grad;
+  const std::span<float> w = Floats(t);
+  const ValueRange range = RangeOf(w);
+  r->weights = {
+      {"name", e.name},
+      {"min", range.min},
+      {"max", range.max},
+      {"dense", Histogram(w, range.min, range.max, kHistogramBins, false)}};
+  torch::Tensor centroids;  // Defined once quantized.
+  bool pruned = false;
+  for (const StageConfig& s : config_.stages) {
+    json rec;
+    if (s.kind == StageConfig::Kind::kPrune) {
+      Layer l;
+      l.name = e.name;
+      l.param = t;
+      l.config = lc;
+      l.conv = e.shape.size() >= 3;
+      l.first_conv = first_conv_[i];
+      BeginPrune(l);
+      for (int step = 1; step <= s.prune.steps; ++step) {
+        PruneLayerStep(s.prune, step, l);
+      }
+      pruned = pruned || l.mask.defined();
+      rec = 1.0 - static_cast<double>(CountNonzero(w)) /
+                      static_cast<double>(std::max<size_t>(w.size(), 1));
+    } else if (s.kind == StageConfig::Kind::kQuantize) {
+      const auto start = Clock::now();
+      const int64_t nonzeros = CountNonzero(w);
+      rec = {{"name", e.name}, {"bits", lc.bits}, {"nonzeros", nonzeros}};
+      if (nonzeros == 0) {
+        centroids = torch::zeros({0});
+      } else {
+        KMeansOptions opts;
+        opts.k = 1 << lc.bits;
+        opts.init = s.quantize.init;
+        opts.solver = s.quantize.solver;
+        opts.seed = config_.seed;
+        opts.max_iterations = 10000;  // As the in-memory quantize stage.
+        auto km = KMeans1DNonzero(w, opts);
+        if (!km.ok()) {
+          return absl::Status(
+              km.status().code(),
+              absl::StrCat(e.name, ": ", km.status().message()));
+        }
+        SnapToCentroids(w, km->centroids);
+        centroids = torch::tensor(km->centroids);
+        rec["centroids"] = km->centroids.size();
+        rec["kmeans_sse"] = km->sse;
+        rec["kmeans_iterations"] = km->iterations;
+      }
+      rec["kmeans_seconds"] =
+          std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    r->stage_records.push_back(std::move(rec));
+    r->stage_bytes.push_back(TensorStorageBytes(
+        t, &lc, centroids.defined() ? centroids.numel() : 0));
+    r->stage_histograms.push_back(
+        Histogram(w, range.min, range.max, kHistogramBins, true));
+  }
+  r->weights["final"] =
+      r->stage_histograms.empty()
+          ? json(Histogram(w, range.min, range.max, kHistogramBins, true))
+          : r->stage_histograms.back();
+  if (centroids.defined()) {
+    const torch::Tensor c = centroids.to(torch::kDouble);
+    r->weights["centroids"] = std::vector<double>(
+        c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  }
+  for (float& v : w) {
+    if (v == 0.0f) v = 0.0f;  // +0.0, as the codec decodes zeros.
+  }
+  r->facts.quantized = centroids.defined();
+  r->facts.pruned = pruned;
+  r->facts.nonzeros = CountNonzero(w);
+
+  const auto codebook = SparseCodebook(t, centroids, lc.gap_bits);
+  if (!codebook) {
+    r->facts.raw_reason = kCodebookTooLarge;
+    return absl::OkStatus();
+  }
+  const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
+  auto encoded = codec::CdzWriter::EncodeSparseQuantized(
+      e.name, codec::DType::kF32, Shape(e), w, *codebook, lc.gap_bits);
+  if (!encoded.ok()) return encoded.status();
+  // Decoding into the tensor itself makes every export exactly what the
+  // .cdz decodes to; the CRC proves that is what was encoded.
+  if (auto st = codec::DecodeSparseQuantized(
+          {reinterpret_cast<const uint8_t*>(encoded->body.data()),
+           encoded->body.size()},
+          w, e.name);
+      !st.ok()) {
+    return st;
+  }
+  if (codec::Crc32c(w.data(), w.size_bytes()) != before) {
+    return absl::InternalError(absl::StrCat(
+        "the encoded tensor ", e.name,
+        " does not decode to its values; this is a bug in condense, please "
+        "report it"));
+  }
+  r->encoded = *std::move(encoded);
+  return absl::OkStatus();
+}
+
+TensorResult Streamer::Process(size_t i) const {
+  const TensorEntry& e = source_.tensors()[i];
+  const LayerConfig& lc = layer_[i];
+  TensorResult r;
+  r.facts.role = e.role;
+  r.facts.module_type = e.module_type;
+  r.facts.compressed = lc.compress;
+  r.facts.bits = lc.bits;
+  r.facts.gap_bits = lc.gap_bits;
+  r.facts.parameters = e.numel();
+  r.facts.shape = e.shape;
+  r.status =
+      TorchCall(absl::StrCat("compressing ", e.name), [&]() -> absl::Status {
+        auto t = source_.Read(i);
+        if (!t.ok()) return t.status();
+        r.tensor = *t;
+        if (!lc.compress) {
+          r.facts.raw_reason = NotSelectedReason(e.role, e.floating());
+          for (size_t s = 0; s < config_.stages.size(); ++s) {
+            r.stage_bytes.push_back(TensorStorageBytes(r.tensor, nullptr, 0));
+          }
+          return absl::OkStatus();
+        }
+        return Compress(i, r.tensor, &r);
+      });
+  return r;
+}
+
+absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
+                                          const StreamPaths& paths, int workers,
+                                          ProgressObserver* observer,
+                                          const CancelFlag* cancel) {
+  Resolve();
+  const std::vector<TensorEntry>& entries = source_.tensors();
+  const size_t n = entries.size();
+  bool any = false;
+  for (const LayerConfig& lc : layer_) any = any || lc.compress;
+  if (!any) return NothingToCompressError(source_.path());
+
+  // The .cdz and the safetensors export are written as tensors come in.
+  codec::Manifest full = manifest;
+  json aliases = json::object();
+  for (const TensorEntry& e : entries) {
+    for (const std::string& a : e.aliases) aliases[a] = e.name;
+  }
+  if (!aliases.empty()) full["aliases"] = aliases.dump();
+  auto cdz_file = codec::NewAtomicFile(paths.cdz);
+  if (!cdz_file.ok()) return cdz_file.status();
+  auto cdz = codec::CdzWriter::Create(*std::move(cdz_file), full);
+  if (!cdz.ok()) return cdz.status();
+  std::vector<codec::SafetensorsWriter::Tensor> declared;
+  for (const TensorEntry& e : entries) {
+    declared.push_back(
+        {e.name, e.floating() ? codec::DType::kF32 : e.dtype, Shape(e)});
+  }
+  auto st_file = codec::NewAtomicFile(paths.safetensors);
+  if (!st_file.ok()) return st_file.status();
+  auto safetensors = codec::SafetensorsWriter::Create(
+      *std::move(st_file), std::move(declared), full);
+  if (!safetensors.ok()) return safetensors.status();
+
+  // Admission: a tensor starts when the ones in flight (read, processed or
+  // waiting to be written) leave room for it within the largest one's
+  // working memory, so memory stays that of the largest tensor alone.
+  std::vector<int64_t> cost(n);
+  int64_t budget = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t bytes =
+        entries[i].numel() *
+        std::max<int64_t>(1, codec::DTypeSize(entries[i].dtype));
+    cost[i] =
+        (source_.reads_allocate()
+             ? std::max<int64_t>(bytes, entries[i].numel() * 4)
+             : 0) +
+        (layer_[i].compress ? entries[i].numel() * kWorkBytesPerWeight : 0);
+    budget = std::max(budget, cost[i]);
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next = 0;
+  int64_t in_flight = 0;
+  bool stop = false;
+  std::vector<std::optional<TensorResult>> done(n);
+  auto worker = [&]() {
+    for (;;) {
+      size_t i;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] {
+          return stop || next >= n || in_flight == 0 ||
+                 in_flight + cost[next] <= budget;
+        });
+        if (stop || next >= n) return;
+        i = next++;
+        in_flight += cost[i];
+      }
+      TensorResult r = Process(i);
+      {
+        std::lock_guard lock(mu);
+        r.cost = cost[i];
+        done[i] = std::move(r);
+      }
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> threads;
+  const int thread_count =
+      std::max(1, std::min<int>(workers, static_cast<int>(n)));
+  for (int t = 0; t < thread_count; ++t) threads.emplace_back(worker);
+  struct Joiner {
+    std::vector<std::thread>& threads;
+    std::mutex& mu;
+    bool& stop;
+    std::condition_variable& cv;
+    ~Joiner() {
+      {
+        std::lock_guard lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      for (auto& t : threads) t.join();
+    }
+  } joiner{threads, mu, stop, cv};
+
+  StreamedRun out;
+  const size_t stage_count = config_.stages.size();
+  std::vector<StorageBytes> stage_bytes(stage_count);
+  std::vector<json> stage_layers(stage_count, json::array());
+  std::vector<json> stage_sparsity(stage_count, json::object());
+  std::vector<json> stage_hist(stage_count, json::object());
+  std::vector<double> stage_seconds(stage_count, 0);
+  out.weights = {{"bins", kHistogramBins}, {"layers", json::array()}};
+  int64_t total = 0, nonzero = 0, done_bytes = 0, all_bytes = 0;
+  for (const TensorEntry& e : entries) all_bytes += e.numel();
+  int last_decile = 0;
+  for (size_t i = 0; i < n; ++i) {
+    TensorResult r;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return done[i].has_value(); });
+      r = *std::move(done[i]);
+      done[i].reset();
+    }
+    const TensorEntry& e = entries[i];
+    absl::Status st = r.status;
+    if (st.ok() && cancel != nullptr && cancel->cancelled()) {
+      st = absl::CancelledError("cancelled while encoding");
+    }
+    if (st.ok()) {
+      st = r.encoded ? (*cdz)->AddEncoded(*std::move(r.encoded))
+                     : TorchCall("storing " + e.name, [&]() -> absl::Status {
+                         auto dtype = CodecDType(r.tensor.scalar_type());
+                         if (!dtype.ok()) return dtype.status();
+                         return (*cdz)->AddRaw(
+                             e.name, *dtype, Shape(e),
+                             {static_cast<const uint8_t*>(r.tensor.data_ptr()),
+                              static_cast<size_t>(r.tensor.numel() *
+                                                  r.tensor.element_size())});
+                       });
+    }
+    if (st.ok()) {
+      st = (*safetensors)
+               ->Append(e.name, {static_cast<const char*>(r.tensor.data_ptr()),
+                                 static_cast<size_t>(r.tensor.numel() *
+                                                     r.tensor.element_size())});
+    }
+    if (!st.ok()) return st;
+    for (size_t s = 0; s < stage_count; ++s) {
+      stage_bytes[s].Add(r.stage_bytes[s]);
+      if (!r.facts.compressed) continue;
+      const StageConfig::Kind kind = config_.stages[s].kind;
+      if (kind == StageConfig::Kind::kQuantize) {
+        stage_seconds[s] += r.stage_records[s].value("kmeans_seconds", 0.0);
+        stage_layers[s].push_back(r.stage_records[s]);
+      } else if (kind == StageConfig::Kind::kPrune) {
+        stage_sparsity[s][e.name] = r.stage_records[s];
+      }
+      stage_hist[s][e.name] = r.stage_histograms[s];
+    }
+    out.parameters += e.parameter ? e.numel() : 0;
+    if (r.facts.compressed) {
+      ++out.compressed_tensors;
+      total += e.numel();
+      nonzero += r.facts.nonzeros;
+      if (e.numel() > 0 && r.facts.nonzeros == 0)
+        out.pruned_away.push_back(e.name);
+      out.weights["layers"].push_back(std::move(r.weights));
+    }
+    out.tensors.push_back(TensorRecord((*cdz)->tensor_sizes().back(), r.facts));
+    r = TensorResult();  // Drops the tensor before admitting the next.
+    {
+      std::lock_guard lock(mu);
+      in_flight -= cost[i];
+    }
+    cv.notify_all();
+    done_bytes += e.numel();
+    const int decile =
+        static_cast<int>(10 * done_bytes / std::max<int64_t>(all_bytes, 1));
+    if (observer != nullptr && decile > last_decile) {
+      last_decile = decile;
+      ProgressEvent ev;
+      ev.kind = ProgressEvent::Kind::kMessage;
+      ev.message =
+          absl::StrFormat("encoded %d of %d tensors (%d%% of the weights)",
+                          i + 1, n, 10 * decile);
+      observer->OnEvent(ev);
+    }
+  }
+  if (auto st = (*cdz)->Finish(); !st.ok()) return st;
+  if (auto st = (*safetensors)->Finish(); !st.ok()) return st;
+  out.sizes = (*cdz)->sizes();
+  out.sparsity = total > 0 ? 1.0 - static_cast<double>(nonzero) / total : 0;
+  for (size_t s = 0; s < stage_count; ++s) {
+    const StageConfig::Kind kind = config_.stages[s].kind;
+    json rec = json::object();
+    if (kind == StageConfig::Kind::kQuantize) {
+      rec["layers"] = stage_layers[s];
+      rec["accuracy_after_clustering"] = nullptr;
+      rec["epochs"] = 0;
+    } else if (kind == StageConfig::Kind::kPrune) {
+      rec["steps"] = json::array();
+      rec["layer_sparsity"] = stage_sparsity[s];
+    } else {
+      rec["epochs"] = 0;
+    }
+    const StorageEstimate est = stage_bytes[s].Estimate();
+    rec["ratio_pruned"] = est.pruned_ratio;
+    rec["ratio_pruned_quantized"] = est.quantized_ratio;
+    rec["weight_histograms"] = stage_hist[s];
+    rec["seconds_clustering"] = stage_seconds[s];
+    out.stages.push_back(std::move(rec));
+  }
+  out.estimate =
+      stage_count > 0 ? stage_bytes.back().Estimate() : StorageEstimate{};
+
+  if (!paths.torchscript.empty()) {
+    torch::jit::Module* module = source_.module();
+    if (module == nullptr) {
+      return absl::InternalError("a TorchScript export needs a module");
+    }
+    const std::string tmp = paths.torchscript + ".tmp";
+    if (auto st = TorchCall("saving the TorchScript model",
+                            [&]() -> absl::Status {
+                              module->save(tmp);
+                              return absl::OkStatus();
+                            });
+        !st.ok()) {
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      return st;
+    }
+    std::error_code ec;
+    fs::rename(tmp, paths.torchscript, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool StreamsDataFree(const EngineConfig& config) {
+  for (const StageConfig& s : config.stages) {
+    switch (s.kind) {
+      case StageConfig::Kind::kPrune:
+        if (s.prune.criterion == PruneCriterion::kGlobalSparsity ||
+            s.prune.epochs_per_step > 0) {
+          return false;
+        }
+        break;
+      case StageConfig::Kind::kDsd:
+        return false;
+      case StageConfig::Kind::kQuantize:
+        if (s.quantize.epochs.value_or(0) > 0) return false;
+        break;
+      case StageConfig::Kind::kFinetune:
+        if (s.finetune.epochs > 0) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<StreamedRun> CompressStreaming(
+    ModelSource& source, const EngineConfig& config,
+    const codec::Manifest& manifest, const StreamPaths& paths, int workers,
+    ProgressObserver* observer, const CancelFlag* cancel) {
+  Streamer streamer(source, config);
+  return streamer.Run(manifest, paths, workers, observer, cancel);
+}
+
+}  // namespace condense::engine

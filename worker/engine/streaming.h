@@ -1,0 +1,61 @@
+// Data-free compression as a stream over the model's tensors: each tensor is
+// read from its ModelSource, pruned and clustered as the spec's stages say,
+// encoded, decoded back into place (so every output holds exactly what the
+// .cdz decodes to, checked by CRC), written to the .cdz and to the
+// safetensors export, and dropped. Tensors run in parallel on `workers`
+// threads, admitted only while the tensors in flight fit the working memory
+// of the largest one alone, so peak memory is the largest tensor's plus a
+// constant whatever the model's size. A TorchScript source keeps its module
+// (it is the dense export), which is then saved as it stands.
+//
+// Not thread-safe itself (one call at a time per source).
+#ifndef CONDENSE_WORKER_ENGINE_STREAMING_H_
+#define CONDENSE_WORKER_ENGINE_STREAMING_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codec/cdz_writer.h"
+#include "nlohmann/json.hpp"
+#include "worker/engine/config.h"
+#include "worker/engine/model_source.h"
+#include "worker/engine/progress.h"
+#include "worker/engine/stages.h"
+
+namespace condense::engine {
+
+// Whether a run of `config` without data can stream: every stage works on
+// one tensor at a time without data (prune by sensitivity or per-layer
+// sparsity, quantize and finetune at zero epochs). Global-sparsity pruning
+// ranks all tensors together and runs in memory.
+bool StreamsDataFree(const EngineConfig& config);
+
+struct StreamPaths {
+  std::string cdz;
+  std::string safetensors;
+  std::string torchscript;  // Empty: no TorchScript export.
+};
+
+// What the report needs of a streamed run.
+struct StreamedRun {
+  codec::ModelSize sizes;
+  nlohmann::json stages = nlohmann::json::array();  // One record per stage.
+  nlohmann::json weights;  // {"bins", "layers": [{name, min, max, dense,
+                           //  final, centroids}]}
+  nlohmann::json tensors = nlohmann::json::array();  // Per stored tensor.
+  StorageEstimate estimate;                          // After the last stage.
+  double sparsity = 0;  // Over the compressed tensors.
+  int64_t parameters = 0;
+  int64_t compressed_tensors = 0;
+  std::vector<std::string> pruned_away;  // Compressed tensors left all zero.
+};
+
+absl::StatusOr<StreamedRun> CompressStreaming(
+    ModelSource& source, const EngineConfig& config,
+    const codec::Manifest& manifest, const StreamPaths& paths, int workers,
+    ProgressObserver* observer, const CancelFlag* cancel);
+
+}  // namespace condense::engine
+
+#endif  // CONDENSE_WORKER_ENGINE_STREAMING_H_

@@ -1,0 +1,37 @@
+// Statistics of one layer's weights over a flat float span, in one pass and
+// no allocation beyond the result: histograms for the report, the gap
+// fillers and nonzero count the storage estimates need. The streaming and
+// the in-memory paths share them, so both report the same numbers.
+// Pure functions; thread-safe.
+#ifndef CONDENSE_WORKER_ENGINE_WEIGHT_STATS_H_
+#define CONDENSE_WORKER_ENGINE_WEIGHT_STATS_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace condense::engine {
+
+// Bins of the report's weight histograms.
+inline constexpr int kHistogramBins = 64;
+
+struct ValueRange {
+  double min = 0;
+  double max = 0;
+};
+ValueRange RangeOf(std::span<const float> w);
+
+// Counts of `w` (its nonzeros only when `nonzero_only`) in `bins` equal
+// bins over [lo, hi]; values outside are counted in the end bins. All zero
+// when hi <= lo or nothing is counted.
+std::vector<int64_t> Histogram(std::span<const float> w, double lo, double hi,
+                               int bins, bool nonzero_only);
+
+int64_t CountNonzero(std::span<const float> w);
+
+// Filler entries the b-bit relative-index stream of `w` needs.
+int64_t GapFillers(std::span<const float> w, int gap_bits);
+
+}  // namespace condense::engine
+
+#endif  // CONDENSE_WORKER_ENGINE_WEIGHT_STATS_H_
