@@ -32,7 +32,7 @@ PACKAGES=(
   # The web view's browser test; deploy/check.py reads YAML.
   chromium chromium-driver python3-yaml
   # Demo and model scripts: Debian's torch lives under /usr/bin/python3.
-  python3 python3-numpy python3-torch
+  python3 python3-numpy python3-torch python3-torchvision
   # Real data for demos and tests.
   dataset-fashion-mnist
   zstd
