@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -232,21 +233,56 @@ absl::Status Scatter(const Layout& l, std::span<float> out,
 // in the narrowest type its alphabet fits (a byte per symbol for b <= 8 and
 // codebooks of up to 256 entries), since for a large layer these two streams
 // are the encoder's whole working memory.
+// The codebook entry equal to a value, by a branchless binary search over
+// the sorted entries padded to a power of two with +inf (real weights make
+// a branching search mispredict on almost every step).
+class CodebookLookup {
+ public:
+  explicit CodebookLookup(
+      const std::vector<std::pair<float, uint32_t>>& sorted) {
+    size_t size = 1;
+    while (size < sorted.size() + 1) size *= 2;
+    keys_.assign(size, std::numeric_limits<float>::infinity());
+    index_.assign(size, 0);
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      keys_[i] = sorted[i].first;
+      index_[i] = sorted[i].second;
+    }
+  }
+  // The entry's index, or -1 when `v` is in no entry (bit for bit).
+  int64_t Find(float v) const {
+    size_t i = 0;
+    for (size_t step = keys_.size() / 2; step > 0; step /= 2) {
+      i += keys_[i + step - 1] < v ? step : 0;
+    }
+    if (std::bit_cast<uint32_t>(keys_[i]) != std::bit_cast<uint32_t>(v)) {
+      return -1;
+    }
+    return index_[i];
+  }
+
+ private:
+  std::vector<float> keys_;
+  std::vector<uint32_t> index_;
+};
+
+// Splits a quantized tensor into its gap symbols and cluster indices, each
+// in the narrowest type its alphabet fits (a byte per symbol for b <= 8 and
+// codebooks of up to 256 entries), since for a large layer these two streams
+// are the encoder's whole working memory.
 template <typename GapSym, typename IndexSym>
 absl::Status Collect(std::span<const float> values,
                      const std::vector<std::pair<float, uint32_t>>& sorted,
                      int gap_bits, std::vector<GapSym>* gaps,
                      std::vector<IndexSym>* indices) {
   const uint32_t filler = (uint32_t{1} << gap_bits) - 1;
+  const CodebookLookup lookup(sorted);
   uint64_t cursor = 0;
   for (uint64_t pos = 0; pos < values.size(); ++pos) {
     const float v = values[pos];
     if (v == 0.0f) continue;
-    auto it = std::lower_bound(sorted.begin(), sorted.end(), v,
-                               [](const std::pair<float, uint32_t>& e,
-                                  float x) { return e.first < x; });
-    if (it == sorted.end() ||
-        std::bit_cast<uint32_t>(it->first) != std::bit_cast<uint32_t>(v)) {
+    const int64_t index = lookup.Find(v);
+    if (index < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "value ", v, " at flat position ", pos,
           " is not in the codebook: quantize the tensor to its codebook "
@@ -258,7 +294,7 @@ absl::Status Collect(std::span<const float> values,
       d -= filler;
     }
     gaps->push_back(static_cast<GapSym>(d));
-    indices->push_back(static_cast<IndexSym>(it->second));
+    indices->push_back(static_cast<IndexSym>(index));
     cursor = pos + 1;
   }
   return absl::OkStatus();

@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/spec_util.h"
+#include "worker/engine/requirements.h"
+#include "worker/spec_config.h"
 
 namespace condense::server {
 
@@ -58,15 +60,18 @@ absl::StatusOr<v1::Job> JobCore::CreateJob(
     return absl::InvalidArgumentError(
         absl::StrCat("spec: ", spec.status().message()));
   }
-  if (model->format() == v1::Model::SAFETENSORS) {
-    for (const auto& stage : spec->stages()) {
-      if (!stage.has_quantize()) {
-        return absl::InvalidArgumentError(
-            "a safetensors model has no module to retrain: use the data-free "
-            "`quantize` preset, or upload a TorchScript model");
-      }
-    }
+  // The engine's own check, so a job that cannot run is refused now rather
+  // than failed by a worker later.
+  auto config = worker::ToEngineConfig(*spec);
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec: ", config.status().message()));
   }
+  const engine::JobFacts facts{model->format() == v1::Model::SAFETENSORS
+                                   ? engine::ModelFormat::kSafetensors
+                                   : engine::ModelFormat::kTorchScript,
+                               !request.dataset().empty(), std::nullopt};
+  if (auto st = engine::CheckSpecFits(*config, facts); !st.ok()) return st;
   v1::Job job;
   job.set_model(model->name());
   if (!request.dataset().empty()) {

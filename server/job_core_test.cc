@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "worker/engine/testing/spec_fit_cases.h"
 
 namespace condense::server {
 namespace {
@@ -133,11 +134,13 @@ class JobCoreTest : public ::testing::Test {
     return d;
   }
 
+  // A job on a new model; with a new dataset unless one is given (the
+  // default preset retrains).
   Job CreateJob(const std::string& preset = "deep-compression",
                 const std::string& dataset = "") {
     v1::CreateJobRequest request;
     request.set_model(NewModel(kTenant));
-    request.set_dataset(dataset);
+    request.set_dataset(dataset.empty() ? NewDataset(kTenant) : dataset);
     request.set_preset(preset);
     auto job = core_->CreateJob(Caller{kTenant, false}, request);
     EXPECT_TRUE(job.ok()) << job.status();
@@ -594,6 +597,40 @@ TEST_F(JobCoreTest, ChangesWakeThePoller) {
   poller.Shutdown();
   EXPECT_EQ(GetJob(job.name()).state(), Job::RUNNING);
 }
+
+}  // namespace
+}  // namespace condense::server
+
+namespace condense::server {
+namespace {
+
+// Every rule of what a spec needs (worker/engine/requirements.h) holds at
+// CreateJob: the same table the engine's test runs through the engine.
+class CreateJobSpecFitTest
+    : public JobCoreTest,
+      public ::testing::WithParamInterface<engine::testing::SpecFitCase> {};
+
+TEST_P(CreateJobSpecFitTest, RefusesWhatTheEngineRefuses) {
+  const engine::testing::SpecFitCase& c = GetParam();
+  v1::CreateJobRequest request;
+  request.set_model(NewModel(kTenant, c.safetensors ? v1::Model::SAFETENSORS
+                                                    : v1::Model::TORCHSCRIPT));
+  if (c.has_data) request.set_dataset(NewDataset(kTenant));
+  request.set_preset(c.preset);
+  for (const std::string& o : c.overrides) request.add_overrides(o);
+  auto job = core_->CreateJob(Caller{kTenant, false}, request);
+  if (c.refusal.empty()) {
+    EXPECT_TRUE(job.ok()) << job.status();
+  } else {
+    EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(job.status().message(), HasSubstr(c.refusal));
+    EXPECT_TRUE(NothingToLease());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CreateJobSpecFitTest,
+                         ::testing::ValuesIn(engine::testing::SpecFitCases()),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace condense::server

@@ -14,6 +14,7 @@
 #include "worker/engine/data.h"
 #include "worker/engine/encode.h"
 #include "worker/engine/model.h"
+#include "worker/engine/requirements.h"
 #include "worker/engine/stages.h"
 #include "worker/engine/streaming.h"
 #include "worker/engine/tensor_report.h"
@@ -31,35 +32,6 @@ using nlohmann::json;
 
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-const char* StageName(StageConfig::Kind kind) {
-  switch (kind) {
-    case StageConfig::Kind::kPrune:
-      return "prune";
-    case StageConfig::Kind::kDsd:
-      return "dsd";
-    case StageConfig::Kind::kQuantize:
-      return "quantize";
-    case StageConfig::Kind::kFinetune:
-      return "finetune";
-  }
-  return "unknown";
-}
-
-int StageEpochs(const StageConfig& s, bool has_data) {
-  switch (s.kind) {
-    case StageConfig::Kind::kPrune:
-      return s.prune.epochs_per_step * s.prune.steps;
-    case StageConfig::Kind::kDsd:
-      // DSD is a training method: it needs data even at zero epochs.
-      return s.dsd.sparse_epochs + s.dsd.dense_epochs + 1;
-    case StageConfig::Kind::kQuantize:
-      return s.quantize.epochs.value_or(has_data ? 2 : 0);
-    case StageConfig::Kind::kFinetune:
-      return s.finetune.epochs;
-  }
-  return 0;
 }
 
 // Weight histograms for the report (the Deep Compression paper's picture):
@@ -189,32 +161,6 @@ struct Run {
   std::optional<torch::jit::Module> teacher;
 };
 
-absl::Status CheckStagesFit(const Run& run) {
-  const bool has_data = run.data.has_value();
-  for (size_t i = 0; i < run.config.stages.size(); ++i) {
-    const StageConfig& s = run.config.stages[i];
-    const int epochs = StageEpochs(s, has_data);
-    if (epochs == 0) continue;
-    const char* name = StageName(s.kind);
-    if (!has_data) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "stage ", i, " (", name,
-          ") retrains the model but no data was "
-          "given: give --data (or --train-data), or use a data-free spec "
-          "(e.g. --preset quantize, or set its epochs to 0)"));
-    }
-    if (!run.model->trainable()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("stage ", i, " (", name,
-                       ") retrains the model, which needs a "
-                       "TorchScript file (torch.jit.save); ",
-                       run.inputs.model_path,
-                       " is a weights-only state dict: use data-free stages"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Prepare(Run& run) {
   const EngineConfig& config = run.config;
   if (run.inputs.stop_after_stages > 0 && run.inputs.checkpoint_dir.empty()) {
@@ -236,16 +182,18 @@ absl::Status Prepare(Run& run) {
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
   torch::manual_seed(config.seed);
-  std::optional<ModelFormat> format;
-  if (!run.inputs.model_format.empty()) {
-    auto f = ParseModelFormat(run.inputs.model_format);
-    if (!f.ok()) return f.status();
-    format = *f;
-  }
-  auto source = OpenModelSource(run.inputs.model_path, format);
-  if (!source.ok()) return source.status();
+  auto format = run.inputs.model_format.empty()
+                    ? SniffModelFormat(run.inputs.model_path)
+                    : ParseModelFormat(run.inputs.model_format);
+  if (!format.ok()) return format.status();
   DataSources sources{run.inputs.data_dir, run.inputs.train_data,
                       run.inputs.eval_data};
+  // The server made the same check at CreateJob; here it also guards
+  // `condense-worker run`, before anything is loaded.
+  JobFacts facts{*format, !sources.empty(), std::nullopt};
+  if (auto st = CheckSpecFits(config, facts); !st.ok()) return st;
+  auto source = OpenModelSource(run.inputs.model_path, *format);
+  if (!source.ok()) return source.status();
   if (sources.empty() && run.inputs.streaming &&
       run.inputs.stop_after_stages == 0 && StreamsDataFree(config)) {
     run.source = *std::move(source);
@@ -256,13 +204,6 @@ absl::Status Prepare(Run& run) {
   run.model.emplace(*std::move(model));
 
   if (!sources.empty()) {
-    if (!run.model->trainable()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          run.inputs.model_path,
-          " is a weights-only state dict, which "
-          "cannot be run on data: give a TorchScript file to retrain, or no "
-          "data for data-free compression"));
-    }
     auto data = Data::Load(sources, config);
     if (!data.ok()) return data.status();
     run.data.emplace(*std::move(data));
@@ -271,18 +212,15 @@ absl::Status Prepare(Run& run) {
     }
     run.data->MoveTo(run.device);
   }
-  if (auto st = CheckStagesFit(run); !st.ok()) return st;
+  if (run.data) {
+    facts.labelled = run.data->labelled();
+    if (auto st = CheckSpecFits(config, facts); !st.ok()) return st;
+  }
 
   const bool distill =
       run.data.has_value() &&
       (config.loss.kind == LossKind::kDistillation ||
        (config.loss.kind == LossKind::kAuto && !run.data->labelled()));
-  if (config.loss.kind == LossKind::kCrossEntropy && run.data.has_value() &&
-      !run.data->labelled()) {
-    return absl::InvalidArgumentError(
-        "loss cross_entropy needs labels but the data has none: use "
-        "distillation (the default without labels)");
-  }
   if (distill) {
     run.teacher = torch::jit::load(run.inputs.model_path, run.device);
     FloatingToFloat32(*run.teacher);

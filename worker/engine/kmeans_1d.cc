@@ -11,6 +11,7 @@
 #include <queue>
 #include <random>
 #include <span>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -95,6 +96,33 @@ size_t CountDistinct(std::span<const float> sorted) {
 // within 2^29 of each other in magnitude, and monotone always, so clusters
 // stay contiguous ranges of the sorted values.
 double Midpoint(float lo, float hi) { return 0.5 * lo + 0.5 * hi; }
+
+// The nearest centroid by a branchless binary search over the midpoints,
+// padded to a power of two with +inf: the lower_bound of AssignNearest
+// without its unpredictable branches (several times faster on real weights).
+class NearestIndex {
+ public:
+  explicit NearestIndex(std::span<const float> centroids) {
+    size_t size = 1;
+    while (size < centroids.size()) size *= 2;
+    mids_.assign(size, std::numeric_limits<double>::infinity());
+    for (size_t j = 0; j + 1 < centroids.size(); ++j) {
+      mids_[j] = Midpoint(centroids[j], centroids[j + 1]);
+    }
+  }
+  // Centroid j takes the values in (mids[j - 1], mids[j]].
+  size_t operator()(float v) const {
+    const double x = v;
+    size_t i = 0;
+    for (size_t step = mids_.size() / 2; step > 0; step /= 2) {
+      i += mids_[i + step - 1] < x ? step : 0;
+    }
+    return i;
+  }
+
+ private:
+  std::vector<double> mids_;
+};
 
 // ends[j] is one past the last sorted value nearest to centroids[j] (ties go
 // to the lower centroid, as in AssignNearest).
@@ -429,24 +457,40 @@ absl::StatusOr<KMeansResult> KMeans1DNonzero(std::span<const float> weights,
 }
 
 std::vector<uint64_t> SnapToCentroids(std::span<float> weights,
-                                      std::span<const float> centroids) {
+                                      std::span<const float> centroids,
+                                      int threads) {
   assert(!centroids.empty());
-  std::vector<double> mids(centroids.size() - 1);
-  for (size_t j = 0; j < mids.size(); ++j) {
-    mids[j] = Midpoint(centroids[j], centroids[j + 1]);
-  }
-  std::vector<uint64_t> used(centroids.size(), 0);
-  for (float& w : weights) {
-    if (w == 0.0f) {
-      w = 0.0f;  // -0.0 reads +0.0, as the codec stores it.
-      continue;
+  const NearestIndex nearest(centroids);
+  auto snap = [&](std::span<float> part, std::vector<uint64_t>* used) {
+    used->assign(centroids.size(), 0);
+    for (float& w : part) {
+      if (w == 0.0f) {
+        w = 0.0f;  // -0.0 reads +0.0, as the codec stores it.
+        continue;
+      }
+      const size_t j = nearest(w);
+      ++(*used)[j];
+      w = centroids[j] == 0.0f ? 0.0f : centroids[j];
     }
-    const auto j = static_cast<size_t>(
-        std::lower_bound(mids.begin(), mids.end(), double{w}) - mids.begin());
-    ++used[j];
-    w = centroids[j] == 0.0f ? 0.0f : centroids[j];
+  };
+  constexpr size_t kMinPerThread = size_t{1} << 20;
+  const size_t parts =
+      std::clamp<size_t>(weights.size() / kMinPerThread, 1,
+                         static_cast<size_t>(std::max(threads, 1)));
+  std::vector<std::vector<uint64_t>> used(parts);
+  std::vector<std::thread> pool;
+  const size_t chunk = (weights.size() + parts - 1) / parts;
+  for (size_t p = 1; p < parts; ++p) {
+    const size_t lo = std::min(weights.size(), p * chunk);
+    const size_t hi = std::min(weights.size(), lo + chunk);
+    pool.emplace_back(snap, weights.subspan(lo, hi - lo), &used[p]);
   }
-  return used;
+  snap(weights.first(std::min(chunk, weights.size())), &used[0]);
+  for (auto& t : pool) t.join();
+  for (size_t p = 1; p < parts; ++p) {
+    for (size_t j = 0; j < centroids.size(); ++j) used[0][j] += used[p][j];
+  }
+  return used[0];
 }
 
 absl::StatusOr<std::vector<float>> KMeansInitialCentroids(
@@ -458,15 +502,9 @@ absl::StatusOr<std::vector<float>> KMeansInitialCentroids(
 void AssignNearest(std::span<const float> values,
                    std::span<const float> centroids, std::span<int32_t> out) {
   assert(!centroids.empty() && out.size() == values.size());
-  std::vector<double> mids(centroids.size() - 1);
-  for (size_t j = 0; j < mids.size(); ++j) {
-    mids[j] = Midpoint(centroids[j], centroids[j + 1]);
-  }
+  const NearestIndex nearest(centroids);
   for (size_t i = 0; i < values.size(); ++i) {
-    // Centroid j takes the values in (mids[j - 1], mids[j]].
-    out[i] = static_cast<int32_t>(
-        std::lower_bound(mids.begin(), mids.end(), double{values[i]}) -
-        mids.begin());
+    out[i] = static_cast<int32_t>(nearest(values[i]));
   }
 }
 

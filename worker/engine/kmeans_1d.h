@@ -53,11 +53,12 @@ struct KMeansOptions {
   // more it solves exactly over this many equal-width bins (each keeps the
   // count, sum and sum of squares of its values), then refines with Lloyd.
   int histogram_bins = 65536;
-  // Lloyd sorts a copy of the values when there are at most this many (64
-  // MiB at the default); with more it runs over a histogram of 2^20 bins
-  // (kmeans_histogram.h), in fixed memory. The choice depends only on the
+  // Lloyd sorts a copy of the values when there are at most this many; with
+  // more it runs over a histogram of 2^16 bins (kmeans_histogram.h), in
+  // fixed memory and one pass, which past a million values gives the same
+  // centroids to within float rounding. The choice depends only on the
   // count, so a layer clusters the same way in every path.
-  int64_t max_sorted_values = int64_t{1} << 24;
+  int64_t max_sorted_values = int64_t{1} << 20;
 };
 
 struct KMeansResult {
@@ -88,9 +89,11 @@ absl::StatusOr<KMeansResult> KMeans1DNonzero(std::span<const float> weights,
 
 // Replaces every nonzero of `weights` by its nearest centroid (AssignNearest's
 // rule), in place; zeros stay +0.0, and a centroid that is zero gives +0.0.
-// Returns how many weights went to each centroid.
+// Returns how many weights went to each centroid. Large spans are split
+// over `threads` threads.
 std::vector<uint64_t> SnapToCentroids(std::span<float> weights,
-                                      std::span<const float> centroids);
+                                      std::span<const float> centroids,
+                                      int threads = 1);
 
 // The initial centroids Lloyd starts from (ascending, duplicates removed);
 // all the distinct values when k >= their number.

@@ -23,42 +23,52 @@ struct Bins {
 Bins BuildBins(std::span<const float> values, bool skip_zeros) {
   float vmin = std::numeric_limits<float>::infinity();
   float vmax = -vmin;
+  size_t n = 0;
   for (float v : values) {
     if (skip_zeros && v == 0.0f) continue;
     vmin = std::min(vmin, v);
     vmax = std::max(vmax, v);
+    ++n;
   }
-  const size_t nbins = kLloydHistogramBins;
+  // No more bins than values: past that they only add empty ones.
+  size_t nbins = 1;
+  while (nbins < std::min<size_t>(n, kLloydHistogramBins)) nbins *= 2;
   const double width = (static_cast<double>(vmax) - vmin) / nbins;
   const double scale = width > 0 ? 1.0 / width : 0.0;
-  std::vector<uint64_t> count(nbins, 0);
-  std::vector<double> sum(nbins, 0), sumsq(nbins, 0);
-  std::vector<float> lo(nbins, std::numeric_limits<float>::infinity());
-  std::vector<float> hi(nbins, -std::numeric_limits<float>::infinity());
+  // One record per bin, so each value touches one cache line.
+  struct Bin {
+    double sum = 0;
+    double sumsq = 0;
+    uint64_t count = 0;
+    float lo = std::numeric_limits<float>::infinity();
+    float hi = -std::numeric_limits<float>::infinity();
+  };
+  std::vector<Bin> raw(nbins);
   for (float v : values) {
     if (skip_zeros && v == 0.0f) continue;
     const double x = v;
-    auto b = static_cast<size_t>((x - vmin) * scale);
-    b = std::min(b, nbins - 1);
-    ++count[b];
-    sum[b] += x;
-    sumsq[b] += x * x;
-    lo[b] = std::min(lo[b], v);
-    hi[b] = std::max(hi[b], v);
+    const size_t b =
+        std::min(static_cast<size_t>((x - vmin) * scale), nbins - 1);
+    Bin& bin = raw[b];
+    ++bin.count;
+    bin.sum += x;
+    bin.sumsq += x * x;
+    bin.lo = std::min(bin.lo, v);
+    bin.hi = std::max(bin.hi, v);
   }
   Bins bins;
   bins.count.push_back(0);
   bins.sum.push_back(0);
   bins.sumsq.push_back(0);
-  for (size_t b = 0; b < nbins; ++b) {
-    if (count[b] == 0) continue;
-    const auto c = static_cast<double>(count[b]);
+  for (const Bin& b : raw) {
+    if (b.count == 0) continue;
+    const auto c = static_cast<double>(b.count);
     bins.count.push_back(bins.count.back() + c);
-    bins.sum.push_back(bins.sum.back() + sum[b]);
-    bins.sumsq.push_back(bins.sumsq.back() + sumsq[b]);
-    bins.mean.push_back(std::clamp(sum[b] / c, double{lo[b]}, double{hi[b]}));
-    bins.lo.push_back(lo[b]);
-    bins.hi.push_back(hi[b]);
+    bins.sum.push_back(bins.sum.back() + b.sum);
+    bins.sumsq.push_back(bins.sumsq.back() + b.sumsq);
+    bins.mean.push_back(std::clamp(b.sum / c, double{b.lo}, double{b.hi}));
+    bins.lo.push_back(b.lo);
+    bins.hi.push_back(b.hi);
   }
   return bins;
 }

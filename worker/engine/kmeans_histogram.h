@@ -4,7 +4,7 @@
 // iteration then costs O(k log bins) however many values there are. Memory is
 // fixed by the bin count, not by the layer. The centroids differ from the
 // sorted solver's only where a cluster boundary falls inside a bin (the whole
-// bin goes to one side), which at 2^20 bins moves a centroid by far less than
+// bin goes to one side), which at 2^16 bins moves a centroid by far less than
 // the spacing between neighbouring float weights of a real layer.
 //
 // Internal to kmeans_1d.cc; pure functions, safe to call concurrently.
@@ -17,8 +17,9 @@
 
 namespace condense::engine::internal {
 
-// Bins of the histogram solver: 24 MiB of state.
-inline constexpr int kLloydHistogramBins = 1 << 20;
+// Bins of the histogram solver: 2 MiB of state, which stays in cache while
+// every value is binned.
+inline constexpr int kLloydHistogramBins = 1 << 16;
 
 // Clusters `values` (the zeros among them left out when `skip_zeros`).
 // Requires at least one value to cluster, all finite, and valid options.

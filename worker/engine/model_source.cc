@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "codec/safetensors.h"
@@ -160,24 +161,6 @@ int64_t TensorEntry::numel() const {
   return n;
 }
 
-const char* ModelFormatName(ModelFormat format) {
-  switch (format) {
-    case ModelFormat::kTorchScript:
-      return "torchscript";
-    case ModelFormat::kSafetensors:
-      return "safetensors";
-  }
-  return "unknown";
-}
-
-absl::StatusOr<ModelFormat> ParseModelFormat(const std::string& name) {
-  for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors}) {
-    if (name == ModelFormatName(f)) return f;
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown model format '", name, "': use torchscript or safetensors"));
-}
-
 absl::StatusOr<ModelFormat> SniffModelFormat(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -206,15 +189,19 @@ absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
     if (!sniffed.ok()) return sniffed.status();
     format = *sniffed;
   }
-  auto digest = codec::FileSha256Hex(path);
+  // The digest (for the manifest and checkpoints) is computed on another
+  // core while the model loads: both are a pass over the file.
+  absl::StatusOr<std::string> digest;
+  std::thread hasher([&] { digest = codec::FileSha256Hex(path); });
+  absl::StatusOr<std::unique_ptr<ModelSource>> source =
+      *format == ModelFormat::kTorchScript ? TorchScriptSource::Open(path)
+                                           : SafetensorsSource::Open(path);
+  hasher.join();
+  if (!source.ok()) return source.status();
   if (!digest.ok()) {
     return absl::NotFoundError(absl::StrCat("cannot read model ", path, ": ",
                                             digest.status().message()));
   }
-  absl::StatusOr<std::unique_ptr<ModelSource>> source =
-      *format == ModelFormat::kTorchScript ? TorchScriptSource::Open(path)
-                                           : SafetensorsSource::Open(path);
-  if (!source.ok()) return source.status();
   (*source)->path_ = path;
   (*source)->sha256_ = *digest;
   return source;

@@ -19,17 +19,12 @@
 
 #include "absl/status/statusor.h"
 #include "codec/dtype.h"
+#include "worker/engine/model_format.h"
 #include "worker/engine/tensor_role.h"
 #include "worker/engine/torch_includes.h"
 
 namespace condense::engine {
 
-enum class ModelFormat { kTorchScript, kSafetensors };
-
-// "torchscript", "safetensors".
-const char* ModelFormatName(ModelFormat format);
-// The inverse of ModelFormatName; InvalidArgument names the known formats.
-absl::StatusOr<ModelFormat> ParseModelFormat(const std::string& name);
 // The format of the file at `path` from its first bytes: a zip archive is
 // TorchScript, an 8-byte length and a JSON object is safetensors.
 absl::StatusOr<ModelFormat> SniffModelFormat(const std::string& path);

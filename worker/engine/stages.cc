@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/engine/kmeans_1d.h"
+#include "worker/engine/requirements.h"
 #include "worker/engine/weight_stats.h"
 
 namespace condense::engine {
@@ -141,7 +142,7 @@ absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
 
 absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
   Model& model = *ctx.env.model;
-  const int epochs = q.epochs.value_or(ctx.env.data != nullptr ? 2 : 0);
+  const int epochs = QuantizeEpochs(q, ctx.env.data != nullptr);
   if (epochs > 0 && ctx.env.data == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the quantize stage retrains for ", epochs,

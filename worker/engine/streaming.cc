@@ -17,6 +17,7 @@
 #include "worker/engine/encode.h"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/model.h"
+#include "worker/engine/requirements.h"
 #include "worker/engine/tensor_report.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
@@ -56,11 +57,11 @@ struct TensorResult {
 
 class Streamer {
  public:
-  Streamer(ModelSource& source, const EngineConfig& config)
-      : source_(source), config_(config) {}
+  Streamer(ModelSource& source, const EngineConfig& config, int workers)
+      : source_(source), config_(config), workers_(std::max(workers, 1)) {}
 
   absl::StatusOr<StreamedRun> Run(const codec::Manifest& manifest,
-                                  const StreamPaths& paths, int workers,
+                                  const StreamPaths& paths,
                                   ProgressObserver* observer,
                                   const CancelFlag* cancel);
 
@@ -72,6 +73,9 @@ class Streamer {
 
   ModelSource& source_;
   const EngineConfig& config_;
+  // Tensors in parallel, and threads for the per-weight passes of a large
+  // tensor (which runs alone: see the admission in Run).
+  const int workers_;
   std::vector<LayerConfig> layer_;  // Per tensor; compress false: raw.
   std::vector<bool> first_conv_;
 };
@@ -104,6 +108,9 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
       {"max", range.max},
       {"dense", Histogram(w, range.min, range.max, kHistogramBins, false)}};
   torch::Tensor centroids;  // Defined once quantized.
+  // Once quantized: the centroids in use, i.e. the distinct nonzero values
+  // (what SparseCodebook finds, known here without another pass).
+  std::vector<float> codebook;
   bool pruned = false;
   for (const StageConfig& s : config_.stages) {
     json rec;
@@ -127,6 +134,7 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
       rec = {{"name", e.name}, {"bits", lc.bits}, {"nonzeros", nonzeros}};
       if (nonzeros == 0) {
         centroids = torch::zeros({0});
+        codebook.clear();
       } else {
         KMeansOptions opts;
         opts.k = 1 << lc.bits;
@@ -140,8 +148,15 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
               km.status().code(),
               absl::StrCat(e.name, ": ", km.status().message()));
         }
-        SnapToCentroids(w, km->centroids);
+        const std::vector<uint64_t> used =
+            SnapToCentroids(w, km->centroids, workers_);
         centroids = torch::tensor(km->centroids);
+        codebook.clear();
+        for (size_t j = 0; j < used.size(); ++j) {
+          if (used[j] > 0 && km->centroids[j] != 0.0f) {
+            codebook.push_back(km->centroids[j]);
+          }
+        }
         rec["centroids"] = km->centroids.size();
         rec["kmeans_sse"] = km->sse;
         rec["kmeans_iterations"] = km->iterations;
@@ -171,14 +186,19 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   r->facts.pruned = pruned;
   r->facts.nonzeros = CountNonzero(w);
 
-  const auto codebook = SparseCodebook(t, centroids, lc.gap_bits);
-  if (!codebook) {
-    r->facts.raw_reason = kCodebookTooLarge;
-    return absl::OkStatus();
+  if (!centroids.defined()) {
+    auto found = SparseCodebook(t, centroids, lc.gap_bits);
+    if (!found) {
+      r->facts.raw_reason = kCodebookTooLarge;
+      return absl::OkStatus();
+    }
+    codebook = *std::move(found);
   }
+  // A layer pruned to nothing still needs a (never used) codebook.
+  if (codebook.empty()) codebook.push_back(0.0f);
   const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
   auto encoded = codec::CdzWriter::EncodeSparseQuantized(
-      e.name, codec::DType::kF32, Shape(e), w, *codebook, lc.gap_bits);
+      e.name, codec::DType::kF32, Shape(e), w, codebook, lc.gap_bits);
   if (!encoded.ok()) return encoded.status();
   // Decoding into the tensor itself makes every export exactly what the
   // .cdz decodes to; the CRC proves that is what was encoded.
@@ -228,7 +248,7 @@ TensorResult Streamer::Process(size_t i) const {
 }
 
 absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
-                                          const StreamPaths& paths, int workers,
+                                          const StreamPaths& paths,
                                           ProgressObserver* observer,
                                           const CancelFlag* cancel) {
   Resolve();
@@ -306,7 +326,7 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
   };
   std::vector<std::thread> threads;
   const int thread_count =
-      std::max(1, std::min<int>(workers, static_cast<int>(n)));
+      std::max(1, std::min<int>(workers_, static_cast<int>(n)));
   for (int t = 0; t < thread_count; ++t) threads.emplace_back(worker);
   struct Joiner {
     std::vector<std::thread>& threads;
@@ -474,7 +494,7 @@ bool StreamsDataFree(const EngineConfig& config) {
       case StageConfig::Kind::kDsd:
         return false;
       case StageConfig::Kind::kQuantize:
-        if (s.quantize.epochs.value_or(0) > 0) return false;
+        if (QuantizeEpochs(s.quantize, /*has_data=*/false) > 0) return false;
         break;
       case StageConfig::Kind::kFinetune:
         if (s.finetune.epochs > 0) return false;
@@ -488,8 +508,8 @@ absl::StatusOr<StreamedRun> CompressStreaming(
     ModelSource& source, const EngineConfig& config,
     const codec::Manifest& manifest, const StreamPaths& paths, int workers,
     ProgressObserver* observer, const CancelFlag* cancel) {
-  Streamer streamer(source, config);
-  return streamer.Run(manifest, paths, workers, observer, cancel);
+  Streamer streamer(source, config, workers);
+  return streamer.Run(manifest, paths, observer, cancel);
 }
 
 }  // namespace condense::engine

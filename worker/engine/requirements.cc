@@ -1,0 +1,93 @@
+#include "worker/engine/requirements.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace condense::engine {
+
+const char* ModelFormatName(ModelFormat format) {
+  switch (format) {
+    case ModelFormat::kTorchScript:
+      return "torchscript";
+    case ModelFormat::kSafetensors:
+      return "safetensors";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<ModelFormat> ParseModelFormat(const std::string& name) {
+  for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors}) {
+    if (name == ModelFormatName(f)) return f;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown model format '", name, "': use torchscript or safetensors"));
+}
+
+const char* StageName(StageConfig::Kind kind) {
+  switch (kind) {
+    case StageConfig::Kind::kPrune:
+      return "prune";
+    case StageConfig::Kind::kDsd:
+      return "dsd";
+    case StageConfig::Kind::kQuantize:
+      return "quantize";
+    case StageConfig::Kind::kFinetune:
+      return "finetune";
+  }
+  return "unknown";
+}
+
+int QuantizeEpochs(const QuantizeConfig& q, bool has_data) {
+  return q.epochs.value_or(has_data ? 2 : 0);
+}
+
+int StageEpochs(const StageConfig& s, bool has_data) {
+  switch (s.kind) {
+    case StageConfig::Kind::kPrune:
+      return s.prune.epochs_per_step * s.prune.steps;
+    case StageConfig::Kind::kDsd:
+      return s.dsd.sparse_epochs + s.dsd.dense_epochs + 1;
+    case StageConfig::Kind::kQuantize:
+      return QuantizeEpochs(s.quantize, has_data);
+    case StageConfig::Kind::kFinetune:
+      return s.finetune.epochs;
+  }
+  return 0;
+}
+
+absl::Status CheckSpecFits(const EngineConfig& config, const JobFacts& facts) {
+  const bool state_dict = facts.format == ModelFormat::kSafetensors;
+  if (state_dict && facts.has_data) {
+    return absl::InvalidArgumentError(
+        "the model is a weights-only safetensors state dict, which cannot be "
+        "run on data: give a TorchScript model (torch.jit.save) to retrain, "
+        "or no dataset for data-free compression (e.g. --preset quantize)");
+  }
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    const StageConfig& s = config.stages[i];
+    if (StageEpochs(s, facts.has_data) == 0) continue;
+    const char* name = StageName(s.kind);
+    if (state_dict) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stage ", i, " (", name,
+          ") retrains the model, which needs a TorchScript file "
+          "(torch.jit.save); a safetensors state dict has no module: use "
+          "data-free stages (e.g. --preset quantize)"));
+    }
+    if (!facts.has_data) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stage ", i, " (", name,
+          ") retrains the model but no data was given: give a dataset "
+          "(--data or --train-data), or use a data-free spec (e.g. --preset "
+          "quantize, or set the stage's epochs to 0)"));
+    }
+  }
+  if (config.loss.kind == LossKind::kCrossEntropy && facts.has_data &&
+      facts.labelled == false) {
+    return absl::InvalidArgumentError(
+        "loss cross_entropy needs labels but the data has none: use "
+        "distillation (the default without labels)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace condense::engine
