@@ -16,6 +16,7 @@
 #include "client/transfer_display.h"
 #include "condense/v1/jobs.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "proto/job_state.h"
 
 namespace condense::client {
 namespace {
@@ -66,7 +67,7 @@ int RunDownload(const CommandEnv& env, const DownloadOptions& o) {
     return Fail(env, absl::FailedPreconditionError(absl::StrCat(
                          job.name(), " is ", JobStateName(job.state()),
                          "; artifacts exist once it has SUCCEEDED",
-                         IsFinalState(job.state())
+                         JobEnded(job.state())
                              ? ""
                              : absl::StrCat(" (follow it with condense watch ",
                                             job.name(), ")"))));

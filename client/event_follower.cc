@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/job_display.h"
+#include "proto/job_state.h"
 
 namespace condense::client {
 
@@ -47,7 +48,7 @@ absl::Status FollowJobEvents(const FollowOptions& options,
       backoff = options.initial_backoff;
       options.on_event(event);
       if (event.kind() == v1::JobEvent::STATE_CHANGED &&
-          IsFinalState(event.state())) {
+          JobEnded(event.state())) {
         final_seen = true;
       }
     }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "client/format.h"
+#include "proto/job_state.h"
 
 namespace condense::client {
 namespace {
@@ -56,11 +57,6 @@ std::string JobStateName(v1::Job::State state) {
 bool ParseJobState(const std::string& name, v1::Job::State* state) {
   return v1::Job::State_Parse(absl::AsciiStrToUpper(name), state) &&
          *state != v1::Job::STATE_UNSPECIFIED;
-}
-
-bool IsFinalState(v1::Job::State state) {
-  return state == v1::Job::SUCCEEDED || state == v1::Job::FAILED ||
-         state == v1::Job::CANCELLED;
 }
 
 std::string RenderEventLine(const v1::JobEvent& e) {
@@ -221,7 +217,7 @@ std::string RenderJobStatus(const v1::Job& job) {
                               FormatPercent(p.sparsity()),
                               FormatDuration(p.eta_seconds())));
   }
-  if (IsFinalState(job.state())) {
+  if (JobEnded(job.state())) {
     const std::string summary = RenderJobSummary(job);
     // The summary's first line repeats the state.
     absl::StrAppend(&out, summary.substr(summary.find('\n') + 1));

@@ -18,9 +18,6 @@ std::string JobStateName(v1::Job::State state);
 // Accepts "queued", "RUNNING", ... (any case); false for anything else.
 bool ParseJobState(const std::string& name, v1::Job::State* state);
 
-// True for SUCCEEDED, FAILED and CANCELLED.
-bool IsFinalState(v1::Job::State state);
-
 // One line, no newline: "12:03:04 #17 batch [2/4 quantize] epoch 1/3 batch
 // 120/468 loss 0.1234 ...". Times are UTC.
 std::string RenderEventLine(const v1::JobEvent& event);

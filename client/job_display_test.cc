@@ -8,6 +8,7 @@
 #include "client/live_area.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "proto/job_state.h"
 
 namespace condense::client {
 namespace {
@@ -160,8 +161,8 @@ TEST(JobStates, ParseAndFinal) {
   EXPECT_TRUE(ParseJobState("CANCELLED", &state));
   EXPECT_FALSE(ParseJobState("done", &state));
   EXPECT_FALSE(ParseJobState("state_unspecified", &state));
-  EXPECT_TRUE(IsFinalState(v1::Job::FAILED));
-  EXPECT_FALSE(IsFinalState(v1::Job::QUEUED));
+  EXPECT_TRUE(JobEnded(v1::Job::FAILED));
+  EXPECT_FALSE(JobEnded(v1::Job::QUEUED));
 }
 
 TEST(JsonOutput, JobUsesProtoNamesAndKeepsDefaults) {

@@ -7,6 +7,7 @@
 #include "client/json_output.h"
 #include "client/resource_names.h"
 #include "condense/v1/jobs.grpc.pb.h"
+#include "proto/job_state.h"
 
 namespace condense::client {
 namespace {
@@ -37,8 +38,7 @@ int RunJobCall(const CommandEnv& env, const std::string& name, JobCall call) {
   } else {
     // A running job ends CANCELLED once its worker stops.
     *env.io.out << job.name() << " " << JobStateName(job.state())
-                << (IsFinalState(job.state()) ? "" : " (cancel requested)")
-                << "\n";
+                << (JobEnded(job.state()) ? "" : " (cancel requested)") << "\n";
   }
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "client/live_area.h"
 #include "client/resource_names.h"
 #include "condense/v1/jobs.grpc.pb.h"
+#include "proto/job_state.h"
 
 namespace condense::client {
 namespace {
@@ -109,7 +110,7 @@ int FollowJob(const CommandEnv& env, const Connection& connection,
   options.job_finished = [&]() -> absl::StatusOr<bool> {
     auto j = GetJob(connection, stub.get(), job);
     if (!j.ok()) return j.status();
-    return IsFinalState(j->state());
+    return JobEnded(j->state());
   };
   options.on_retry = [&](const absl::Status& why, absl::Duration wait) {
     *env.io.err << "condense: lost the event stream (" << why.message()

@@ -13,13 +13,14 @@ Usage (a server must be running; see README.md):
 The token, if the server needs one, comes from $CONDENSE_TOKEN.
 """
 import argparse
-import gzip
 import os
+import sys
 import time
 
-import numpy as np
 import torch
 from torch import nn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../scripts"))
+import fashion_mnist  # noqa: E402
 
 import condense
 
@@ -44,12 +45,9 @@ class LeNet5(nn.Module):
 
 def load(split):
     """uint8 images [N, 1, 28, 28] and int64 labels [N] of a split."""
-    with gzip.open(f"{DATA}/{split}-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16)
-    with gzip.open(f"{DATA}/{split}-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    images, labels = fashion_mnist.load_split(split, DATA)
     return (torch.from_numpy(images.reshape(-1, 1, 28, 28).copy()),
-            torch.from_numpy(labels.astype(np.int64)))
+            torch.from_numpy(labels))
 
 
 def accuracy(model, x, y):

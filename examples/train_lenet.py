@@ -24,14 +24,15 @@ deterministic algorithms, so the same arguments give the same model.
 Uses Debian's torch (/usr/bin/python3); needs nothing else.
 """
 import argparse
-import gzip
 import json
 import os
-import struct
+import sys
 import time
 
 import numpy as np
 import torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../scripts"))
+import fashion_mnist  # noqa: E402
 from torch import nn
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
@@ -77,22 +78,11 @@ class LeNet5(nn.Module):
 MODELS = {"lenet300": LeNet300, "lenet5": LeNet5}
 
 
-def load_idx(path):
-    """Read a gzipped IDX file into a numpy array of its stored shape."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    dims = magic & 0xFF
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 def load_split(prefix, image_shape):
     """Images as float32 in [0, 1] reshaped to image_shape, labels as int64."""
-    images = load_idx(os.path.join(DATA_DIR, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = load_idx(os.path.join(DATA_DIR, f"{prefix}-labels-idx1-ubyte.gz"))
+    images, labels = fashion_mnist.load_split(prefix, DATA_DIR)
     x = torch.from_numpy(images.astype(np.float32) / 255.0)
-    y = torch.from_numpy(labels.astype(np.int64))
+    y = torch.from_numpy(labels)
     return x.reshape((-1,) + image_shape), y
 
 

@@ -11,7 +11,6 @@ Uses Debian's torch (/usr/bin/python3). The compression here is a small
 stand-in so the codec has real weights to encode; the engine (worker/) is
 where condense does pruning and trained quantization properly.
 """
-import gzip
 import json
 import os
 import struct
@@ -20,6 +19,8 @@ import time
 
 import numpy as np
 import torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "."))
+import fashion_mnist  # noqa: E402
 from torch import nn
 
 DATA = "/usr/share/datasets/fashion-mnist"
@@ -29,20 +30,10 @@ DENSITY = {"fc1.weight": 0.08, "fc2.weight": 0.09, "fc3.weight": 0.26}
 BITS = 5  # Deep Compression: 5-bit weight sharing for fc layers.
 
 
-def load_idx(name):
-    with gzip.open(f"{DATA}/{name}", "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    dims = magic & 0xFF
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 def load_split(prefix):
-    x = load_idx(f"{prefix}-images-idx3-ubyte.gz").reshape(-1, 784)
-    y = load_idx(f"{prefix}-labels-idx1-ubyte.gz")
-    return (torch.from_numpy(x.astype(np.float32) / 255.0),
-            torch.from_numpy(y.astype(np.int64)))
+    images, labels = fashion_mnist.load_split(prefix, DATA)
+    return (torch.from_numpy(images.reshape(-1, 784).astype(np.float32) / 255.0),
+            torch.from_numpy(labels))
 
 
 class LeNet300(nn.Module):

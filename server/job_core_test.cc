@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "client/rpc/sha256_stream.h"
+#include "base/sha256.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -109,8 +109,7 @@ class JobCoreTest : public ::testing::Test {
   }
   // Uploads `data` as `tenant` through the store's Writer.
   v1::Digest PutBlob(const std::string& tenant, const std::string& data) {
-    BlobDigest digest{client::Sha256Hex(data),
-                      static_cast<int64_t>(data.size())};
+    BlobDigest digest{base::Sha256Hex(data), static_cast<int64_t>(data.size())};
     auto writer =
         blobs_->OpenWriter(tenant, absl::StrCat("up-", ++uploads_), digest, 0);
     EXPECT_TRUE(writer.ok()) << writer.status();
@@ -129,7 +128,7 @@ class JobCoreTest : public ::testing::Test {
   }
   static v1::Digest MissingDigest() {
     v1::Digest d;
-    d.set_sha256(client::Sha256Hex("never uploaded"));
+    d.set_sha256(base::Sha256Hex("never uploaded"));
     d.set_size_bytes(14);
     return d;
   }

@@ -9,18 +9,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/job_state.h"
 #include "server/service_util.h"
 
 namespace condense::server {
 namespace {
 
-bool Finished(v1::Job::State s) {
-  return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED ||
-         s == v1::Job::CANCELLED;
-}
-
 bool IsFinalEvent(const v1::JobEvent& e) {
-  return e.kind() == v1::JobEvent::STATE_CHANGED && Finished(e.state());
+  return e.kind() == v1::JobEvent::STATE_CHANGED && JobEnded(e.state());
 }
 
 constexpr int kEventBatch = 256;
@@ -102,7 +98,7 @@ grpc::ServerUnaryReactor* JobService::WaitJob(
       reactor->Finish(api::ToGrpcStatus(job.status()));
       return true;
     }
-    if (Finished(job->state()) || shutting_down || context->IsCancelled() ||
+    if (JobEnded(job->state()) || shutting_down || context->IsCancelled() ||
         clock_->NowMs() >= deadline_ms) {
       *response = *std::move(job);
       reactor->Finish(grpc::Status::OK);
@@ -205,7 +201,7 @@ class JobService::WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
   // The job has finished and its final event lies before from_sequence.
   bool AlreadyOver() {
     auto job = service_->store_->GetJob(tenant_, name_);
-    return job.ok() && Finished(job->state()) &&
+    return job.ok() && JobEnded(job->state()) &&
            job->progress().last_sequence() < next_sequence_;
   }
 

@@ -13,7 +13,6 @@
 Exits non-zero with a message on the first mismatch.
 """
 import argparse
-import gzip
 import json
 import os
 import struct
@@ -21,6 +20,8 @@ import sys
 
 import numpy as np
 import torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../scripts"))
+import fashion_mnist  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64,
           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
@@ -41,14 +42,6 @@ def read_safetensors(path):
                             DTYPES[e["dtype"]]).reshape(e["shape"])
         out[name] = torch.from_numpy(arr.copy())
     return out
-
-
-def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def fail(msg):
@@ -92,8 +85,8 @@ def main():
             fail(f"{t['name']}: density {density} vs report {t['density']}")
     if args.data:
         n = args.eval_samples
-        x = load_idx(os.path.join(args.data, "t10k-images-idx3-ubyte.gz"))[:n]
-        y = load_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte.gz"))[:n]
+        x = fashion_mnist.load_idx(os.path.join(args.data, "t10k-images-idx3-ubyte.gz"))[:n]
+        y = fashion_mnist.load_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte.gz"))[:n]
         shape = [int(d) for d in args.sample_shape.split(",")]
         x = torch.from_numpy(x.astype(np.float32) / 255.0).reshape([n] + shape)
         model.eval()

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/artifacts.h"
 #include "client/rpc/blob_transfer.h"
 #include "nlohmann/json.hpp"
 #include "proto/grpc_status.h"
@@ -246,8 +247,7 @@ void LeasedJob::Heartbeats() {
 
 absl::Status LeasedJob::UploadArtifacts(const std::string& out_dir,
                                         v1::JobResult* result) {
-  for (const char* name : {"model.cdz", "model.pt", "model.safetensors",
-                           "report.json", "report.html"}) {
+  for (const char* name : artifacts::kAll) {
     const std::string path = (fs::path(out_dir) / name).string();
     std::error_code ec;
     if (!fs::exists(path, ec)) continue;

@@ -13,12 +13,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/rpc/sha256_stream.h"
+#include "base/sha256.h"
 #include "condense/v1/blobs.grpc.pb.h"
 #include "proto/grpc_status.h"
 
 namespace condense::client {
 namespace {
+
+using base::HashFileRange;
+using base::IsSha256Hex;
+using base::Sha256Stream;
 
 // Stays under gRPC's default 4 MiB message cap with room for the name.
 constexpr int64_t kMaxChunkBytes = 3 << 20;

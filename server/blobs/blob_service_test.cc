@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/sha256.h"
 #include "client/rpc/blob_transfer.h"
 #include "client/rpc/connection.h"
-#include "client/rpc/sha256_stream.h"
 #include "gmock/gmock.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -44,7 +44,7 @@ std::string RandomBytes(size_t size, unsigned seed) {
 
 v1::Digest DigestOf(const std::string& data) {
   v1::Digest digest;
-  digest.set_sha256(client::Sha256Hex(data));
+  digest.set_sha256(base::Sha256Hex(data));
   digest.set_size_bytes(static_cast<int64_t>(data.size()));
   return digest;
 }
@@ -224,7 +224,7 @@ TEST_F(BlobServiceTest, UploadAndDownloadRoundTrip) {
   };
   auto digest = client::UploadFile(*alice, path, options);
   ASSERT_TRUE(digest.ok()) << digest.status();
-  EXPECT_EQ(digest->sha256(), client::Sha256Hex(data));
+  EXPECT_EQ(digest->sha256(), base::Sha256Hex(data));
   EXPECT_EQ(digest->size_bytes(), static_cast<int64_t>(data.size()));
   EXPECT_EQ(last_progress, static_cast<int64_t>(data.size()));
   EXPECT_EQ(report.resumed_from, 0);

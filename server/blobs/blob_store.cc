@@ -31,7 +31,7 @@ std::string UploadName(absl::string_view uuid, const BlobDigest& digest) {
 }
 
 std::string TenantKey(absl::string_view tenant) {
-  return client::Sha256Hex(tenant);
+  return base::Sha256Hex(tenant);
 }
 
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path) {
@@ -72,7 +72,7 @@ bool FileExists(const std::string& path) {
 }  // namespace
 
 absl::Status ValidateDigest(const BlobDigest& digest) {
-  if (!client::IsSha256Hex(digest.sha256)) {
+  if (!base::IsSha256Hex(digest.sha256)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad sha256 \"", digest.sha256,
         "\": expected 64 lowercase hex characters (sha256sum's output)"));
@@ -309,7 +309,7 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::OpenWriter(
   }
   // Restore the hash state from the bytes already held (after a restart the
   // partial file is all there is).
-  if (auto st = client::HashFileRange(writer->fd_, 0, held, &writer->hash_);
+  if (auto st = base::HashFileRange(writer->fd_, 0, held, &writer->hash_);
       !st.ok()) {
     return absl::InternalError(absl::StrCat("cannot re-read upload file ",
                                             partial, ": ", st.message()));
@@ -468,7 +468,7 @@ BlobStore::Reader::~Reader() { close(fd_); }
 
 absl::Status BlobStore::Reader::Verify() {
   // The bytes after the range, then the whole blob's digest.
-  if (auto st = client::HashFileRange(fd_, end_, -1, &hash_); !st.ok()) {
+  if (auto st = base::HashFileRange(fd_, end_, -1, &hash_); !st.ok()) {
     return absl::DataLossError(
         absl::StrCat("cannot verify ", BlobName(digest_), ": ", st.message()));
   }
@@ -485,7 +485,7 @@ absl::Status BlobStore::Reader::Verify() {
 
 absl::StatusOr<std::string> BlobStore::Reader::Next(int64_t max_bytes) {
   if (!prefix_hashed_) {
-    if (auto st = client::HashFileRange(fd_, 0, position_, &hash_); !st.ok()) {
+    if (auto st = base::HashFileRange(fd_, 0, position_, &hash_); !st.ok()) {
       return absl::DataLossError(absl::StrCat(
           "cannot verify ", BlobName(digest_), ": ", st.message()));
     }

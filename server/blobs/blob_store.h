@@ -33,7 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "client/rpc/sha256_stream.h"
+#include "base/sha256.h"
 
 namespace condense::server {
 
@@ -95,7 +95,7 @@ class BlobStore {
     int fd_ = -1;
     int64_t committed_ = 0;
     bool complete_ = false;
-    client::Sha256Stream hash_;
+    base::Sha256Stream hash_;
   };
 
   // Streams a range of a stored blob, checking the whole blob's digest.
@@ -125,7 +125,7 @@ class BlobStore {
     int64_t end_;
     bool prefix_hashed_ = false;
     bool verified_ = false;
-    client::Sha256Stream hash_;
+    base::Sha256Stream hash_;
   };
 
   struct WriteStatus {

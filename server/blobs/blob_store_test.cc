@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "client/rpc/sha256_stream.h"
+#include "base/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,7 +28,7 @@ std::string RandomBytes(size_t size, unsigned seed) {
 }
 
 BlobDigest DigestOf(const std::string& data) {
-  return BlobDigest{client::Sha256Hex(data), static_cast<int64_t>(data.size())};
+  return BlobDigest{base::Sha256Hex(data), static_cast<int64_t>(data.size())};
 }
 
 class BlobStoreTest : public ::testing::Test {
@@ -211,7 +211,7 @@ TEST_F(BlobStoreTest, DigestMismatchDeletesThePartial) {
             absl::StatusCode::kNotFound);
   EXPECT_FALSE(store_->Exists(wrong));
   EXPECT_TRUE(
-      fs::is_empty(fs::path(root_) / "uploads" / client::Sha256Hex("alice")));
+      fs::is_empty(fs::path(root_) / "uploads" / base::Sha256Hex("alice")));
 }
 
 TEST_F(BlobStoreTest, TruncatedFinishKeepsThePartial) {

@@ -2,6 +2,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/job_state.h"
 #include "server/store/metadata_store.h"
 #include "server/store/store_internal.h"
 
@@ -10,10 +11,6 @@ namespace {
 
 using v1::Job;
 using v1::JobEvent;
-
-bool Finished(Job::State s) {
-  return s == Job::SUCCEEDED || s == Job::FAILED || s == Job::CANCELLED;
-}
 
 // A job's row: the API record plus the scheduler's own columns.
 struct JobRow {
@@ -59,6 +56,7 @@ absl::StatusOr<std::optional<JobRow>> LoadJob(Database* db,
     return absl::InternalError(
         absl::StrCat("stored job ", row.id, " does not parse"));
   }
+  row.job.set_done(JobEnded(row.job.state()));  // Rows from before `done`.
   return row;
 }
 
@@ -164,8 +162,9 @@ absl::Status ChangeState(Database* db, JobRow& row, Job::State state,
                          const std::string& message, const v1::Error* error,
                          int64_t now_ms) {
   row.job.set_state(state);
+  row.job.set_done(JobEnded(state));
   if (error != nullptr) *row.job.mutable_error() = *error;
-  if (Finished(state)) row.job.set_end_time_unix_ms(now_ms);
+  if (JobEnded(state)) row.job.set_end_time_unix_ms(now_ms);
   JobEvent event;
   event.set_kind(JobEvent::STATE_CHANGED);
   event.set_state(state);
@@ -316,9 +315,11 @@ absl::StatusOr<v1::ListJobsResponse> MetadataStore::ListJobs(
       response.set_next_page_token(absl::StrCat(last_seq));
       break;
     }
-    if (!response.add_jobs()->ParseFromString(stmt->Text(1))) {
+    Job* job = response.add_jobs();
+    if (!job->ParseFromString(stmt->Text(1))) {
       return absl::InternalError("stored job does not parse");
     }
+    job->set_done(JobEnded(job->state()));
     last_seq = stmt->Int(0);
   }
   return response;
@@ -333,7 +334,7 @@ absl::StatusOr<Job> MetadataStore::CancelJob(const std::string& tenant,
   if (!tx.begin_status().ok()) return tx.begin_status();
   auto row = LoadTenantJob(db, tenant, name);
   if (!row.ok()) return row.status();
-  if (Finished(row->job.state())) {
+  if (JobEnded(row->job.state())) {
     return absl::FailedPreconditionError(absl::StrCat(
         row->job.name(), " has already finished (",
         Job::State_Name(row->job.state()), "); nothing to cancel"));

@@ -12,15 +12,17 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "base/artifacts.h"
+#include "base/html_escape.h"
 #include "google/protobuf/util/json_util.h"
-#include "worker/report/report_html.h"
+#include "proto/job_state.h"
 
 namespace condense::server {
 namespace {
 
+using base::HtmlEscape;
 using metrics::HttpRequest;
 using metrics::HttpResponse;
-using report::HtmlEscape;
 
 constexpr char kCookie[] = "condense_token";
 
@@ -131,12 +133,6 @@ std::string When(int64_t unix_ms) {
                           absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
 
-// SUCCEEDED, FAILED or CANCELLED: nothing more will happen to the job.
-bool HasEnded(const v1::Job& job) {
-  return job.state() == v1::Job::SUCCEEDED || job.state() == v1::Job::FAILED ||
-         job.state() == v1::Job::CANCELLED;
-}
-
 std::string StateBadge(v1::Job::State state) {
   const std::string name = v1::Job::State_Name(state);
   return absl::StrCat("<span class=\"state ", name, "\">", name, "</span>");
@@ -158,16 +154,15 @@ std::string Short(const std::string& name) {
 
 // Artifacts may be downloaded by these names only.
 bool KnownArtifact(const std::string& name) {
-  for (const char* a : {"model.cdz", "model.pt", "model.safetensors",
-                        "report.json", "report.html"}) {
+  for (const char* a : artifacts::kAll) {
     if (name == a) return true;
   }
   return false;
 }
 
 std::string ContentType(const std::string& name) {
-  if (name == "report.html") return "text/html; charset=utf-8";
-  if (name == "report.json") return "application/json";
+  if (name == artifacts::kReportHtml) return "text/html; charset=utf-8";
+  if (name == artifacts::kReportJson) return "application/json";
   return "application/octet-stream";
 }
 
@@ -368,7 +363,7 @@ HttpResponse WebView::JobList(const Caller& caller,
                   "</thead><tbody>");
   bool live = false;
   for (const v1::Job& job : jobs->jobs()) {
-    live |= !HasEnded(job);
+    live |= !JobEnded(job.state());
     const std::string id = Short(job.name());
     const v1::JobResult& r = job.result();
     const bool done = job.state() == v1::Job::SUCCEEDED;
@@ -401,7 +396,7 @@ HttpResponse WebView::JobPage(const Caller& caller, const std::string& id) {
   auto job_or = store_->GetJob(caller.tenant, "jobs/" + id);
   if (!job_or.ok()) return ErrorPage(job_or.status(), true);
   const v1::Job& job = *job_or;
-  const bool final = HasEnded(job);
+  const bool final = JobEnded(job.state());
   const v1::JobProgress& p = job.progress();
   std::string body = absl::StrCat(
       "<h1>Job ", HtmlEscape(id), " <span id=\"state\" class=\"state ",
@@ -434,7 +429,7 @@ HttpResponse WebView::JobPage(const Caller& caller, const std::string& id) {
     absl::StrAppend(&body, "</div><h2>Downloads</h2><ul id=\"downloads\">");
     bool has_report = false;
     for (const v1::Artifact& a : r.artifacts()) {
-      has_report |= a.file_name() == "report.html";
+      has_report |= a.file_name() == artifacts::kReportHtml;
       absl::StrAppend(&body, "<li><a href=\"/jobs/", HtmlEscape(id), "/files/",
                       HtmlEscape(a.file_name()), "\">",
                       HtmlEscape(a.file_name()), "</a> <span class=\"muted\">",
@@ -528,7 +523,7 @@ HttpResponse WebView::JobEvents(const Caller& caller, const std::string& id,
   auto events = store_->ReadEvents(caller.tenant, job->name(),
                                    std::max<int64_t>(after + 1, 1), 500);
   if (!events.ok()) return Text(500, std::string{events.status().message()});
-  const bool final = HasEnded(*job);
+  const bool final = JobEnded(job->state());
   v1::Job summary = *job;
   summary.clear_spec();
   summary.mutable_result()->clear_report_json();
@@ -562,7 +557,7 @@ HttpResponse WebView::JobFile(const Caller& caller, const std::string& id,
     HttpResponse r;
     r.content_type = ContentType(file);
     r.content_length = a.blob().size_bytes();
-    if (file == "report.html") {
+    if (file == artifacts::kReportHtml) {
       // The report has no scripts; keep it that way even if it were forged.
       r.headers.emplace_back("Content-Security-Policy",
                              "default-src 'none'; style-src 'unsafe-inline'; "

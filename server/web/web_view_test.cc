@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "client/rpc/sha256_stream.h"
+#include "base/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -70,7 +70,7 @@ class WebViewTest : public ::testing::Test {
   }
 
   v1::Digest Store(const std::string& tenant, const std::string& bytes) {
-    client::Sha256Stream hash;
+    base::Sha256Stream hash;
     hash.Update(bytes);
     v1::Digest d;
     d.set_sha256(hash.HexDigest());

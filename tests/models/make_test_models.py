@@ -29,14 +29,15 @@ fixed). The whole script takes a few seconds. Uses Debian's torch
 (/usr/bin/python3).
 """
 import argparse
-import gzip
 import json
 import os
-import struct
+import sys
 import time
 
 import numpy as np
 import torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
+import fashion_mnist  # noqa: E402
 from torch import nn
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
@@ -120,23 +121,11 @@ class Zoo(nn.Module):
         return self.head(torch.cat([a, b, c, e, d], 1))
 
 
-def load_idx(path):
-    """Read a gzipped IDX file into a numpy array of its stored shape."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    dims = magic & 0xFF
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 def load_split(prefix, limit=None):
     """Images as float32 [N, 784] in [0, 1], labels as int64 [N]."""
-    images = load_idx(os.path.join(DATA_DIR, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = load_idx(os.path.join(DATA_DIR, f"{prefix}-labels-idx1-ubyte.gz"))
-    images, labels = images[:limit], labels[:limit]
+    images, labels = fashion_mnist.load_split(prefix, DATA_DIR, limit)
     x = torch.from_numpy(images.reshape(-1, 784).astype(np.float32) / 255.0)
-    return x, torch.from_numpy(labels.astype(np.int64))
+    return x, torch.from_numpy(labels)
 
 
 def train_one_epoch(model, x, y):

@@ -2,15 +2,16 @@
 and from tensors in memory, submit, live events (also across a server
 restart), result, report, download, compress(), and the error types."""
 
-import gzip
 import hashlib
 import os
 import signal
+import sys
 
 import grpc
-import numpy as np
 import pytest
 import torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
+import fashion_mnist  # noqa: E402
 
 from conftest import FMNIST, Server, Worker
 
@@ -26,10 +27,7 @@ def condense(stubs):
 
 def fmnist(split, n):
     """The first n images (uint8 [n, 28, 28]) and labels of a split."""
-    images = gzip.open(os.path.join(FMNIST, f"{split}-images-idx3-ubyte.gz")).read()
-    labels = gzip.open(os.path.join(FMNIST, f"{split}-labels-idx1-ubyte.gz")).read()
-    x = np.frombuffer(images, np.uint8, n * 784, 16).reshape(n, 28, 28)
-    y = np.frombuffer(labels, np.uint8, n, 8).astype(np.int64)
+    x, y = fashion_mnist.load_split(split, FMNIST, n)
     return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
 

@@ -8,8 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/artifacts.h"
+#include "base/sha256.h"
 #include "codec/file_io.h"
-#include "codec/sha256.h"
 #include "worker/engine/checkpoint.h"
 #include "worker/engine/data.h"
 #include "worker/engine/encode.h"
@@ -139,7 +140,7 @@ absl::Status Publish(const std::string& out_dir, RunOutputs* out) {
   }
   if (out->torchscript_path.empty()) {
     std::error_code ignored;
-    fs::remove(fs::path(out_dir) / "model.pt", ignored);
+    fs::remove(fs::path(out_dir) / artifacts::kTorchScript, ignored);
   }
   return absl::OkStatus();
 }
@@ -230,7 +231,7 @@ absl::Status Prepare(Run& run) {
 }
 
 std::string Fingerprint(const Run& run) {
-  codec::Sha256 h;
+  base::Sha256Stream h;
   h.Update(run.model->sha256());
   h.Update(run.config.spec_json);
   if (run.data) {
@@ -252,7 +253,7 @@ std::string Fingerprint(const Run& run) {
     h.Update("no data");
   }
   h.Update(absl::StrCat(run.config.seed));
-  return h.FinishHex();
+  return h.HexDigest();
 }
 
 json TensorReport(const codec::TensorSize& size, Model& model) {
@@ -341,9 +342,9 @@ absl::StatusOr<std::unique_ptr<Staging>> MakeStaging(const std::string& out) {
 // Writes report.json and report.html into `dir`, then publishes everything.
 absl::Status FinishOutputs(const fs::path& dir, const std::string& out_dir,
                            const json& rep, RunOutputs* out) {
-  out->report_path = (dir / "report.json").string();
+  out->report_path = (dir / artifacts::kReportJson).string();
   if (auto st = WriteJsonFile(out->report_path, rep); !st.ok()) return st;
-  out->report_html_path = (dir / "report.html").string();
+  out->report_html_path = (dir / artifacts::kReportHtml).string();
   {
     auto html = codec::NewAtomicFile(out->report_html_path);
     if (!html.ok()) return html.status();
@@ -373,10 +374,10 @@ absl::StatusOr<RunOutputs> RunStreamed(Run& run) {
   if (!staging.ok()) return staging.status();
   const fs::path& dir = (*staging)->path;
   RunOutputs out;
-  out.cdz_path = (dir / "model.cdz").string();
-  out.safetensors_path = (dir / "model.safetensors").string();
+  out.cdz_path = (dir / artifacts::kCdz).string();
+  out.safetensors_path = (dir / artifacts::kSafetensors).string();
   if (source.module() != nullptr) {
-    out.torchscript_path = (dir / "model.pt").string();
+    out.torchscript_path = (dir / artifacts::kTorchScript).string();
   }
   StreamPaths paths{out.cdz_path, out.safetensors_path, out.torchscript_path};
   auto streamed = CompressStreaming(
@@ -567,19 +568,19 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   if (!staging.ok()) return staging.status();
   const fs::path& dir = (*staging)->path;
   RunOutputs out;
-  out.cdz_path = (dir / "model.cdz").string();
+  out.cdz_path = (dir / artifacts::kCdz).string();
   const auto encode_start = Clock::now();
   auto sizes = WriteCdz(model, BaseManifest(run, model.sha256()), out.cdz_path);
   if (!sizes.ok()) return sizes.status();
   if (auto st = VerifyCdz(model, out.cdz_path); !st.ok()) return st;
   const double encode_seconds = Since(encode_start);
-  out.safetensors_path = (dir / "model.safetensors").string();
+  out.safetensors_path = (dir / artifacts::kSafetensors).string();
   if (auto st = ExportSafetensorsFile(out.cdz_path, out.safetensors_path);
       !st.ok()) {
     return st;
   }
   if (model.trainable()) {
-    out.torchscript_path = (dir / "model.pt").string();
+    out.torchscript_path = (dir / artifacts::kTorchScript).string();
     if (auto st = ExportTorchScript(out.cdz_path, run.inputs.model_path,
                                     out.torchscript_path);
         !st.ok()) {

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/sha256.h"
 #include "codec/safetensors.h"
-#include "codec/sha256.h"
 #include "worker/engine/model.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
@@ -192,7 +192,7 @@ absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
   // The digest (for the manifest and checkpoints) is computed on another
   // core while the model loads: both are a pass over the file.
   absl::StatusOr<std::string> digest;
-  std::thread hasher([&] { digest = codec::FileSha256Hex(path); });
+  std::thread hasher([&] { digest = base::FileSha256Hex(path); });
   absl::StatusOr<std::unique_ptr<ModelSource>> source =
       *format == ModelFormat::kTorchScript ? TorchScriptSource::Open(path)
                                            : SafetensorsSource::Open(path);

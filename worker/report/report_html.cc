@@ -7,8 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/html_escape.h"
 
 namespace condense::report {
+
+using base::HtmlEscape;
 namespace {
 
 using nlohmann::json;
@@ -491,33 +494,6 @@ section,.layer,tr,.card{break-inside:avoid}h2{break-after:avoid}}
 )css";
 
 }  // namespace
-
-std::string HtmlEscape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string RenderReportHtml(const json& report) {
   const json& model = Field(report, "model");

@@ -21,9 +21,6 @@ namespace condense::report {
 // fails. Every string from the report is HTML-escaped.
 std::string RenderReportHtml(const nlohmann::json& report);
 
-// `text` with &, <, >, " and ' escaped for HTML text and attributes.
-std::string HtmlEscape(const std::string& text);
-
 }  // namespace condense::report
 
 #endif  // CONDENSE_WORKER_REPORT_REPORT_HTML_H_

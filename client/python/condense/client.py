@@ -24,7 +24,6 @@ from condense.v1 import (blobs_pb2_grpc, jobs_pb2, jobs_pb2_grpc, models_pb2,
 __all__ = ["Client", "Job", "Tls", "compress"]
 
 DEFAULT_ADDRESS = "127.0.0.1:7350"
-_FINAL = (jobs_pb2.Job.SUCCEEDED, jobs_pb2.Job.FAILED, jobs_pb2.Job.CANCELLED)
 
 
 class Tls:
@@ -375,7 +374,7 @@ class Job:
 
     def done(self, timeout=None):
         """Whether the job has ended (asks the server)."""
-        return self.refresh(timeout).state in _FINAL
+        return self.refresh(timeout).done
 
     def cancel(self, timeout=None):
         """Asks for cancellation (best effort: a running job ends CANCELLED
@@ -409,7 +408,7 @@ class Job:
                     if event.kind == jobs_pb2.JobEvent.STATE_CHANGED:
                         self.job.state = event.state
                     yield event
-                if self.refresh().state in _FINAL:
+                if self.refresh().done:
                     return
             except grpc.RpcError as e:
                 code = e.code()
@@ -427,7 +426,7 @@ class Job:
         """Blocks until the job ends or `timeout` seconds pass (None:
         forever); returns the condense.v1.Job."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.job.state not in _FINAL:
+        while not self.job.done:
             remaining = 600.0 if deadline is None else \
                 min(600.0, deadline - time.monotonic())
             if remaining <= 0:

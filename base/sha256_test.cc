@@ -1,10 +1,11 @@
-#include "codec/sha256.h"
+#include "base/sha256.h"
 
+#include <fstream>
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace condense::codec {
+namespace condense::base {
 namespace {
 
 TEST(Sha256Test, KnownVectors) {
@@ -25,12 +26,24 @@ TEST(Sha256Test, StreamingMatchesOneShotAtEverySplit) {
   for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>(i * 7));
   const std::string want = Sha256Hex(data);
   for (size_t split = 0; split <= data.size(); split += 13) {
-    Sha256 h;
+    Sha256Stream h;
     h.Update(absl::string_view(data).substr(0, split));
     h.Update(absl::string_view(data).substr(split));
-    EXPECT_EQ(h.FinishHex(), want) << split;
+    EXPECT_EQ(h.HexDigest(), want) << split;
   }
 }
 
+TEST(Sha256Test, FilesHashAsTheirBytes) {
+  const std::string path = ::testing::TempDir() + "/sha256_file";
+  const std::string data(3 << 20, 'x');  // Several read chunks.
+  std::ofstream(path, std::ios::binary) << data;
+  auto digest = FileSha256Hex(path);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, Sha256Hex(data));
+  EXPECT_EQ(FileSha256Hex(path + ".missing").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(IsSha256Hex(*digest));
+}
+
 }  // namespace
-}  // namespace condense::codec
+}  // namespace condense::base

@@ -1,12 +1,13 @@
-// Sha256Stream: incremental SHA-256 over OpenSSL's EVP interface (much
-// faster than codec/sha256), and hashing of files read in bounded chunks.
-// Shared by the client (upload, download checks) and the server's blob
-// store, so it depends on nothing but OpenSSL and Abseil.
+// The one SHA-256 of condense: incremental hashing over OpenSSL's EVP
+// interface (SHA-NI where the CPU has it), and hashing of files read in
+// bounded chunks. At the bottom of the layering: the client, the server's
+// blob store and the engine use it; it depends on nothing but OpenSSL and
+// Abseil.
 //
 // A Sha256Stream is a value owned by one thread at a time; distinct
 // objects may be used from different threads.
-#ifndef CONDENSE_CLIENT_RPC_SHA256_STREAM_H_
-#define CONDENSE_CLIENT_RPC_SHA256_STREAM_H_
+#ifndef CONDENSE_BASE_SHA256_H_
+#define CONDENSE_BASE_SHA256_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace condense::client {
+namespace condense::base {
 
 class Sha256Stream {
  public:
@@ -57,6 +58,9 @@ bool IsSha256Hex(absl::string_view hex);
 absl::Status HashFileRange(int fd, int64_t offset, int64_t length,
                            Sha256Stream* stream);
 
-}  // namespace condense::client
+// Hex sha256 of the file at `path`; NotFound when it cannot be opened.
+absl::StatusOr<std::string> FileSha256Hex(const std::string& path);
 
-#endif  // CONDENSE_CLIENT_RPC_SHA256_STREAM_H_
+}  // namespace condense::base
+
+#endif  // CONDENSE_BASE_SHA256_H_

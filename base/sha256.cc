@@ -1,5 +1,6 @@
-#include "client/rpc/sha256_stream.h"
+#include "base/sha256.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -11,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace condense::client {
+namespace condense::base {
 
 struct Sha256Stream::State {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -96,4 +97,17 @@ absl::Status HashFileRange(int fd, int64_t offset, int64_t length,
   return absl::OkStatus();
 }
 
-}  // namespace condense::client
+absl::StatusOr<std::string> FileSha256Hex(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  Sha256Stream stream;
+  absl::Status st = HashFileRange(fd, 0, -1, &stream);
+  ::close(fd);
+  if (!st.ok()) return st;
+  return stream.HexDigest();
+}
+
+}  // namespace condense::base

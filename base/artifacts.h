@@ -1,0 +1,24 @@
+// The names of a job's outputs, as the engine writes them, the worker
+// uploads them, and the web view and clients serve and look for them:
+// defined once here.
+#ifndef CONDENSE_BASE_ARTIFACTS_H_
+#define CONDENSE_BASE_ARTIFACTS_H_
+
+#include <array>
+
+namespace condense::artifacts {
+
+inline constexpr char kCdz[] = "model.cdz";
+inline constexpr char kTorchScript[] = "model.pt";
+inline constexpr char kSafetensors[] = "model.safetensors";
+inline constexpr char kReportJson[] = "report.json";
+inline constexpr char kReportHtml[] = "report.html";
+
+// Every output, in the order a job lists them (model.pt only for
+// TorchScript inputs).
+inline constexpr std::array<const char*, 5> kAll = {
+    kCdz, kTorchScript, kSafetensors, kReportJson, kReportHtml};
+
+}  // namespace condense::artifacts
+
+#endif  // CONDENSE_BASE_ARTIFACTS_H_
