@@ -3,6 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/plan.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 
@@ -90,19 +91,17 @@ absl::StatusOr<Model> Model::Load(std::unique_ptr<ModelSource> source,
         return absl::OkStatus();
       });
   if (!st.ok()) return st;
-  bool seen_conv = false;
-  for (const NamedTensor& nt : model.tensors_) {
-    if (!nt.tensor.is_floating_point() || !nt.is_parameter) continue;
-    const int rank = static_cast<int>(nt.tensor.dim());
-    LayerConfig lc = ResolveLayer(config, nt.name, rank, nt.role);
-    if (!lc.compress) continue;
+  const CompressionPlan plan = ResolvePlan(config, src.tensors());
+  for (size_t i = 0; i < model.tensors_.size(); ++i) {
+    const TensorPlan& tp = plan.tensors[i];
+    if (!tp.settings.compress) continue;
+    const NamedTensor& nt = model.tensors_[i];
     Layer layer;
     layer.name = nt.name;
     layer.param = nt.tensor;
-    layer.config = lc;
-    layer.conv = rank >= 3;
-    layer.first_conv = layer.conv && !seen_conv;
-    seen_conv = seen_conv || layer.conv;
+    layer.config = tp.settings;
+    layer.conv = nt.tensor.dim() >= 3;
+    layer.first_conv = tp.first_conv;
     model.layers_.push_back(std::move(layer));
   }
   if (model.layers_.empty()) return NothingToCompressError(src.path());

@@ -17,6 +17,7 @@
 #include "worker/engine/encode.h"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/model.h"
+#include "worker/engine/plan.h"
 #include "worker/engine/requirements.h"
 #include "worker/engine/tensor_report.h"
 #include "worker/engine/torch_dtype.h"
@@ -81,17 +82,10 @@ class Streamer {
 };
 
 void Streamer::Resolve() {
-  bool seen_conv = false;
-  for (const TensorEntry& e : source_.tensors()) {
-    LayerConfig lc;
-    if (e.floating() && e.parameter) {
-      lc = ResolveLayer(config_, e.name, static_cast<int>(e.shape.size()),
-                        e.role);
-    }
-    const bool conv = lc.compress && e.shape.size() >= 3;
-    first_conv_.push_back(conv && !seen_conv);
-    seen_conv = seen_conv || conv;
-    layer_.push_back(lc);
+  const CompressionPlan plan = ResolvePlan(config_, source_.tensors());
+  for (const TensorPlan& tp : plan.tensors) {
+    layer_.push_back(tp.settings);
+    first_conv_.push_back(tp.first_conv);
   }
 }
 
