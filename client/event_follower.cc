@@ -6,29 +6,14 @@
 #include "absl/strings/str_cat.h"
 #include "client/job_display.h"
 #include "proto/job_state.h"
+#include "proto/retry_policy.h"
 
 namespace condense::client {
 
 bool IsRetryableWatchError(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kAborted:
-    // The CLI never cancels its own watch, so CANCELLED comes from the
-    // server stopping (it cancels open calls on shutdown).
-    case absl::StatusCode::kCancelled:
-      return true;
-    // A stream cut by the transport (RST_STREAM, GOAWAY) can surface as
-    // INTERNAL or UNKNOWN with a message from the HTTP/2 layer.
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-      return absl::StrContains(status.message(), "RST_STREAM") ||
-             absl::StrContains(status.message(), "GOAWAY") ||
-             absl::StrContains(status.message(), "Socket closed") ||
-             absl::StrContains(status.message(), "Stream removed");
-    default:
-      return false;
-  }
+  // The CLI never cancels its own watch, so CANCELLED comes from the server
+  // stopping (it cancels open calls on shutdown): the stream policy.
+  return retry::IsTransientError(status, retry::CallKind::kStream);
 }
 
 absl::Status FollowJobEvents(const FollowOptions& options,

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "condense/v1/jobs.pb.h"
+#include "proto/retry_policy.h"
 
 namespace condense::client {
 
@@ -38,8 +39,8 @@ struct FollowOptions {
   std::function<void(const absl::Status& why, absl::Duration wait)> on_retry;
   // Waits between reconnects; tests replace it.
   std::function<void(absl::Duration)> sleep;
-  absl::Duration initial_backoff = absl::Milliseconds(250);
-  absl::Duration max_backoff = absl::Seconds(5);
+  absl::Duration initial_backoff = retry::Backoff(1);
+  absl::Duration max_backoff = retry::Backoff(retry::MaxAttempts());
   // Reconnects in a row without a new event before giving up.
   int max_retries = 20;
 };
@@ -50,9 +51,8 @@ struct FollowOptions {
 absl::Status FollowJobEvents(const FollowOptions& options,
                              int64_t from_sequence);
 
-// Whether a failed watch is worth reconnecting: UNAVAILABLE (server down or
-// restarting, broken connection), CANCELLED (the server stopping), and the
-// errors a cut stream surfaces as.
+// Whether a failed watch is worth reconnecting: the retry policy's stream
+// rule (proto/retry_policy.h).
 bool IsRetryableWatchError(const absl::Status& status);
 
 }  // namespace condense::client

@@ -16,6 +16,7 @@
 #include "client/labels.h"
 #include "client/resource_names.h"
 #include "condense/v1/jobs.grpc.pb.h"
+#include "proto/retry_policy.h"
 #include "proto/spec_util.h"
 
 namespace condense::client {
@@ -81,11 +82,14 @@ int RunSubmit(const CommandEnv& env, const SubmitOptions& o) {
   v1::Job job;
   absl::Status status;
   // The request_id makes a repeated create return the first job.
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(attempt));
+  for (int attempt = 0; attempt < retry::MaxAttempts(); ++attempt) {
+    if (attempt > 0) {
+      std::this_thread::sleep_for(
+          absl::ToChronoMilliseconds(retry::Backoff(attempt)));
+    }
     auto context = (*connection)->NewContext(std::chrono::seconds(30));
     status = RpcStatus(stub->CreateJob(context.get(), *request, &job));
-    if (status.ok() || !IsRetryableWatchError(status)) break;
+    if (status.ok() || !retry::IsTransientError(status)) break;
   }
   if (!status.ok()) return Fail(env, status);
   if (env.json() && !o.watch) {

@@ -15,6 +15,7 @@
 #include "client/resource_names.h"
 #include "condense/v1/jobs.grpc.pb.h"
 #include "proto/job_state.h"
+#include "proto/retry_policy.h"
 
 namespace condense::client {
 namespace {
@@ -126,10 +127,11 @@ int FollowJob(const CommandEnv& env, const Connection& connection,
   // The result (artifacts, accuracy) is on the job, not in the events. The
   // server may be restarting: try a few times.
   absl::StatusOr<v1::Job> final_job;
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  for (int attempt = 1; attempt <= retry::MaxAttempts(); ++attempt) {
     final_job = GetJob(connection, stub.get(), job);
-    if (final_job.ok() || !IsRetryableWatchError(final_job.status())) break;
-    std::this_thread::sleep_for(std::chrono::seconds(1 << attempt));
+    if (final_job.ok() || !retry::IsTransientError(final_job.status())) break;
+    std::this_thread::sleep_for(
+        absl::ToChronoMilliseconds(retry::Backoff(attempt)));
   }
   if (!final_job.ok()) return Fail(env, final_job.status());
   if (!env.json()) *env.io.out << RenderJobSummary(*final_job) << std::flush;

@@ -14,6 +14,7 @@
 #include "client/rpc/blob_transfer.h"
 #include "nlohmann/json.hpp"
 #include "proto/grpc_status.h"
+#include "proto/retry_policy.h"
 #include "spdlog/spdlog.h"
 #include "worker/engine/engine.h"
 #include "worker/job_events.h"
@@ -31,15 +32,14 @@ namespace {
 template <typename Rpc>
 grpc::Status WithRetry(Rpc rpc, std::chrono::seconds patience) {
   const auto deadline = std::chrono::steady_clock::now() + patience;
-  auto delay = std::chrono::milliseconds(200);
-  while (true) {
+  for (int retries = 1;; ++retries) {
     grpc::Status status = rpc();
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+    const auto delay = absl::ToChronoMilliseconds(retry::Backoff(retries));
+    if (!retry::IsTransientError(api::FromGrpcStatus(status)) ||
         std::chrono::steady_clock::now() + delay > deadline) {
       return status;
     }
     std::this_thread::sleep_for(delay);
-    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
   }
 }
 

@@ -33,6 +33,9 @@ class BuildWithStubs(build_py):
              f"--grpc_python_out={self.build_lib}",
              f"--plugin=protoc-gen-grpc_python={plugin}"] + PUBLIC,
             check=True)
+        # The retry policy the CLI and the workers embed too.
+        shutil.copy(os.path.join(PROTO, "condense", "v1", "retry_policy.json"),
+                    os.path.join(self.build_lib, "condense"))
         # Generated packages (condense/v1) are namespace packages inside
         # condense; list them so setuptools ships them.
         for path in glob.glob(os.path.join(self.build_lib, "condense", "v1")):

@@ -16,6 +16,7 @@
 #include "base/sha256.h"
 #include "condense/v1/blobs.grpc.pb.h"
 #include "proto/grpc_status.h"
+#include "proto/retry_policy.h"
 
 namespace condense::client {
 namespace {
@@ -47,23 +48,22 @@ class FileHandle {
   int fd_;
 };
 
-// 100 ms, doubling to 5 s.
+// Waits as the retry policy says before each retry.
 class Backoff {
  public:
   void Wait() {
-    std::this_thread::sleep_for(delay_);
-    delay_ = std::min(delay_ * 2, std::chrono::milliseconds(5000));
+    std::this_thread::sleep_for(
+        absl::ToChronoMilliseconds(retry::Backoff(++retries_)));
   }
 
  private:
-  std::chrono::milliseconds delay_{100};
+  int retries_ = 0;
 };
 
-// Broken streams and a server that is down or restarting: worth another
-// attempt. ABORTED: the server still holds our previous, broken stream.
+// Transfers are streams: the retry policy's stream rule.
 bool Retryable(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::ABORTED;
+  return retry::IsTransientError(api::FromGrpcStatus(status),
+                                 retry::CallKind::kStream);
 }
 
 absl::Status Annotate(const absl::Status& status, absl::string_view what) {

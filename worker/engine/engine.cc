@@ -16,6 +16,7 @@
 #include "worker/engine/encode.h"
 #include "worker/engine/model.h"
 #include "worker/engine/requirements.h"
+#include "worker/engine/stage.h"
 #include "worker/engine/stages.h"
 #include "worker/engine/streaming.h"
 #include "worker/engine/tensor_report.h"
@@ -512,7 +513,7 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
     // Seeds LibTorch (CPU and CUDA) per stage, so a resumed run draws the
     // same random numbers as an uninterrupted one.
     torch::manual_seed(config.seed * 1000003 + static_cast<uint64_t>(i));
-    auto record = RunStage(sc, ctx);
+    auto record = MakeStage(sc)->Run(ctx);
     if (!record.ok()) return record.status();
     EvalResult after = run.data ? Evaluate(env) : EvalResult{};
     StorageEstimate est = EstimateStorage(model);

@@ -1,9 +1,8 @@
 #include "worker/engine/plan.h"
 
 #include "absl/strings/str_cat.h"
-#include "worker/engine/kmeans_1d.h"
 #include "worker/engine/model.h"
-#include "worker/engine/stages.h"
+#include "worker/engine/stage.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 #include "worker/engine/weight_stats.h"
@@ -16,7 +15,7 @@ std::vector<uint64_t> Shape(const torch::Tensor& t) {
 }
 
 // Prunes and clusters `values` (float32, CPU, contiguous) in place as `tp`
-// says; returns the codebook it is then stored with.
+// says, as the quantize stage does; returns the codebook it is stored with.
 absl::StatusOr<std::vector<float>> Share(const CompressionPlan& plan,
                                          const TensorPlan& tp,
                                          torch::Tensor& values) {
@@ -25,30 +24,20 @@ absl::StatusOr<std::vector<float>> Share(const CompressionPlan& plan,
     values.masked_fill_(TopMagnitudeMask(values, tp.sparsity).logical_not(),
                         0.0);
   }
-  const std::span<float> w(values.data_ptr<float>(),
-                           static_cast<size_t>(values.numel()));
-  std::vector<float> codebook;
-  if (CountNonzero(w) > 0) {
-    KMeansOptions opts;
-    opts.k = 1 << tp.settings.bits;
-    opts.init = plan.init;
-    opts.solver = plan.solver;
-    opts.seed = plan.seed;
-    opts.max_iterations = 10000;  // As the quantize stage.
-    auto km = KMeans1DNonzero(w, opts);
-    if (!km.ok()) {
-      return absl::Status(km.status().code(),
-                          absl::StrCat(tp.name, ": ", km.status().message()));
-    }
-    const std::vector<uint64_t> used = SnapToCentroids(w, km->centroids);
-    for (size_t j = 0; j < used.size(); ++j) {
-      if (used[j] > 0 && km->centroids[j] != 0.0f) {
-        codebook.push_back(km->centroids[j]);
-      }
-    }
+  TensorState t;
+  t.name = tp.name;
+  t.tensor = values;
+  t.weights = {values.data_ptr<float>(), static_cast<size_t>(values.numel())};
+  t.settings = tp.settings;
+  t.seed = plan.seed;
+  StageConfig quantize;
+  quantize.kind = StageConfig::Kind::kQuantize;
+  quantize.quantize = plan.quantize;
+  if (auto rec = MakeStage(quantize)->RunOnTensor(t); !rec.ok()) {
+    return rec.status();
   }
-  if (codebook.empty()) codebook.push_back(0.0f);
-  return codebook;
+  if (t.codebook.empty()) t.codebook.push_back(0.0f);
+  return t.codebook;
 }
 
 }  // namespace
@@ -59,8 +48,7 @@ CompressionPlan ResolvePlan(const EngineConfig& config,
   plan.seed = config.seed;
   for (const StageConfig& s : config.stages) {
     if (s.kind != StageConfig::Kind::kQuantize) continue;
-    plan.init = s.quantize.init;
-    plan.solver = s.quantize.solver;
+    plan.quantize = s.quantize;
     break;
   }
   bool seen_conv = false;

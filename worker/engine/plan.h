@@ -37,9 +37,8 @@ struct TensorPlan {
 
 struct CompressionPlan {
   std::vector<TensorPlan> tensors;  // In the model's tensor order.
-  // How weights are shared (the spec's first quantize stage, if any).
-  KMeansInit init = KMeansInit::kLinear;
-  KMeansSolver solver = KMeansSolver::kLloyd;
+  // How weights are shared: the spec's first quantize stage, if any.
+  QuantizeConfig quantize;
   uint64_t seed = 0;
 };
 

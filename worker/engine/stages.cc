@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/requirements.h"
+#include "worker/engine/stage.h"
 #include "worker/engine/weight_stats.h"
 
 namespace condense::engine {
@@ -13,6 +14,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+
+// Lloyd's iterations are O(k log n) after one sort (or over the histogram):
+// run to convergence.
+constexpr int kQuantizeIterations = 10000;
 
 double Lr(double stage_lr, const EngineConfig& c, double scale = 1.0) {
   return stage_lr > 0 ? stage_lr : c.training.learning_rate * scale;
@@ -175,8 +180,7 @@ absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
     opts.init = q.init;
     opts.solver = q.solver;
     opts.seed = ctx.env.config->seed;
-    // Iterations are O(k log n) after one sort: run Lloyd to convergence.
-    opts.max_iterations = 10000;
+    opts.max_iterations = kQuantizeIterations;
     std::span<const float> span(values.data_ptr<float>(), n);
     auto km = KMeans1D(span, opts);
     if (!km.ok()) {
@@ -313,18 +317,140 @@ StorageEstimate EstimateStorage(Model& model) {
   return total.Estimate();
 }
 
-absl::StatusOr<json> RunStage(const StageConfig& stage, StageContext& ctx) {
-  switch (stage.kind) {
-    case StageConfig::Kind::kPrune:
-      return RunPrune(stage.prune, ctx);
-    case StageConfig::Kind::kDsd:
-      return RunDsd(stage.dsd, ctx);
-    case StageConfig::Kind::kQuantize:
-      return RunQuantize(stage.quantize, ctx);
-    case StageConfig::Kind::kFinetune:
-      return RunFinetune(stage.finetune, ctx);
+namespace {
+
+class PruneStage : public Stage {
+ public:
+  explicit PruneStage(const PruneConfig& c) : c_(c) {}
+  const char* name() const override { return "prune"; }
+  absl::StatusOr<json> Run(StageContext& ctx) const override {
+    return RunPrune(c_, ctx);
   }
-  return absl::InternalError("unknown stage kind");
+  // Per layer without retraining: every layer alone but for one global
+  // threshold.
+  bool StreamsDataFree() const override {
+    return c_.criterion != PruneCriterion::kGlobalSparsity &&
+           c_.epochs_per_step == 0;
+  }
+  absl::StatusOr<json> RunOnTensor(TensorState& t) const override {
+    Layer l;
+    l.name = t.name;
+    l.param = t.tensor;
+    l.config = t.settings;
+    l.conv = t.tensor.dim() >= 3;
+    l.first_conv = t.first_conv;
+    BeginPrune(l);
+    for (int step = 1; step <= c_.steps; ++step) PruneLayerStep(c_, step, l);
+    t.pruned = t.pruned || l.mask.defined();
+    return 1.0 - static_cast<double>(CountNonzero(t.weights)) /
+                     static_cast<double>(std::max<size_t>(t.weights.size(), 1));
+  }
+
+ private:
+  PruneConfig c_;
+};
+
+class DsdStage : public Stage {
+ public:
+  explicit DsdStage(const DsdConfig& c) : c_(c) {}
+  const char* name() const override { return "dsd"; }
+  absl::StatusOr<json> Run(StageContext& ctx) const override {
+    return RunDsd(c_, ctx);
+  }
+
+ private:
+  DsdConfig c_;
+};
+
+class QuantizeStage : public Stage {
+ public:
+  explicit QuantizeStage(const QuantizeConfig& c) : c_(c) {}
+  const char* name() const override { return "quantize"; }
+  absl::StatusOr<json> Run(StageContext& ctx) const override {
+    return RunQuantize(c_, ctx);
+  }
+  bool StreamsDataFree() const override {
+    return QuantizeEpochs(c_, /*has_data=*/false) == 0;
+  }
+  // The same clustering as Run (KMeans1DNonzero is KMeans1D over the
+  // nonzeros, SnapToCentroids is AssignNearest), without index tensors.
+  absl::StatusOr<json> RunOnTensor(TensorState& t) const override {
+    const auto start = Clock::now();
+    const int64_t nonzeros = CountNonzero(t.weights);
+    json rec = {
+        {"name", t.name}, {"bits", t.settings.bits}, {"nonzeros", nonzeros}};
+    t.codebook.clear();
+    if (nonzeros == 0) {
+      t.centroids = torch::zeros({0});
+    } else {
+      KMeansOptions opts;
+      opts.k = 1 << t.settings.bits;
+      opts.init = c_.init;
+      opts.solver = c_.solver;
+      opts.seed = t.seed;
+      opts.max_iterations = kQuantizeIterations;
+      auto km = KMeans1DNonzero(t.weights, opts);
+      if (!km.ok()) {
+        return absl::Status(km.status().code(),
+                            absl::StrCat(t.name, ": ", km.status().message()));
+      }
+      const std::vector<uint64_t> used =
+          SnapToCentroids(t.weights, km->centroids, t.threads);
+      t.centroids = torch::tensor(km->centroids);
+      for (size_t j = 0; j < used.size(); ++j) {
+        if (used[j] > 0 && km->centroids[j] != 0.0f) {
+          t.codebook.push_back(km->centroids[j]);
+        }
+      }
+      rec["centroids"] = km->centroids.size();
+      rec["kmeans_sse"] = km->sse;
+      rec["kmeans_iterations"] = km->iterations;
+    }
+    rec["kmeans_seconds"] =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    return rec;
+  }
+
+ private:
+  QuantizeConfig c_;
+};
+
+class FinetuneStage : public Stage {
+ public:
+  explicit FinetuneStage(const FinetuneConfig& c) : c_(c) {}
+  const char* name() const override { return "finetune"; }
+  absl::StatusOr<json> Run(StageContext& ctx) const override {
+    return RunFinetune(c_, ctx);
+  }
+  // Without epochs, nothing to do to any tensor.
+  bool StreamsDataFree() const override { return c_.epochs == 0; }
+  absl::StatusOr<json> RunOnTensor(TensorState&) const override {
+    return json::object();
+  }
+
+ private:
+  FinetuneConfig c_;
+};
+
+}  // namespace
+
+absl::StatusOr<json> Stage::RunOnTensor(TensorState&) const {
+  return absl::InternalError(
+      absl::StrCat("stage ", name(), " cannot run tensor by tensor"));
+}
+
+std::unique_ptr<Stage> MakeStage(const StageConfig& config) {
+  switch (config.kind) {
+    case StageConfig::Kind::kPrune:
+      return std::make_unique<PruneStage>(config.prune);
+    case StageConfig::Kind::kDsd:
+      return std::make_unique<DsdStage>(config.dsd);
+    case StageConfig::Kind::kQuantize:
+      return std::make_unique<QuantizeStage>(config.quantize);
+    case StageConfig::Kind::kFinetune:
+      return std::make_unique<FinetuneStage>(config.finetune);
+  }
+  return nullptr;
 }
 
 }  // namespace condense::engine

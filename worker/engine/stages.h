@@ -16,9 +16,6 @@ struct StageContext {
   StageInfo info;
 };
 
-absl::StatusOr<nlohmann::json> RunStage(const StageConfig& stage,
-                                        StageContext& ctx);
-
 // Keeps the largest (1 - sparsity) of |w| (ties broken by position); the
 // rest is pruned. Returns a bool mask.
 torch::Tensor TopMagnitudeMask(const torch::Tensor& w, double sparsity);

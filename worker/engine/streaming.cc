@@ -1,7 +1,6 @@
 #include "worker/engine/streaming.h"
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -15,10 +14,10 @@
 #include "codec/safetensors.h"
 #include "codec/sparse_quantized.h"
 #include "worker/engine/encode.h"
-#include "worker/engine/kmeans_1d.h"
 #include "worker/engine/model.h"
 #include "worker/engine/plan.h"
 #include "worker/engine/requirements.h"
+#include "worker/engine/stage.h"
 #include "worker/engine/tensor_report.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
@@ -28,7 +27,6 @@ namespace condense::engine {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 // Encoder and decoder scratch per weight of a compressed tensor: a byte per
@@ -67,7 +65,7 @@ class Streamer {
                                   const CancelFlag* cancel);
 
  private:
-  void Resolve();
+  void Resolve();  // The plan and the stages, once.
   TensorResult Process(size_t i) const;
   absl::Status Compress(size_t i, const torch::Tensor& t,
                         TensorResult* r) const;
@@ -77,11 +75,13 @@ class Streamer {
   // Tensors in parallel, and threads for the per-weight passes of a large
   // tensor (which runs alone: see the admission in Run).
   const int workers_;
+  std::vector<std::unique_ptr<Stage>> stages_;
   std::vector<LayerConfig> layer_;  // Per tensor; compress false: raw.
   std::vector<bool> first_conv_;
 };
 
 void Streamer::Resolve() {
+  for (const StageConfig& s : config_.stages) stages_.push_back(MakeStage(s));
   const CompressionPlan plan = ResolvePlan(config_, source_.tensors());
   for (const TensorPlan& tp : plan.tensors) {
     layer_.push_back(tp.settings);
@@ -101,69 +101,26 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
       {"min", range.min},
       {"max", range.max},
       {"dense", Histogram(w, range.min, range.max, kHistogramBins, false)}};
-  torch::Tensor centroids;  // Defined once quantized.
-  // Once quantized: the centroids in use, i.e. the distinct nonzero values
-  // (what SparseCodebook finds, known here without another pass).
-  std::vector<float> codebook;
-  bool pruned = false;
-  for (const StageConfig& s : config_.stages) {
-    json rec;
-    if (s.kind == StageConfig::Kind::kPrune) {
-      Layer l;
-      l.name = e.name;
-      l.param = t;
-      l.config = lc;
-      l.conv = e.shape.size() >= 3;
-      l.first_conv = first_conv_[i];
-      BeginPrune(l);
-      for (int step = 1; step <= s.prune.steps; ++step) {
-        PruneLayerStep(s.prune, step, l);
-      }
-      pruned = pruned || l.mask.defined();
-      rec = 1.0 - static_cast<double>(CountNonzero(w)) /
-                      static_cast<double>(std::max<size_t>(w.size(), 1));
-    } else if (s.kind == StageConfig::Kind::kQuantize) {
-      const auto start = Clock::now();
-      const int64_t nonzeros = CountNonzero(w);
-      rec = {{"name", e.name}, {"bits", lc.bits}, {"nonzeros", nonzeros}};
-      if (nonzeros == 0) {
-        centroids = torch::zeros({0});
-        codebook.clear();
-      } else {
-        KMeansOptions opts;
-        opts.k = 1 << lc.bits;
-        opts.init = s.quantize.init;
-        opts.solver = s.quantize.solver;
-        opts.seed = config_.seed;
-        opts.max_iterations = 10000;  // As the in-memory quantize stage.
-        auto km = KMeans1DNonzero(w, opts);
-        if (!km.ok()) {
-          return absl::Status(
-              km.status().code(),
-              absl::StrCat(e.name, ": ", km.status().message()));
-        }
-        const std::vector<uint64_t> used =
-            SnapToCentroids(w, km->centroids, workers_);
-        centroids = torch::tensor(km->centroids);
-        codebook.clear();
-        for (size_t j = 0; j < used.size(); ++j) {
-          if (used[j] > 0 && km->centroids[j] != 0.0f) {
-            codebook.push_back(km->centroids[j]);
-          }
-        }
-        rec["centroids"] = km->centroids.size();
-        rec["kmeans_sse"] = km->sse;
-        rec["kmeans_iterations"] = km->iterations;
-      }
-      rec["kmeans_seconds"] =
-          std::chrono::duration<double>(Clock::now() - start).count();
-    }
-    r->stage_records.push_back(std::move(rec));
+  TensorState state;
+  state.name = e.name;
+  state.tensor = t;
+  state.weights = w;
+  state.settings = lc;
+  state.first_conv = first_conv_[i];
+  state.seed = config_.seed;
+  state.threads = workers_;
+  for (const std::unique_ptr<Stage>& stage : stages_) {
+    auto rec = stage->RunOnTensor(state);
+    if (!rec.ok()) return rec.status();
+    r->stage_records.push_back(*std::move(rec));
     r->stage_bytes.push_back(TensorStorageBytes(
-        t, &lc, centroids.defined() ? centroids.numel() : 0));
+        t, &lc, state.centroids.defined() ? state.centroids.numel() : 0));
     r->stage_histograms.push_back(
         Histogram(w, range.min, range.max, kHistogramBins, true));
   }
+  const torch::Tensor& centroids = state.centroids;
+  std::vector<float>& codebook = state.codebook;
+  const bool pruned = state.pruned;
   r->weights["final"] =
       r->stage_histograms.empty()
           ? json(Histogram(w, range.min, range.max, kHistogramBins, true))
@@ -478,22 +435,7 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
 
 bool StreamsDataFree(const EngineConfig& config) {
   for (const StageConfig& s : config.stages) {
-    switch (s.kind) {
-      case StageConfig::Kind::kPrune:
-        if (s.prune.criterion == PruneCriterion::kGlobalSparsity ||
-            s.prune.epochs_per_step > 0) {
-          return false;
-        }
-        break;
-      case StageConfig::Kind::kDsd:
-        return false;
-      case StageConfig::Kind::kQuantize:
-        if (QuantizeEpochs(s.quantize, /*has_data=*/false) > 0) return false;
-        break;
-      case StageConfig::Kind::kFinetune:
-        if (s.finetune.epochs > 0) return false;
-        break;
-    }
+    if (!MakeStage(s)->StreamsDataFree()) return false;
   }
   return true;
 }

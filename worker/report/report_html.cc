@@ -403,14 +403,20 @@ std::string TensorTable(const json& r) {
   if (!tensors.is_array() || tensors.empty()) return "";
   std::string out =
       "<section class=\"details\"><h2>Tensors</h2><table><thead><tr>"
-      "<th>tensor</th><th>encoding</th><th>weights</th><th>density</th>"
-      "<th>index bits</th><th>gap bits</th><th>bits / nonzero</th>"
-      "<th>original</th><th>stored</th><th>ratio</th></tr></thead><tbody>";
+      "<th>tensor</th><th>role</th><th>encoding</th><th>weights</th>"
+      "<th>density</th><th>index bits</th><th>gap bits</th>"
+      "<th>bits / nonzero</th><th>original</th><th>stored</th><th>ratio</th>"
+      "</tr></thead><tbody>";
   for (const json& t : tensors) {
     const bool compressed = Str(t, "encoding") != "raw";
+    // Why a tensor is raw shows on its encoding, as a tooltip.
+    const std::string reason = Str(t, "raw_reason");
     absl::StrAppend(
         &out, "<tr><td>", HtmlEscape(Str(t, "name")), "</td><td>",
-        compressed ? "sparse quantized" : "raw", "</td><td>",
+        HtmlEscape(Str(t, "role")), "</td><td",
+        reason.empty() ? ""
+                       : absl::StrCat(" title=\"", HtmlEscape(reason), "\""),
+        ">", compressed ? "sparse quantized" : "raw", "</td><td>",
         absl::StrFormat("%.0f", Num(t, "numel")), "</td><td>",
         Percent(Num(t, "density")), "</td><td>",
         compressed ? absl::StrCat(static_cast<int>(Num(t, "bits"))) : "",

@@ -82,6 +82,8 @@ json SampleReport() {
          {"bits_per_nonzero", 7.3},
          {"ratio", 54.6}},
         {{"name", "fc1.bias"},
+         {"role", "bias"},
+         {"raw_reason", "biases are few and sensitive: stored raw"},
          {"encoding", "raw"},
          {"numel", 300},
          {"density", 1.0},
@@ -129,6 +131,13 @@ TEST(ReportHtml, ShowsTheKeyNumbersAndEverySection) {
   // Bits per weight: 8 * (8000 + 9000 + 228) / 235200 = 0.59 in all.
   EXPECT_NE(html.find("0.59 bits"), std::string::npos);
   EXPECT_NE(html.find("32.00 bits"), std::string::npos);  // The raw bias.
+}
+
+TEST(ReportHtml, ShowsRolesAndWhyATensorIsRaw) {
+  const std::string html = RenderReportHtml(SampleReport());
+  EXPECT_NE(html.find("<td>bias</td>"), std::string::npos);
+  EXPECT_NE(html.find("title=\"biases are few and sensitive: stored raw\""),
+            std::string::npos);
 }
 
 TEST(ReportHtml, ShowsWarningsFirst) {

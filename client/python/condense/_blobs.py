@@ -8,7 +8,8 @@ import time
 
 import grpc
 
-from condense.errors import RETRYABLE, CondenseError, from_rpc_error
+from condense import retry
+from condense.errors import CondenseError, from_rpc_error
 from condense.v1 import blobs_pb2, common_pb2
 
 CHUNK_BYTES = 1 << 20  # Well under gRPC's 4 MiB message cap.
@@ -35,7 +36,7 @@ def upload_name(digest):
 
 
 def _backoff(attempt):
-    time.sleep(min(0.2 * 2 ** attempt, 5.0))
+    time.sleep(retry.backoff(attempt + 1))
 
 
 def upload(stub, path, metadata, timeout, attempts=5):
@@ -58,7 +59,7 @@ def upload(stub, path, metadata, timeout, attempts=5):
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 offset = 0
-            elif e.code() in RETRYABLE:
+            elif retry.is_transient(e.code(), stream=True):
                 last = e
                 continue
             else:
@@ -85,7 +86,7 @@ def upload(stub, path, metadata, timeout, attempts=5):
                 return digest
             last = None
         except grpc.RpcError as e:
-            if e.code() not in RETRYABLE:
+            if not retry.is_transient(e.code(), stream=True):
                 raise from_rpc_error(e, f"upload of {path}") from None
             last = e
     if last is not None:
@@ -118,7 +119,7 @@ def download(stub, digest, path, metadata, timeout, attempts=5):
                     last = None
                     break
                 except grpc.RpcError as e:
-                    if e.code() not in RETRYABLE:
+                    if not retry.is_transient(e.code(), stream=True):
                         raise from_rpc_error(e, f"download of {blob_name(digest)}") from None
                     last = e  # Go on from `received`.
         if last is not None:

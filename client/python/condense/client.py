@@ -15,7 +15,8 @@ import uuid
 import grpc
 
 from condense import _blobs, _safetensors
-from condense.errors import (RETRYABLE, CondenseError, DeadlineExceeded,
+from condense import retry
+from condense.errors import (CondenseError, DeadlineExceeded,
                              FailedPrecondition, InvalidArgument, JobCancelled,
                              JobFailed, from_rpc_error)
 from condense.v1 import (blobs_pb2_grpc, jobs_pb2, jobs_pb2_grpc, models_pb2,
@@ -337,15 +338,17 @@ class Client:
                 return jobs[:limit] if limit else jobs
             request.page_token = response.next_page_token
 
-    def _retrying(self, method, request, timeout, what, attempts=5):
+    def _retrying(self, method, request, timeout, what,
+                  attempts=retry.MAX_ATTEMPTS):
         for attempt in range(attempts):
             try:
                 return method(request, metadata=self._metadata,
                               timeout=self._timeout(timeout))
             except grpc.RpcError as e:
-                if e.code() not in RETRYABLE or attempt == attempts - 1:
+                if not retry.is_transient(e.code()) or \
+                        attempt == attempts - 1:
                     raise from_rpc_error(e, what) from None
-                time.sleep(min(0.2 * 2 ** attempt, 5.0))
+                time.sleep(retry.backoff(attempt + 1))
 
 
 class Job:
@@ -416,11 +419,11 @@ class Job:
                         deadline is not None:
                     continue  # Reported above with the job's state.
                 # The server ends streams CANCELLED when it shuts down.
-                if code not in (grpc.StatusCode.UNAVAILABLE,
-                                grpc.StatusCode.CANCELLED) or failures >= 30:
+                if not retry.is_transient(code, stream=True) or \
+                        failures >= retry.MAX_ATTEMPTS:
                     raise from_rpc_error(e, f"watching {self.name}") from None
                 failures += 1
-                time.sleep(min(0.2 * 2 ** failures, 5.0))
+                time.sleep(retry.backoff(failures))
 
     def wait(self, timeout=None):
         """Blocks until the job ends or `timeout` seconds pass (None:
@@ -439,10 +442,10 @@ class Job:
                                             timeout_seconds=remaining),
                     metadata=self._client._metadata, timeout=remaining + 30)
             except grpc.RpcError as e:
-                if e.code() not in RETRYABLE:
+                if not retry.is_transient(e.code(), stream=True):
                     raise from_rpc_error(e, f"waiting for {self.name}") \
                         from None
-                time.sleep(1.0)
+                time.sleep(retry.backoff(1))
         return self.job
 
     def result(self, timeout=None):

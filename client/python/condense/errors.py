@@ -100,9 +100,6 @@ _BY_CODE = {
     grpc.StatusCode.INTERNAL: Internal,
 }
 
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
-
-
 def from_rpc_error(error, what=None):
     """The condense exception for a grpc.RpcError (`what` prefixes the
     message with the operation, e.g. "upload of model.pt")."""
