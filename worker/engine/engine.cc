@@ -286,6 +286,20 @@ json TensorReport(const codec::TensorSize& size, Model& model) {
   return TensorRecord(size, f);
 }
 
+// The report's "totals": the file's ratio and the paper's estimates.
+json Totals(const codec::ModelSize& sizes, const StorageEstimate& est,
+            double sparsity) {
+  return {
+      {"original_bytes", sizes.OriginalBytes()},
+      {"compressed_bytes", sizes.file_bytes},
+      {"compression_ratio", sizes.Ratio()},
+      {"ratio_pruned", est.pruned_ratio},
+      {"ratio_pruned_quantized", est.quantized_ratio},
+      {"ratio_pruned_quantized_huffman", sizes.Ratio()},
+      {"sparsity", sparsity},
+  };
+}
+
 // The fields every report has, whichever path ran.
 json ReportHeader(const Run& run, const ModelSource& source,
                   int64_t parameters) {
@@ -340,9 +354,21 @@ absl::StatusOr<std::unique_ptr<Staging>> MakeStaging(const std::string& out) {
   return staging;
 }
 
-// Writes report.json and report.html into `dir`, then publishes everything.
-absl::Status FinishOutputs(const fs::path& dir, const std::string& out_dir,
-                           const json& rep, RunOutputs* out) {
+// Adds the warnings to the report and the events, writes report.json and
+// report.html into `dir`, then publishes everything.
+absl::Status FinishOutputs(const Run& run, const fs::path& dir,
+                           const std::vector<std::string>& warnings,
+                           Clock::time_point start, json& rep,
+                           RunOutputs* out) {
+  rep["warnings"] = warnings;
+  for (const std::string& w : warnings) {
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::kMessage;
+    ev.message = absl::StrCat("warning: ", w);
+    Emit(run.observer, ev);
+  }
+  rep["duration_seconds"] = Since(start);
+  const std::string& out_dir = run.inputs.out_dir;
   out->report_path = (dir / artifacts::kReportJson).string();
   if (auto st = WriteJsonFile(out->report_path, rep); !st.ok()) return st;
   out->report_html_path = (dir / artifacts::kReportHtml).string();
@@ -402,15 +428,8 @@ absl::StatusOr<RunOutputs> RunStreamed(Run& run) {
   rep["encode_seconds"] = encode_seconds;
   rep["tensors"] = streamed->tensors;
   rep["size"] = codec::ToJson(streamed->sizes);
-  rep["totals"] = {
-      {"original_bytes", streamed->sizes.OriginalBytes()},
-      {"compressed_bytes", streamed->sizes.file_bytes},
-      {"compression_ratio", streamed->sizes.Ratio()},
-      {"ratio_pruned", streamed->estimate.pruned_ratio},
-      {"ratio_pruned_quantized", streamed->estimate.quantized_ratio},
-      {"ratio_pruned_quantized_huffman", streamed->sizes.Ratio()},
-      {"sparsity", streamed->sparsity},
-  };
+  rep["totals"] =
+      Totals(streamed->sizes, streamed->estimate, streamed->sparsity);
   rep["accuracy"] = {{"baseline", nullptr}, {"final", nullptr}};
   rep["weights"] = streamed->weights;
   std::vector<std::string> warnings;
@@ -422,15 +441,8 @@ absl::StatusOr<RunOutputs> RunStreamed(Run& run) {
       }
     }
   }
-  rep["warnings"] = warnings;
-  for (const std::string& w : warnings) {
-    ProgressEvent ev;
-    ev.kind = ProgressEvent::Kind::kMessage;
-    ev.message = absl::StrCat("warning: ", w);
-    Emit(run.observer, ev);
-  }
-  rep["duration_seconds"] = Since(start);
-  if (auto st = FinishOutputs(dir, run.inputs.out_dir, rep, &out); !st.ok()) {
+  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out);
+      !st.ok()) {
     return st;
   }
   for (int i = 0; i < stage_count; ++i) {
@@ -599,15 +611,7 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   rep["encode_seconds"] = encode_seconds;
   rep["tensors"] = tensors;
   rep["size"] = codec::ToJson(*sizes);
-  rep["totals"] = {
-      {"original_bytes", sizes->OriginalBytes()},
-      {"compressed_bytes", sizes->file_bytes},
-      {"compression_ratio", sizes->Ratio()},
-      {"ratio_pruned", est.pruned_ratio},
-      {"ratio_pruned_quantized", est.quantized_ratio},
-      {"ratio_pruned_quantized_huffman", sizes->Ratio()},
-      {"sparsity", model.Sparsity()},
-  };
+  rep["totals"] = Totals(*sizes, est, model.Sparsity());
   rep["accuracy"] = {
       {"baseline", baseline.top1 < 0 ? json(nullptr) : json(baseline.top1)},
       {"final", final_eval.top1 < 0 ? json(nullptr) : json(final_eval.top1)}};
@@ -629,15 +633,8 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   rep["weights"] = histograms;
   const std::vector<std::string> warnings =
       ResultWarnings(model, baseline.top1, final_eval.top1);
-  rep["warnings"] = warnings;
-  for (const std::string& w : warnings) {
-    ProgressEvent ev;
-    ev.kind = ProgressEvent::Kind::kMessage;
-    ev.message = absl::StrCat("warning: ", w);
-    Emit(run.observer, ev);
-  }
-  rep["duration_seconds"] = Since(start);
-  if (auto st = FinishOutputs(dir, run.inputs.out_dir, rep, &out); !st.ok()) {
+  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out);
+      !st.ok()) {
     return st;
   }
 

@@ -10,6 +10,17 @@
 namespace condense::engine {
 namespace {}  // namespace
 
+Layer Layer::Of(const std::string& name, const torch::Tensor& param,
+                const LayerConfig& config, bool first_conv) {
+  Layer l;
+  l.name = name;
+  l.param = param;
+  l.config = config;
+  l.conv = param.dim() >= 3;
+  l.first_conv = first_conv;
+  return l;
+}
+
 void Layer::ApplyCentroids() {
   torch::NoGradGuard no_grad;
   param.zero_();
@@ -96,13 +107,8 @@ absl::StatusOr<Model> Model::Load(std::unique_ptr<ModelSource> source,
     const TensorPlan& tp = plan.tensors[i];
     if (!tp.settings.compress) continue;
     const NamedTensor& nt = model.tensors_[i];
-    Layer layer;
-    layer.name = nt.name;
-    layer.param = nt.tensor;
-    layer.config = tp.settings;
-    layer.conv = nt.tensor.dim() >= 3;
-    layer.first_conv = tp.first_conv;
-    model.layers_.push_back(std::move(layer));
+    model.layers_.push_back(
+        Layer::Of(nt.name, nt.tensor, tp.settings, tp.first_conv));
   }
   if (model.layers_.empty()) return NothingToCompressError(src.path());
   return model;

@@ -43,6 +43,10 @@ struct Layer {
   // of the sensitivity threshold.
   double dense_std = 0;
 
+  // A dense layer of `param` with these settings.
+  static Layer Of(const std::string& name, const torch::Tensor& param,
+                  const LayerConfig& config, bool first_conv);
+
   bool quantized() const { return centroids.defined(); }
   // Writes centroids[assign] into the kept positions (zeros elsewhere).
   void ApplyCentroids();

@@ -333,12 +333,7 @@ class PruneStage : public Stage {
            c_.epochs_per_step == 0;
   }
   absl::StatusOr<json> RunOnTensor(TensorState& t) const override {
-    Layer l;
-    l.name = t.name;
-    l.param = t.tensor;
-    l.config = t.settings;
-    l.conv = t.tensor.dim() >= 3;
-    l.first_conv = t.first_conv;
+    Layer l = Layer::Of(t.name, t.tensor, t.settings, t.first_conv);
     BeginPrune(l);
     for (int step = 1; step <= c_.steps; ++step) PruneLayerStep(c_, step, l);
     t.pruned = t.pruned || l.mask.defined();
