@@ -310,6 +310,68 @@ class BitWriter {
   int nbits_ = 0;
 };
 
+// What the encoder decides from the symbol counts alone: the mode and, for
+// Huffman mode, the code lengths, and the header up to the sub-stream
+// sizes. Shared by the encoder and HuffmanStreamSizer, so a size computed
+// without coding is the size of the stream coded.
+struct StreamPlan {
+  Mode mode = Mode::kEmpty;
+  std::vector<uint8_t>
+      lengths;         // kHuffman: one per symbol up to the last used.
+  std::string header;  // Everything before the sub-stream sizes.
+  int num_streams = 1;
+};
+
+StreamPlan PlanStream(const std::vector<uint64_t>& freq_in, uint64_t n,
+                      uint32_t alphabet, int min_length_limit) {
+  StreamPlan p;
+  ByteWriter w(&p.header);
+  w.Varint(n);
+  w.Varint(alphabet);
+  uint32_t used = 0;
+  uint32_t last_used = 0;
+  for (uint32_t s = 0; s < alphabet; ++s) {
+    if (freq_in[s] != 0) {
+      ++used;
+      last_used = s;
+    }
+  }
+  if (n == 0) {
+    p.mode = Mode::kEmpty;
+    w.U8(static_cast<uint8_t>(Mode::kEmpty));
+    return p;
+  }
+  if (used == 1) {
+    p.mode = Mode::kSingle;
+    w.U8(static_cast<uint8_t>(Mode::kSingle));
+    w.Varint(last_used);
+    return p;
+  }
+  const int limit = std::clamp(std::max(min_length_limit, CeilLog2(used)), 1,
+                               kHuffmanMaxCodeLength);
+  std::vector<uint64_t> freq(freq_in.begin(), freq_in.begin() + last_used + 1);
+  std::vector<uint8_t> lengths = internal::BuildCodeLengths(freq, limit);
+  // One more bit of limit doubles the decoding table and can cost a lookup
+  // per refill: worth it only where it makes the stream clearly smaller.
+  if (limit < kHuffmanMaxCodeLength) {
+    std::vector<uint8_t> longer = internal::BuildCodeLengths(freq, limit + 1);
+    uint64_t bits = 0, longer_bits = 0;
+    for (size_t s = 0; s < freq.size(); ++s) {
+      bits += freq[s] * lengths[s];
+      longer_bits += freq[s] * longer[s];
+    }
+    if (longer_bits * 1000 < bits * 999) lengths = std::move(longer);
+  }
+  p.mode = Mode::kHuffman;
+  w.U8(static_cast<uint8_t>(Mode::kHuffman));
+  w.Varint(lengths.size());
+  WriteCodeLengths(lengths, &w);
+  p.num_streams = n >= kFourStreamThreshold ? 4 : 1;
+  w.U8(static_cast<uint8_t>(p.num_streams));
+  p.lengths = std::move(lengths);
+  return p;
+}
+
 template <typename Sym>
 absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
                         std::string* out, int min_length_limit) {
@@ -328,46 +390,13 @@ absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
     return absl::InvalidArgumentError(absl::StrCat(
         "symbol ", max_symbol, " is outside the alphabet of ", alphabet));
   }
-
-  std::string header;
-  ByteWriter w(&header);
-  w.Varint(symbols.size());
-  w.Varint(alphabet);
-  uint32_t used = 0;
-  uint32_t last_used = 0;
-  for (uint32_t s = 0; s < alphabet; ++s) {
-    if (freq[s] != 0) {
-      ++used;
-      last_used = s;
-    }
-  }
-  if (symbols.empty()) {
-    w.U8(static_cast<uint8_t>(Mode::kEmpty));
-    out->append(header);
+  StreamPlan plan =
+      PlanStream(freq, symbols.size(), alphabet, min_length_limit);
+  if (plan.mode != Mode::kHuffman) {
+    out->append(plan.header);
     return absl::OkStatus();
   }
-  if (used == 1) {
-    w.U8(static_cast<uint8_t>(Mode::kSingle));
-    w.Varint(last_used);
-    out->append(header);
-    return absl::OkStatus();
-  }
-
-  const int limit = std::clamp(std::max(min_length_limit, CeilLog2(used)), 1,
-                               kHuffmanMaxCodeLength);
-  freq.resize(last_used + 1);
-  std::vector<uint8_t> lengths = internal::BuildCodeLengths(freq, limit);
-  // One more bit of limit doubles the decoding table and can cost a lookup
-  // per refill: worth it only where it makes the stream clearly smaller.
-  if (limit < kHuffmanMaxCodeLength) {
-    std::vector<uint8_t> longer = internal::BuildCodeLengths(freq, limit + 1);
-    uint64_t bits = 0, longer_bits = 0;
-    for (size_t s = 0; s < freq.size(); ++s) {
-      bits += freq[s] * lengths[s];
-      longer_bits += freq[s] * longer[s];
-    }
-    if (longer_bits * 1000 < bits * 999) lengths = std::move(longer);
-  }
+  const std::vector<uint8_t>& lengths = plan.lengths;
   std::vector<uint32_t> codes = CanonicalCodes(lengths);
   // Code and length packed together: one load per symbol when encoding.
   std::vector<uint32_t> table(lengths.size());
@@ -375,12 +404,8 @@ absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
     table[s] = (codes[s] << 5) | lengths[s];
   }
 
-  w.U8(static_cast<uint8_t>(Mode::kHuffman));
-  w.Varint(lengths.size());
-  WriteCodeLengths(lengths, &w);
-
   const size_t n = symbols.size();
-  const int num_streams = n >= kFourStreamThreshold ? 4 : 1;
+  const int num_streams = plan.num_streams;
   const size_t segment = (n + num_streams - 1) / num_streams;
   uint64_t total_bits = 0;
   for (size_t s = 0; s < lengths.size(); ++s)
@@ -400,12 +425,54 @@ absl::Status EncodeImpl(std::span<const Sym> symbols, uint32_t alphabet,
     sizes[k] = bw.Finish();
     pos += sizes[k];
   }
-  w.U8(static_cast<uint8_t>(num_streams));
+  ByteWriter w(&plan.header);
   for (int k = 0; k + 1 < num_streams; ++k) w.Varint(sizes[k]);
-  out->append(header);
+  out->append(plan.header);
   out->append(reinterpret_cast<const char*>(buffer.data()), pos);
   return absl::OkStatus();
 }
+
+}  // namespace
+
+HuffmanStreamSizer::HuffmanStreamSizer(uint64_t num_symbols,
+                                       uint32_t alphabet_size)
+    : n_(num_symbols),
+      alphabet_(alphabet_size),
+      segment_((num_symbols + 3) / 4),
+      freq_(4, std::vector<uint64_t>(alphabet_size, 0)) {}
+
+uint64_t HuffmanStreamSizer::Bytes(int min_length_limit) const {
+  std::vector<uint64_t> total(alphabet_, 0);
+  for (const auto& f : freq_) {
+    for (uint32_t s = 0; s < alphabet_; ++s) total[s] += f[s];
+  }
+  StreamPlan plan = PlanStream(total, n_, alphabet_, min_length_limit);
+  if (plan.mode != Mode::kHuffman) return plan.header.size();
+  // The encoder's split: four equal segments, or one for a short stream.
+  std::vector<uint64_t> bits(4, 0);
+  if (plan.num_streams == 4) {
+    for (int k = 0; k < 4; ++k) {
+      for (size_t s = 0; s < plan.lengths.size(); ++s) {
+        bits[k] += freq_[k][s] * plan.lengths[s];
+      }
+    }
+  } else {
+    for (size_t s = 0; s < plan.lengths.size(); ++s) {
+      bits[0] += total[s] * plan.lengths[s];
+    }
+  }
+  uint64_t bytes = plan.header.size();
+  std::string sizes;
+  ByteWriter w(&sizes);
+  for (int k = 0; k < plan.num_streams; ++k) {
+    const uint64_t b = (bits[k] + 7) / 8;
+    bytes += b;
+    if (k + 1 < plan.num_streams) w.Varint(b);
+  }
+  return bytes + sizes.size();
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // Decoder.

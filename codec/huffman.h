@@ -19,6 +19,7 @@
 #ifndef CONDENSE_CODEC_HUFFMAN_H_
 #define CONDENSE_CODEC_HUFFMAN_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -53,6 +54,29 @@ absl::Status HuffmanEncode(std::span<const uint8_t> symbols,
 absl::Status HuffmanEncode(std::span<const uint16_t> symbols,
                            uint32_t alphabet_size, std::string* out,
                            int min_length_limit = kHuffmanPreferredCodeLength);
+
+// The exact size of the stream HuffmanEncode would append for a sequence of
+// symbols, from their counts alone: Add the symbols in order (the encoder
+// splits long streams into four equal segments, so order matters), then ask
+// Bytes(). For choosing between codings without coding them all. Not
+// thread-safe; Add must be called exactly num_symbols times, each symbol
+// below alphabet_size.
+class HuffmanStreamSizer {
+ public:
+  HuffmanStreamSizer(uint64_t num_symbols, uint32_t alphabet_size);
+  void Add(uint32_t symbol) {
+    ++freq_[segment_ == 0 ? 0 : std::min<uint64_t>(3, added_++ / segment_)]
+           [symbol];
+  }
+  uint64_t Bytes(int min_length_limit = kHuffmanPreferredCodeLength) const;
+
+ private:
+  uint64_t n_;
+  uint32_t alphabet_;
+  uint64_t segment_;
+  uint64_t added_ = 0;
+  std::vector<std::vector<uint64_t>> freq_;  // Per segment.
+};
 
 // Parses and validates the header of a whole stream (`stream` must be exactly
 // the bytes HuffmanEncode appended).

@@ -236,3 +236,33 @@ TEST(Huffman, LyingHeadersAreRejected) {
 
 }  // namespace
 }  // namespace condense::codec
+
+namespace condense::codec {
+namespace {
+
+// The sizer must give the encoder's exact size, or a coding choice made
+// from it would differ from one made by coding.
+TEST(HuffmanStreamSizerTest, IsTheEncodedSize) {
+  std::mt19937 rng(11);
+  for (uint32_t alphabet : {1u, 2u, 5u, 32u, 256u, 1024u, 40000u}) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{100}, size_t{4095},
+                     size_t{4096}, size_t{50001}}) {
+      std::geometric_distribution<uint32_t> skew(0.3);
+      std::vector<uint16_t> symbols(n);
+      for (auto& s : symbols) {
+        s = static_cast<uint16_t>(std::min(skew(rng), alphabet - 1));
+      }
+      std::string coded;
+      ASSERT_TRUE(
+          HuffmanEncode(std::span<const uint16_t>(symbols), alphabet, &coded)
+              .ok());
+      HuffmanStreamSizer sizer(n, alphabet);
+      for (uint16_t s : symbols) sizer.Add(s);
+      EXPECT_EQ(sizer.Bytes(), coded.size())
+          << "alphabet " << alphabet << ", " << n << " symbols";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace condense::codec

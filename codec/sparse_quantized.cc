@@ -345,27 +345,41 @@ absl::Status EncodeStreams(
   *nonzeros = indices.size();
   // Huffman spends at least one bit per symbol, which wastes much of it on
   // indices of small codebooks (2-4 bits): code several indices per symbol
-  // when that comes out smaller.
+  // when that comes out smaller. Wider packs approach the entropy but their
+  // alphabets outgrow the code length limit, so each candidate's exact size
+  // is computed from its symbol counts (HuffmanStreamSizer) and only the
+  // smallest is coded.
   const auto centroids = static_cast<uint32_t>(sorted.size());
   *pack = 1;
-  if (auto s = EncodeIndices(indices, centroids, 1, index_stream); !s.ok()) {
-    return s;
-  }
-  // Wider packs approach the entropy but their alphabets outgrow the code
-  // length limit, so each candidate is tried and the smallest kept.
-  for (int candidate = 2;
-       centroids > 1 && candidate <= kMaxIndexPack &&
-       PackedAlphabet(centroids, candidate) <= kMaxPackedAlphabet;
+  uint64_t best = 0;
+  for (int candidate = 1;
+       candidate == 1 ||
+       (centroids > 1 && candidate <= kMaxIndexPack &&
+        PackedAlphabet(centroids, candidate) <= kMaxPackedAlphabet);
        ++candidate) {
-    std::string packed;
-    if (auto s = EncodeIndices(indices, centroids, candidate, &packed);
-        !s.ok()) {
-      return s;
+    const size_t m = static_cast<size_t>(candidate);
+    const size_t symbols = (indices.size() + m - 1) / m;
+    HuffmanStreamSizer sizer(
+        symbols, candidate == 1 ? centroids
+                                : static_cast<uint32_t>(
+                                      PackedAlphabet(centroids, candidate)));
+    for (size_t j = 0; j < symbols; ++j) {
+      uint32_t v = 0;
+      for (size_t t = m; t-- > 0;) {
+        const size_t i = j * m + t;
+        v = v * centroids + (i < indices.size() ? indices[i] : 0);
+      }
+      sizer.Add(v);
     }
-    if (packed.size() < index_stream->size()) {
-      *index_stream = std::move(packed);
+    const uint64_t bytes = sizer.Bytes();
+    if (candidate == 1 || bytes < best) {
+      best = bytes;
       *pack = candidate;
     }
+  }
+  if (auto s = EncodeIndices(indices, centroids, *pack, index_stream);
+      !s.ok()) {
+    return s;
   }
   return absl::OkStatus();
 }
