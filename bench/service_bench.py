@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -34,11 +33,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MiB = 1 << 20
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import harness  # noqa: E402
 
 
 def log(*args):
@@ -57,16 +57,6 @@ def machine():
             "uptime": subprocess.run(["uptime"], capture_output=True,
                                      text=True).stdout.strip(),
             "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-
-
-def wait_for(predicate, timeout, what, period=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(period)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
 
 def proc_status(pid, key):
@@ -122,34 +112,22 @@ class RssSampler:
         return self.peak
 
 
-class Server:
-    def __init__(self, bins, workdir, local_workers=0, worker_threads=1):
-        self.workdir = workdir
-        self.data_dir = os.path.join(workdir, "data")
-        port_file = os.path.join(workdir, "ports.json")
-        self.log_path = os.path.join(workdir, "server.log")
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [os.path.join(bins, "condense-server"), "--data-dir", self.data_dir,
-             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-             "--port-file", port_file, "--local-workers", str(local_workers),
-             "--worker-binary", os.path.join(bins, "condense-worker"),
-             "--worker-threads", str(worker_threads), "--shutdown-grace", "10"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        ports = wait_for(lambda: os.path.exists(port_file) and
-                         os.path.getsize(port_file) > 0 and
-                         json.load(open(port_file)), 20, "the server's port file")
-        self.addr = f"127.0.0.1:{ports['grpc_port']}"
-        self.metrics_port = ports["metrics_port"]
+def wait_for(predicate, timeout, what, period=0.05):
+    return harness.wait_for(predicate, timeout, what, period)
 
-    @property
-    def pid(self):
-        return self.proc.pid
+
+class Server(harness.Server):
+    """A started server from the binaries in `bins`, with the metric reader
+    the benchmark needs."""
+
+    def __init__(self, bins, workdir, local_workers=0, worker_threads=1):
+        super().__init__(harness.Binaries.of_dir(bins), workdir,
+                         local_workers=local_workers,
+                         worker_threads=worker_threads)
+        self.start()
 
     def metrics_text(self):
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
-            return r.read().decode()
+        return self.metrics()
 
     def metric(self, name, **labels):
         """Sum of the samples of `name` whose labels include `labels`."""
@@ -164,40 +142,10 @@ class Server:
                 found = True
         return total if found else None
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
-
-class Cli:
+class Cli(harness.Cli):
     def __init__(self, bins, server):
-        self.bin = os.path.join(bins, "condense")
-        self.env = dict(os.environ, CONDENSE_ADDR=server.addr)
-        self.env.pop("CONDENSE_TOKEN", None)
-
-    def run(self, *args, timeout=300, check=True):
-        proc = subprocess.run([self.bin] + [str(a) for a in args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"condense {' '.join(map(str, args))} exited "
-                               f"{proc.returncode}: {proc.stderr.strip()}")
-        return proc
-
-    def json(self, *args, timeout=300):
-        return json.loads(self.run(*args, "--output", "json",
-                                   timeout=timeout).stdout)
-
-    def events(self, job, timeout=120):
-        # Exit 3/4: the job FAILED/CANCELLED; its events are still printed.
-        out = self.run("watch", job, "--output", "json", timeout=timeout,
-                       check=False).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        super().__init__(harness.Binaries.of_dir(bins), server)
 
 
 def write_safetensors(path, size, seed=None):

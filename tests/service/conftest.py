@@ -6,152 +6,45 @@ proto/ for calls the CLI does not make (bad inputs).
 The build directory comes from $CONDENSE_BUILD_DIR (set by ctest)."""
 
 import gzip
-import json
 import os
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("CONDENSE_BUILD_DIR", os.path.join(ROOT, "build", "release"))
-SERVER_BIN = os.path.join(BUILD, "server", "condense-server")
-WORKER_BIN = os.path.join(BUILD, "worker", "condense-worker")
-CLI_BIN = os.path.join(BUILD, "client", "condense")
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import harness  # noqa: E402
 FMNIST = "/usr/share/datasets/fashion-mnist"
+BINS = harness.Binaries.of_build(BUILD)
+free_port = harness.free_port
+wait_for = harness.wait_for
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(harness.Server):
+    """The build's condense-server (tests/harness.py)."""
+
+    def __init__(self, workdir, **kwargs):
+        super().__init__(BINS, workdir, **kwargs)
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-class Server:
-    """One condense-server process; restartable on the same port and data."""
-
-    def __init__(self, workdir, local_workers=0, token_file=None, extra=()):
-        self.workdir = workdir
-        self.data_dir = os.path.join(workdir, "data")
-        self.port = free_port()
-        self.local_workers = local_workers
-        self.token_file = token_file
-        self.extra = list(extra)
-        self.proc = None
-        self.metrics_port = None
-        self.log_path = os.path.join(workdir, "server.log")
-
-    @property
-    def addr(self):
-        return f"127.0.0.1:{self.port}"
-
-    def start(self):
-        port_file = os.path.join(self.workdir, "ports.json")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        args = [SERVER_BIN, "--data-dir", self.data_dir,
-                "--listen", self.addr, "--metrics-listen", "127.0.0.1:0",
-                "--port-file", port_file,
-                "--local-workers", str(self.local_workers),
-                "--worker-binary", WORKER_BIN, "--worker-threads", "1",
-                "--shutdown-grace", "10"] + self.extra
-        if self.token_file:
-            args += ["--token-file", self.token_file]
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        ports = wait_for(lambda: os.path.exists(port_file) and
-                         json.load(open(port_file)), 20, "the server's port file")
-        self.metrics_port = ports["metrics_port"]
-        return self
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        if self.proc is None:
-            return None
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc = None
-        self.log.close()
-        return rc
-
-    def metrics(self):
-        import urllib.request
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
-            return r.read().decode()
-
-    def log_text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-
-class Worker:
-    """A condense-worker in serving mode, outside the server's supervision."""
+class Worker(harness.Worker):
+    """The build's condense-worker in serving mode (tests/harness.py)."""
 
     def __init__(self, workdir, server, name, token=None):
-        self.log_path = os.path.join(workdir, f"{name}.log")
-        env = dict(os.environ)
-        if token:
-            env["CONDENSE_TOKEN"] = token
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [WORKER_BIN, "--server", server.addr, "--threads", "1",
-             "--cache-dir", os.path.join(workdir, f"{name}-cache"),
-             "--name", name],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        super().__init__(BINS, workdir, server, name, token)
 
 
-class Cli:
+class Cli(harness.Cli):
+    """The build's condense CLI (tests/harness.py)."""
+
     def __init__(self, server, token=None):
-        self.server = server
-        self.token = token
-
-    def run(self, *args, check=True, timeout=300):
-        env = dict(os.environ)
-        env["CONDENSE_ADDR"] = self.server.addr
-        env.pop("CONDENSE_TOKEN", None)
-        if self.token:
-            env["CONDENSE_TOKEN"] = self.token
-        proc = subprocess.run([CLI_BIN] + [str(a) for a in args], env=env,
-                              capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"condense {' '.join(map(str, args))} exited {proc.returncode}:\n"
-                f"{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def json(self, *args):
-        return json.loads(self.run(*args, "--output", "json").stdout)
+        super().__init__(BINS, server, token)
 
 
 @pytest.fixture(scope="session")
