@@ -107,10 +107,7 @@ absl::StatusOr<EngineConfig> ToEngineConfig(const v1::CompressionSpec& spec) {
   c.training.optimizer = t.optimizer() == v1::TrainingOptions::SGD
                              ? engine::OptimizerKind::kSgd
                              : engine::OptimizerKind::kAdam;
-  c.training.learning_rate =
-      t.has_learning_rate()
-          ? t.learning_rate()
-          : (t.optimizer() == v1::TrainingOptions::SGD ? 1e-2 : 1e-3);
+  if (t.has_learning_rate()) c.training.learning_rate = t.learning_rate();
   if (t.has_momentum()) c.training.momentum = t.momentum();
   c.training.weight_decay = t.weight_decay();
   if (t.has_batch_size()) {

@@ -78,9 +78,16 @@ struct StageConfig {
 
 enum class OptimizerKind { kAdam, kSgd };
 
+// The learning rate a spec gets unless it sets one: 1e-3 for Adam, 1e-2 for
+// SGD with momentum.
+inline double DefaultLearningRate(OptimizerKind optimizer) {
+  return optimizer == OptimizerKind::kSgd ? 1e-2 : 1e-3;
+}
+
 struct TrainingConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;
-  double learning_rate = 1e-3;
+  // 0: the optimizer's default (DefaultLearningRate).
+  double learning_rate = 0;
   double momentum = 0.9;
   double weight_decay = 0;
   int batch_size = 128;
@@ -120,6 +127,13 @@ struct EngineConfig {
   // The spec as JSON, recorded in the .cdz manifest and the report.
   std::string spec_json;
 };
+
+// The training learning rate in effect: the spec's, or the optimizer's
+// default.
+inline double TrainingLearningRate(const TrainingConfig& t) {
+  return t.learning_rate > 0 ? t.learning_rate
+                             : DefaultLearningRate(t.optimizer);
+}
 
 // True when `name` matches the glob `pattern` ('*' any run, '?' one char).
 bool GlobMatch(const std::string& pattern, const std::string& name);

@@ -441,8 +441,7 @@ absl::StatusOr<RunOutputs> RunStreamed(Run& run) {
       }
     }
   }
-  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out);
-      !st.ok()) {
+  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out); !st.ok()) {
     return st;
   }
   for (int i = 0; i < stage_count; ++i) {
@@ -633,8 +632,7 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   rep["weights"] = histograms;
   const std::vector<std::string> warnings =
       ResultWarnings(model, baseline.top1, final_eval.top1);
-  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out);
-      !st.ok()) {
+  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out); !st.ok()) {
     return st;
   }
 

@@ -20,7 +20,7 @@ using nlohmann::json;
 constexpr int kQuantizeIterations = 10000;
 
 double Lr(double stage_lr, const EngineConfig& c, double scale = 1.0) {
-  return stage_lr > 0 ? stage_lr : c.training.learning_rate * scale;
+  return stage_lr > 0 ? stage_lr : TrainingLearningRate(c.training) * scale;
 }
 
 EvalResult EvalIfData(const StageContext& ctx) {
