@@ -629,7 +629,7 @@ TEST_P(CreateJobSpecFitTest, RefusesWhatTheEngineRefuses) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, CreateJobSpecFitTest,
                          ::testing::ValuesIn(engine::testing::SpecFitCases()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
 
 }  // namespace
 }  // namespace condense::server

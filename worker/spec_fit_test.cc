@@ -81,7 +81,7 @@ TEST_P(EngineSpecFitTest, RefusesWhatTheServerRefuses) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, EngineSpecFitTest,
                          ::testing::ValuesIn(engine::testing::SpecFitCases()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
 
 }  // namespace
 }  // namespace condense::worker

@@ -11,6 +11,7 @@
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "nlohmann/json.hpp"
+#include "worker/engine/kmeans_1d.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 
@@ -18,10 +19,6 @@ namespace condense::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<uint64_t> Shape(const torch::Tensor& t) {
-  return {t.sizes().begin(), t.sizes().end()};
-}
 
 std::span<const uint8_t> Bytes(const torch::Tensor& cpu) {
   return {static_cast<const uint8_t*>(cpu.data_ptr()),
@@ -39,7 +36,7 @@ std::optional<std::vector<float>> SparseCodebook(const torch::Tensor& cpu,
     const torch::Tensor c = centroids.detach().to(torch::kCPU).contiguous();
     const std::span<const float> cs(c.data_ptr<float>(),
                                     static_cast<size_t>(c.numel()));
-    std::vector<bool> used(cs.size(), false);
+    std::vector<uint64_t> used(cs.size(), 0);
     bool all_found = true;
     for (float v : w) {
       if (v == 0.0f) continue;
@@ -48,17 +45,9 @@ std::optional<std::vector<float>> SparseCodebook(const torch::Tensor& cpu,
         all_found = false;
         break;
       }
-      used[static_cast<size_t>(it - cs.begin())] = true;
+      ++used[static_cast<size_t>(it - cs.begin())];
     }
-    if (all_found) {
-      std::vector<float> codebook;
-      for (size_t j = 0; j < cs.size(); ++j) {
-        if (used[j] && cs[j] != 0.0f) codebook.push_back(cs[j]);
-      }
-      // A layer pruned to nothing still needs a (never used) codebook.
-      if (codebook.empty()) codebook.push_back(0.0f);
-      return codebook;
-    }
+    if (all_found) return UsedCentroids(cs, used);
   }
   torch::Tensor nonzero = cpu.masked_select(cpu != 0);
   torch::Tensor unique = std::get<0>(at::_unique(nonzero, true)).contiguous();
@@ -103,7 +92,7 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
             layer->config.gap_bits);
         if (codebook) {
           absl::Status added = (*writer)->AddSparseQuantized(
-              nt.name, codec::DType::kF32, Shape(cpu),
+              nt.name, codec::DType::kF32, CodecShape(cpu),
               {cpu.data_ptr<float>(), static_cast<size_t>(cpu.numel())},
               *codebook, layer->config.gap_bits);
           if (!added.ok()) return added;
@@ -118,7 +107,7 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
             absl::StrCat(nt.name, ": ", dtype.status().message()));
       }
       absl::Status added =
-          (*writer)->AddRaw(nt.name, *dtype, Shape(cpu), Bytes(cpu));
+          (*writer)->AddRaw(nt.name, *dtype, CodecShape(cpu), Bytes(cpu));
       if (!added.ok()) return added;
     }
     return absl::OkStatus();

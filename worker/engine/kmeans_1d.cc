@@ -493,6 +493,16 @@ std::vector<uint64_t> SnapToCentroids(std::span<float> weights,
   return used[0];
 }
 
+std::vector<float> UsedCentroids(std::span<const float> centroids,
+                                 std::span<const uint64_t> used) {
+  std::vector<float> codebook;
+  for (size_t j = 0; j < centroids.size() && j < used.size(); ++j) {
+    if (used[j] > 0 && centroids[j] != 0.0f) codebook.push_back(centroids[j]);
+  }
+  if (codebook.empty()) codebook.push_back(0.0f);
+  return codebook;
+}
+
 absl::StatusOr<std::vector<float>> KMeansInitialCentroids(
     std::span<const float> values, const KMeansOptions& options) {
   if (absl::Status s = Validate(values, options); !s.ok()) return s;

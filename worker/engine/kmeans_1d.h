@@ -95,6 +95,13 @@ std::vector<uint64_t> SnapToCentroids(std::span<float> weights,
                                       std::span<const float> centroids,
                                       int threads = 1);
 
+// The codebook a tensor snapped to `centroids` is stored with: the nonzero
+// centroids some weight went to (`used`, as SnapToCentroids counts them),
+// ascending, i.e. the tensor's distinct nonzero values. Never empty: a layer
+// pruned to nothing still needs a (never used) codebook, {0}.
+std::vector<float> UsedCentroids(std::span<const float> centroids,
+                                 std::span<const uint64_t> used);
+
 // The initial centroids Lloyd starts from (ascending, duplicates removed);
 // all the distinct values when k >= their number.
 absl::StatusOr<std::vector<float>> KMeansInitialCentroids(

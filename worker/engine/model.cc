@@ -8,8 +8,6 @@
 #include "worker/engine/torch_status.h"
 
 namespace condense::engine {
-namespace {}  // namespace
-
 Layer Layer::Of(const std::string& name, const torch::Tensor& param,
                 const LayerConfig& config, bool first_conv) {
   Layer l;

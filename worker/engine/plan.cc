@@ -10,10 +10,6 @@
 namespace condense::engine {
 namespace {
 
-std::vector<uint64_t> Shape(const torch::Tensor& t) {
-  return {t.sizes().begin(), t.sizes().end()};
-}
-
 // Prunes and clusters `values` (float32, CPU, contiguous) in place as `tp`
 // says, as the quantize stage does; returns the codebook it is stored with.
 absl::StatusOr<std::vector<float>> Share(const CompressionPlan& plan,
@@ -36,7 +32,6 @@ absl::StatusOr<std::vector<float>> Share(const CompressionPlan& plan,
   if (auto rec = MakeStage(quantize)->RunOnTensor(t); !rec.ok()) {
     return rec.status();
   }
-  if (t.codebook.empty()) t.codebook.push_back(0.0f);
   return t.codebook;
 }
 
@@ -104,7 +99,7 @@ absl::StatusOr<PlanCost> Evaluate(const CompressionPlan& plan, Model& model,
         auto dtype = CodecDType(values.scalar_type());
         if (!dtype.ok()) return dtype.status();
         if (auto s = (*writer)->AddRaw(
-                nt.name, *dtype, Shape(values),
+                nt.name, *dtype, CodecShape(values),
                 {static_cast<const uint8_t*>(values.data_ptr()),
                  static_cast<size_t>(values.numel() * values.element_size())});
             !s.ok()) {
@@ -115,7 +110,7 @@ absl::StatusOr<PlanCost> Evaluate(const CompressionPlan& plan, Model& model,
       auto codebook = Share(plan, tp, values);
       if (!codebook.ok()) return codebook.status();
       auto encoded = codec::CdzWriter::EncodeSparseQuantized(
-          nt.name, codec::DType::kF32, Shape(values),
+          nt.name, codec::DType::kF32, CodecShape(values),
           {values.data_ptr<float>(), static_cast<size_t>(values.numel())},
           *codebook, tp.settings.gap_bits);
       if (!encoded.ok()) return encoded.status();

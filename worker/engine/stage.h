@@ -32,7 +32,7 @@ struct TensorState {
   uint64_t seed = 0;
   int threads = 1;  // For the per-weight passes of a large tensor.
   // Set by the stages: whether a mask was applied, and once quantized the
-  // centroids and those in use (the distinct nonzero values).
+  // centroids and the codebook of those in use (UsedCentroids).
   bool pruned = false;
   torch::Tensor centroids;
   std::vector<float> codebook;

@@ -374,9 +374,9 @@ class QuantizeStage : public Stage {
     const int64_t nonzeros = CountNonzero(t.weights);
     json rec = {
         {"name", t.name}, {"bits", t.settings.bits}, {"nonzeros", nonzeros}};
-    t.codebook.clear();
     if (nonzeros == 0) {
       t.centroids = torch::zeros({0});
+      t.codebook = UsedCentroids({}, {});
     } else {
       KMeansOptions opts;
       opts.k = 1 << t.settings.bits;
@@ -392,11 +392,7 @@ class QuantizeStage : public Stage {
       const std::vector<uint64_t> used =
           SnapToCentroids(t.weights, km->centroids, t.threads);
       t.centroids = torch::tensor(km->centroids);
-      for (size_t j = 0; j < used.size(); ++j) {
-        if (used[j] > 0 && km->centroids[j] != 0.0f) {
-          t.codebook.push_back(km->centroids[j]);
-        }
-      }
+      t.codebook = UsedCentroids(km->centroids, used);
       rec["centroids"] = km->centroids.size();
       rec["kmeans_sse"] = km->sse;
       rec["kmeans_iterations"] = km->iterations;

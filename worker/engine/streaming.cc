@@ -145,8 +145,6 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
     }
     codebook = *std::move(found);
   }
-  // A layer pruned to nothing still needs a (never used) codebook.
-  if (codebook.empty()) codebook.push_back(0.0f);
   const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
   auto encoded = codec::CdzWriter::EncodeSparseQuantized(
       e.name, codec::DType::kF32, Shape(e), w, codebook, lc.gap_bits);

@@ -43,4 +43,8 @@ absl::StatusOr<codec::DType> CodecDType(torch::ScalarType t) {
       absl::StrCat("tensors of type ", c10::toString(t), " cannot be stored"));
 }
 
+std::vector<uint64_t> CodecShape(const torch::Tensor& t) {
+  return {t.sizes().begin(), t.sizes().end()};
+}
+
 }  // namespace condense::engine
