@@ -46,7 +46,9 @@ absl::Status SaveCheckpoint(const std::string& dir,
     torch::serialize::OutputArchive a;
     a.write("fingerprint", c10::IValue(fingerprint));
     a.write("stages_done", c10::IValue(int64_t{state.stages_done}));
-    a.write("report", c10::IValue(state.report.dump()));
+    nlohmann::json records = nlohmann::json::array();
+    for (const StageRecord& r : state.stages) records.push_back(ToJson(r));
+    a.write("report", c10::IValue(records.dump()));
     a.write("rng", at::detail::getDefaultCPUGenerator().get_state());
     for (size_t i = 0; i < model.tensors().size(); ++i) {
       a.write(Key("tensor", i),
@@ -89,7 +91,13 @@ absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& dir,
         a.read("stages_done", value);
         const auto done = static_cast<int>(value.toInt());
         a.read("report", value);
-        auto report = nlohmann::json::parse(value.toStringRef());
+        std::vector<StageRecord> records;
+        for (const nlohmann::json& j :
+             nlohmann::json::parse(value.toStringRef())) {
+          auto record = StageRecordFromJson(j);
+          if (!record.ok()) return record.status();
+          records.push_back(*std::move(record));
+        }
         torch::Tensor rng;
         a.read("rng", rng);
         torch::NoGradGuard no_grad;
@@ -111,7 +119,7 @@ absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& dir,
         at::Generator gen = at::detail::getDefaultCPUGenerator();
         gen.set_state(rng);
         state.stages_done = done;
-        state.report = std::move(report);
+        state.stages = std::move(records);
         return absl::OkStatus();
       },
       absl::StatusCode::kDataLoss);

@@ -12,16 +12,17 @@
 #define CONDENSE_WORKER_ENGINE_CHECKPOINT_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
 #include "worker/engine/model.h"
+#include "worker/engine/run_report.h"
 
 namespace condense::engine {
 
 struct CheckpointState {
   int stages_done = 0;
-  nlohmann::json report;  // Stage records so far.
+  std::vector<StageRecord> stages;  // The finished stages' records.
 };
 
 // The checkpoint file in `dir`.

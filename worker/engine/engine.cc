@@ -16,6 +16,7 @@
 #include "worker/engine/encode.h"
 #include "worker/engine/model.h"
 #include "worker/engine/requirements.h"
+#include "worker/engine/run_report.h"
 #include "worker/engine/stage.h"
 #include "worker/engine/stages.h"
 #include "worker/engine/streaming.h"
@@ -39,8 +40,8 @@ double Since(Clock::time_point start) {
 // Weight histograms for the report (the Deep Compression paper's picture):
 // each layer's range is fixed by its dense weights, so the histograms after
 // each stage line up with the dense one.
-json WeightHistogram(const torch::Tensor& weights, double lo, double hi,
-                     bool nonzero_only) {
+std::vector<int64_t> WeightHistogram(const torch::Tensor& weights, double lo,
+                                     double hi, bool nonzero_only) {
   torch::NoGradGuard no_grad;
   const torch::Tensor w =
       weights.detach().to(torch::kCPU, torch::kFloat).contiguous();
@@ -48,31 +49,34 @@ json WeightHistogram(const torch::Tensor& weights, double lo, double hi,
                    hi, kHistogramBins, nonzero_only);
 }
 
-// The dense weights' histograms: {"bins", "layers": [{name, min, max,
-// dense}]}, taken before any stage (and before a checkpoint is loaded).
-json DenseHistograms(Model& model) {
-  json layers = json::array();
+// The dense weights' histograms, taken before any stage (and before a
+// checkpoint is loaded).
+std::vector<WeightHistograms> DenseHistograms(Model& model) {
+  std::vector<WeightHistograms> layers;
   for (const Layer& l : model.layers()) {
     const torch::Tensor w =
         l.param.detach().to(torch::kCPU, torch::kFloat).contiguous();
     const ValueRange r =
         RangeOf({w.data_ptr<float>(), static_cast<size_t>(w.numel())});
-    layers.push_back({{"name", l.name},
-                      {"min", r.min},
-                      {"max", r.max},
-                      {"dense", WeightHistogram(w, r.min, r.max, false)}});
+    WeightHistograms h;
+    h.name = l.name;
+    h.min = r.min;
+    h.max = r.max;
+    h.dense = WeightHistogram(w, r.min, r.max, false);
+    layers.push_back(std::move(h));
   }
-  return {{"bins", kHistogramBins}, {"layers", layers}};
+  return layers;
 }
 
-// Each layer's nonzero weights now, over the dense ranges in `dense`.
-json NonzeroHistograms(Model& model, const json& dense) {
-  json out = json::object();
+// Each layer's nonzero weights now, over the dense ranges.
+TensorHistograms NonzeroHistograms(Model& model,
+                                   const std::vector<WeightHistograms>& dense) {
+  TensorHistograms out;
   for (const Layer& l : model.layers()) {
-    for (const json& d : dense["layers"]) {
-      if (d["name"] != l.name) continue;
-      out[l.name] = WeightHistogram(l.param, d["min"].get<double>(),
-                                    d["max"].get<double>(), true);
+    for (const WeightHistograms& d : dense) {
+      if (d.name == l.name) {
+        out[l.name] = WeightHistogram(l.param, d.min, d.max, true);
+      }
     }
   }
   return out;
@@ -161,6 +165,7 @@ struct Run {
   std::optional<Model> model;
   std::optional<Data> data;
   std::optional<torch::jit::Module> teacher;
+  RunReport report;  // Filled as the run goes.
 };
 
 absl::Status Prepare(Run& run) {
@@ -257,7 +262,7 @@ std::string Fingerprint(const Run& run) {
   return h.HexDigest();
 }
 
-json TensorReport(const codec::TensorSize& size, Model& model) {
+TensorRow TensorReport(const codec::TensorSize& size, Model& model) {
   TensorFacts f;
   for (const NamedTensor& nt : model.tensors()) {
     if (nt.name != size.name) continue;
@@ -283,43 +288,23 @@ json TensorReport(const codec::TensorSize& size, Model& model) {
   for (const TensorEntry& e : model.source().tensors()) {
     if (e.name == size.name) f.module_type = e.module_type;
   }
-  return TensorRecord(size, f);
-}
-
-// The report's "totals": the file's ratio and the paper's estimates.
-json Totals(const codec::ModelSize& sizes, const StorageEstimate& est,
-            double sparsity) {
-  return {
-      {"original_bytes", sizes.OriginalBytes()},
-      {"compressed_bytes", sizes.file_bytes},
-      {"compression_ratio", sizes.Ratio()},
-      {"ratio_pruned", est.pruned_ratio},
-      {"ratio_pruned_quantized", est.quantized_ratio},
-      {"ratio_pruned_quantized_huffman", sizes.Ratio()},
-      {"sparsity", sparsity},
-  };
+  return {size, f};
 }
 
 // The fields every report has, whichever path ran.
-json ReportHeader(const Run& run, const ModelSource& source,
-                  int64_t parameters) {
-  json rep;
-  rep["schema_version"] = 1;
-  rep["model"] = {{"path", run.inputs.model_path},
-                  {"sha256", source.sha256()},
-                  {"format", ModelFormatName(source.format())},
-                  {"parameters", parameters}};
-  rep["data"] = run.data ? run.data->Describe() : json(nullptr);
-  rep["preset"] = run.config.preset;
-  rep["spec"] =
-      json::parse(run.config.spec_json.empty() ? "{}" : run.config.spec_json,
-                  nullptr, false);
-  rep["device"] = run.device.str();
-  rep["threads"] = torch::get_num_threads();
-  rep["seed"] = run.config.seed;
-  rep["versions"] = {{"condense", EngineVersion()},
-                     {"libtorch", TORCH_VERSION}};
-  return rep;
+void ReportHeader(const Run& run, const ModelSource& source, int64_t parameters,
+                  RunReport& rep) {
+  rep.model = {run.inputs.model_path, source.sha256(),
+               ModelFormatName(source.format()), parameters};
+  rep.data = run.data ? run.data->Describe() : json(nullptr);
+  rep.preset = run.config.preset;
+  rep.spec_json = run.config.spec_json;
+  rep.device = run.device.str();
+  rep.threads = torch::get_num_threads();
+  rep.seed = run.config.seed;
+  rep.condense_version = EngineVersion();
+  rep.libtorch_version = TORCH_VERSION;
+  rep.histogram_bins = kHistogramBins;
 }
 
 codec::Manifest BaseManifest(const Run& run, const std::string& sha256) {
@@ -354,39 +339,25 @@ absl::StatusOr<std::unique_ptr<Staging>> MakeStaging(const std::string& out) {
   return staging;
 }
 
-// Adds the warnings to the report and the events, writes report.json and
-// report.html into `dir`, then publishes everything.
-absl::Status FinishOutputs(const Run& run, const fs::path& dir,
-                           const std::vector<std::string>& warnings,
-                           Clock::time_point start, json& rep,
-                           RunOutputs* out) {
-  rep["warnings"] = warnings;
-  for (const std::string& w : warnings) {
-    ProgressEvent ev;
-    ev.kind = ProgressEvent::Kind::kMessage;
-    ev.message = absl::StrCat("warning: ", w);
-    Emit(run.observer, ev);
-  }
-  rep["duration_seconds"] = Since(start);
-  const std::string& out_dir = run.inputs.out_dir;
-  out->report_path = (dir / artifacts::kReportJson).string();
-  if (auto st = WriteJsonFile(out->report_path, rep); !st.ok()) return st;
-  out->report_html_path = (dir / artifacts::kReportHtml).string();
-  {
-    auto html = codec::NewAtomicFile(out->report_html_path);
-    if (!html.ok()) return html.status();
-    if (auto st = (*html)->Append(report::RenderReportHtml(rep)); !st.ok()) {
-      return st;
-    }
-    if (auto st = (*html)->Close(); !st.ok()) return st;
-  }
-  out->report = rep;
-  return Publish(out_dir, out);
+ProgressEvent StageEvent(ProgressEvent::Kind kind, const StageRecord& r,
+                         int stage_count) {
+  ProgressEvent ev;
+  ev.kind = kind;
+  ev.stage = r.stage;
+  ev.stage_index = r.index;
+  ev.stage_count = stage_count;
+  ev.accuracy = r.accuracy.top1;
+  ev.loss = r.accuracy.loss;
+  ev.sparsity = r.sparsity;
+  ev.ratio = r.ratio_pruned_quantized;
+  return ev;
 }
 
-absl::StatusOr<RunOutputs> RunStreamed(Run& run) {
-  const auto start = Clock::now();
+// The data-free stream: every stage on each tensor as it is read, the
+// outputs written as tensors come in.
+absl::Status RunStreamed(Run& run, const fs::path& dir, RunOutputs* out) {
   ModelSource& source = *run.source;
+  RunReport& rep = run.report;
   const int stage_count = static_cast<int>(run.config.stages.size());
   {
     ProgressEvent ev;
@@ -397,89 +368,156 @@ absl::StatusOr<RunOutputs> RunStreamed(Run& run) {
                               " tensors, streamed one at a time; data-free");
     Emit(run.observer, ev);
   }
-  auto staging = MakeStaging(run.inputs.out_dir);
-  if (!staging.ok()) return staging.status();
-  const fs::path& dir = (*staging)->path;
-  RunOutputs out;
-  out.cdz_path = (dir / artifacts::kCdz).string();
-  out.safetensors_path = (dir / artifacts::kSafetensors).string();
+  out->cdz_path = (dir / artifacts::kCdz).string();
+  out->safetensors_path = (dir / artifacts::kSafetensors).string();
   if (source.module() != nullptr) {
-    out.torchscript_path = (dir / artifacts::kTorchScript).string();
+    out->torchscript_path = (dir / artifacts::kTorchScript).string();
   }
-  StreamPaths paths{out.cdz_path, out.safetensors_path, out.torchscript_path};
+  const auto start = Clock::now();
   auto streamed = CompressStreaming(
-      source, run.config, BaseManifest(run, source.sha256()), paths,
+      source, run.config, BaseManifest(run, source.sha256()),
+      {out->cdz_path, out->safetensors_path, out->torchscript_path},
       torch::get_num_threads(), run.observer, run.cancel);
   if (!streamed.ok()) return streamed.status();
-  const double encode_seconds = Since(start);
-  json rep = ReportHeader(run, source, streamed->parameters);
-  json stages = json::array();
-  for (int i = 0; i < stage_count; ++i) {
-    json r = streamed->stages[i];
-    r["stage"] = StageName(run.config.stages[i].kind);
-    r["index"] = i;
-    r["accuracy"] = nullptr;
-    r["sparsity"] = streamed->sparsity;
-    r["duration_seconds"] = encode_seconds / std::max(stage_count, 1);
-    stages.push_back(std::move(r));
+  ReportHeader(run, source, streamed->parameters, rep);
+  rep.streamed = true;
+  rep.encode_seconds = Since(start);
+  // The stages ran interleaved, tensor by tensor: each gets an equal share.
+  for (StageRecord& r : streamed->stages) {
+    r.duration_seconds = rep.encode_seconds / std::max(stage_count, 1);
   }
-  rep["stages"] = stages;
-  rep["streamed"] = true;
-  rep["encode_seconds"] = encode_seconds;
-  rep["tensors"] = streamed->tensors;
-  rep["size"] = codec::ToJson(streamed->sizes);
-  rep["totals"] =
-      Totals(streamed->sizes, streamed->estimate, streamed->sparsity);
-  rep["accuracy"] = {{"baseline", nullptr}, {"final", nullptr}};
-  rep["weights"] = streamed->weights;
-  std::vector<std::string> warnings;
+  rep.stages = std::move(streamed->stages);
+  rep.tensors = std::move(streamed->tensors);
+  rep.size = streamed->sizes;
+  rep.ratio_pruned = streamed->estimate.pruned_ratio;
+  rep.ratio_pruned_quantized = streamed->estimate.quantized_ratio;
+  rep.sparsity = streamed->sparsity;
+  rep.weights = std::move(streamed->weights);
   for (const std::string& name : streamed->pruned_away) {
     for (const TensorEntry& e : source.tensors()) {
       if (e.name == name) {
-        warnings.push_back(
+        rep.warnings.push_back(
             PrunedAwayWarning(name, e.numel(), e.shape.size() >= 3));
       }
     }
   }
-  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out); !st.ok()) {
-    return st;
+  for (const StageRecord& r : rep.stages) {
+    Emit(run.observer,
+         StageEvent(ProgressEvent::Kind::kStageFinished, r, stage_count));
   }
-  for (int i = 0; i < stage_count; ++i) {
-    ProgressEvent finished;
-    finished.kind = ProgressEvent::Kind::kStageFinished;
-    finished.stage = StageName(run.config.stages[i].kind);
-    finished.stage_index = i;
-    finished.stage_count = stage_count;
-    finished.sparsity = streamed->sparsity;
-    finished.ratio = streamed->stages[i].value("ratio_pruned_quantized", 0.0);
-    Emit(run.observer, finished);
-  }
-  ProgressEvent done;
-  done.kind = ProgressEvent::Kind::kRunFinished;
-  done.stage_count = stage_count;
-  done.ratio = streamed->sizes.Ratio();
-  done.sparsity = streamed->sparsity;
-  Emit(run.observer, done);
-  return out;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<RunOutputs> RunAll(Run& run) {
+// One stage on the model in memory, and the model after it.
+absl::StatusOr<StageRecord> RunStage(
+    Run& run, TrainEnv& env, int i,
+    const std::vector<WeightHistograms>& dense) {
+  const StageConfig& sc = run.config.stages[i];
+  const int stage_count = static_cast<int>(run.config.stages.size());
+  StageContext ctx{env, StageInfo{StageName(sc.kind), i, stage_count}};
+  StageRecord r;
+  r.stage = ctx.info.name;
+  r.index = i;
+  Emit(run.observer,
+       StageEvent(ProgressEvent::Kind::kStageStarted, r, stage_count));
   const auto start = Clock::now();
-  const EngineConfig& config = run.config;
-  if (auto st = Prepare(run); !st.ok()) return st;
-  if (run.source) return RunStreamed(run);
+  // Seeds LibTorch (CPU and CUDA) per stage, so a resumed run draws the
+  // same random numbers as an uninterrupted one.
+  torch::manual_seed(run.config.seed * 1000003 + static_cast<uint64_t>(i));
+  auto detail = MakeStage(sc)->Run(ctx);
+  if (!detail.ok()) return detail.status();
+  Model& model = *env.model;
+  const StorageEstimate est = EstimateStorage(model);
+  r.detail = *std::move(detail);
+  r.accuracy = run.data ? Evaluate(env) : EvalResult{};
+  r.sparsity = model.Sparsity();
+  r.ratio_pruned = est.pruned_ratio;
+  r.ratio_pruned_quantized = est.quantized_ratio;
+  r.duration_seconds = Since(start);
+  r.weight_histograms = NonzeroHistograms(model, dense);
+  Emit(run.observer,
+       StageEvent(ProgressEvent::Kind::kStageFinished, r, stage_count));
+  return r;
+}
+
+// The stages done before, from a checkpoint of this run; 0 without one.
+absl::StatusOr<int> Resume(Run& run, const std::string& fingerprint) {
+  if (run.inputs.checkpoint_dir.empty()) return 0;
+  auto resumed =
+      LoadCheckpoint(run.inputs.checkpoint_dir, fingerprint, *run.model);
+  if (!resumed.ok()) return resumed.status();
+  if (resumed->stages_done == 0) return 0;
+  run.report.stages = std::move(resumed->stages);
+  ProgressEvent ev;
+  ev.kind = ProgressEvent::Kind::kMessage;
+  ev.message =
+      absl::StrCat("resuming from the checkpoint after stage ",
+                   resumed->stages_done, " of ", run.config.stages.size());
+  Emit(run.observer, ev);
+  return resumed->stages_done;
+}
+
+absl::Status Checkpoint(Run& run, const std::string& fingerprint) {
+  const int done = static_cast<int>(run.report.stages.size());
+  if (auto st = SaveCheckpoint(run.inputs.checkpoint_dir, fingerprint,
+                               *run.model, {done, run.report.stages});
+      !st.ok()) {
+    return st;
+  }
+  ProgressEvent saved = StageEvent(ProgressEvent::Kind::kCheckpointSaved,
+                                   run.report.stages.back(),
+                                   static_cast<int>(run.config.stages.size()));
+  saved.message = CheckpointPath(run.inputs.checkpoint_dir);
+  Emit(run.observer, saved);
+  return absl::OkStatus();
+}
+
+// Encodes the model in memory, proves the file decodes to exactly it, and
+// writes the exports.
+absl::Status EncodeModel(Run& run, const fs::path& dir, RunOutputs* out) {
   Model& model = *run.model;
-  json histograms = DenseHistograms(model);
+  {
+    torch::NoGradGuard no_grad;
+    for (Layer& l : model.layers()) l.param.masked_fill_(l.param == 0, 0.0);
+  }
+  out->cdz_path = (dir / artifacts::kCdz).string();
+  const auto start = Clock::now();
+  auto sizes =
+      WriteCdz(model, BaseManifest(run, model.sha256()), out->cdz_path);
+  if (!sizes.ok()) return sizes.status();
+  if (auto st = VerifyCdz(model, out->cdz_path); !st.ok()) return st;
+  run.report.encode_seconds = Since(start);
+  run.report.size = *sizes;
+  for (const auto& t : sizes->tensors) {
+    run.report.tensors.push_back(TensorReport(t, model));
+  }
+  out->safetensors_path = (dir / artifacts::kSafetensors).string();
+  if (auto st = ExportSafetensorsFile(out->cdz_path, out->safetensors_path);
+      !st.ok()) {
+    return st;
+  }
+  if (!model.trainable()) return absl::OkStatus();
+  out->torchscript_path = (dir / artifacts::kTorchScript).string();
+  return ExportTorchScript(out->cdz_path, run.inputs.model_path,
+                           out->torchscript_path);
+}
+
+// The model in memory: the stages one after another (checkpointed), then
+// the encoding and the final evaluation.
+absl::Status RunInMemory(Run& run, const fs::path& dir, RunOutputs* out) {
+  Model& model = *run.model;
+  RunReport& rep = run.report;
+  ReportHeader(run, model.source(), model.parameter_count(), rep);
+  rep.weights = DenseHistograms(model);
   TrainEnv env;
   env.model = &model;
   env.data = run.data ? &*run.data : nullptr;
-  env.config = &config;
+  env.config = &run.config;
   env.device = run.device;
   env.teacher = run.teacher ? &*run.teacher : nullptr;
   env.observer = run.observer;
   env.cancel = run.cancel;
-
-  const int stage_count = static_cast<int>(config.stages.size());
+  const int stage_count = static_cast<int>(run.config.stages.size());
   {
     ProgressEvent ev;
     ev.kind = ProgressEvent::Kind::kRunStarted;
@@ -493,71 +531,16 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
         "; device ", run.device.str());
     Emit(run.observer, ev);
   }
-  EvalResult baseline = run.data ? Evaluate(env) : EvalResult{};
-  json stages = json::array();
+  rep.baseline = run.data ? Evaluate(env) : EvalResult{};
   const std::string fingerprint = Fingerprint(run);
-  int first_stage = 0;
-  if (!run.inputs.checkpoint_dir.empty()) {
-    auto resumed =
-        LoadCheckpoint(run.inputs.checkpoint_dir, fingerprint, model);
-    if (!resumed.ok()) return resumed.status();
-    if (resumed->stages_done > 0) {
-      first_stage = resumed->stages_done;
-      stages = resumed->report;
-      ProgressEvent ev;
-      ev.kind = ProgressEvent::Kind::kMessage;
-      ev.message = absl::StrCat("resuming from the checkpoint after stage ",
-                                first_stage, " of ", stage_count);
-      Emit(run.observer, ev);
-    }
-  }
-  for (int i = first_stage; i < stage_count; ++i) {
-    const StageConfig& sc = config.stages[i];
-    StageContext ctx{env, StageInfo{StageName(sc.kind), i, stage_count}};
-    ProgressEvent started;
-    started.kind = ProgressEvent::Kind::kStageStarted;
-    started.stage = ctx.info.name;
-    started.stage_index = i;
-    started.stage_count = stage_count;
-    Emit(run.observer, started);
-    const auto stage_start = Clock::now();
-    // Seeds LibTorch (CPU and CUDA) per stage, so a resumed run draws the
-    // same random numbers as an uninterrupted one.
-    torch::manual_seed(config.seed * 1000003 + static_cast<uint64_t>(i));
-    auto record = MakeStage(sc)->Run(ctx);
+  auto first = Resume(run, fingerprint);
+  if (!first.ok()) return first.status();
+  for (int i = *first; i < stage_count; ++i) {
+    auto record = RunStage(run, env, i, rep.weights);
     if (!record.ok()) return record.status();
-    EvalResult after = run.data ? Evaluate(env) : EvalResult{};
-    StorageEstimate est = EstimateStorage(model);
-    json& r = *record;
-    r["stage"] = ctx.info.name;
-    r["index"] = i;
-    r["accuracy"] = AccuracyJson(after);
-    r["sparsity"] = model.Sparsity();
-    r["ratio_pruned"] = est.pruned_ratio;
-    r["ratio_pruned_quantized"] = est.quantized_ratio;
-    r["duration_seconds"] = Since(stage_start);
-    r["weight_histograms"] = NonzeroHistograms(model, histograms);
-    stages.push_back(r);
-    ProgressEvent finished;
-    finished.kind = ProgressEvent::Kind::kStageFinished;
-    finished.stage = ctx.info.name;
-    finished.stage_index = i;
-    finished.stage_count = stage_count;
-    finished.accuracy = after.top1;
-    finished.loss = after.loss;
-    finished.sparsity = model.Sparsity();
-    finished.ratio = est.quantized_ratio;
-    Emit(run.observer, finished);
+    rep.stages.push_back(*std::move(record));
     if (!run.inputs.checkpoint_dir.empty()) {
-      if (auto st = SaveCheckpoint(run.inputs.checkpoint_dir, fingerprint,
-                                   model, {i + 1, stages});
-          !st.ok()) {
-        return st;
-      }
-      ProgressEvent saved = finished;
-      saved.kind = ProgressEvent::Kind::kCheckpointSaved;
-      saved.message = CheckpointPath(run.inputs.checkpoint_dir);
-      Emit(run.observer, saved);
+      if (auto st = Checkpoint(run, fingerprint); !st.ok()) return st;
     }
     if (run.inputs.stop_after_stages > 0 &&
         i + 1 >= run.inputs.stop_after_stages && i + 1 < stage_count) {
@@ -570,78 +553,74 @@ absl::StatusOr<RunOutputs> RunAll(Run& run) {
   if (run.cancel != nullptr && run.cancel->cancelled()) {
     return absl::CancelledError("cancelled before encoding");
   }
+  if (auto st = EncodeModel(run, dir, out); !st.ok()) return st;
 
-  // Encode, then prove the file decodes to exactly this model.
-  {
-    torch::NoGradGuard no_grad;
-    for (Layer& l : model.layers()) l.param.masked_fill_(l.param == 0, 0.0);
+  rep.final = run.data ? Evaluate(env) : EvalResult{};
+  const StorageEstimate est = EstimateStorage(model);
+  rep.ratio_pruned = est.pruned_ratio;
+  rep.ratio_pruned_quantized = est.quantized_ratio;
+  rep.sparsity = model.Sparsity();
+  // The final weights' histograms and the learned centroids.
+  TensorHistograms final_histograms = NonzeroHistograms(model, rep.weights);
+  for (WeightHistograms& h : rep.weights) {
+    h.final = std::move(final_histograms[h.name]);
+    for (const Layer& l : model.layers()) {
+      if (l.name != h.name || !l.quantized()) continue;
+      torch::Tensor c = l.centroids.detach().to(torch::kCPU, torch::kDouble);
+      h.centroids = std::vector<double>(c.data_ptr<double>(),
+                                        c.data_ptr<double>() + c.numel());
+    }
   }
+  rep.warnings = ResultWarnings(model, rep.baseline.top1, rep.final.top1);
+  return absl::OkStatus();
+}
+
+// Writes report.json and report.html into `dir` beside the other outputs,
+// then publishes them all.
+absl::Status FinishOutputs(const Run& run, const fs::path& dir,
+                           RunOutputs* out) {
+  for (const std::string& w : run.report.warnings) {
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::kMessage;
+    ev.message = absl::StrCat("warning: ", w);
+    Emit(run.observer, ev);
+  }
+  out->report = ToJson(run.report);
+  out->report_path = (dir / artifacts::kReportJson).string();
+  if (auto st = WriteJsonFile(out->report_path, out->report); !st.ok()) {
+    return st;
+  }
+  out->report_html_path = (dir / artifacts::kReportHtml).string();
+  auto html = codec::NewAtomicFile(out->report_html_path);
+  if (!html.ok()) return html.status();
+  if (auto st = (*html)->Append(report::RenderReportHtml(out->report));
+      !st.ok()) {
+    return st;
+  }
+  if (auto st = (*html)->Close(); !st.ok()) return st;
+  return Publish(run.inputs.out_dir, out);
+}
+
+absl::StatusOr<RunOutputs> RunAll(Run& run) {
+  const auto start = Clock::now();
+  if (auto st = Prepare(run); !st.ok()) return st;
   auto staging = MakeStaging(run.inputs.out_dir);
   if (!staging.ok()) return staging.status();
   const fs::path& dir = (*staging)->path;
   RunOutputs out;
-  out.cdz_path = (dir / artifacts::kCdz).string();
-  const auto encode_start = Clock::now();
-  auto sizes = WriteCdz(model, BaseManifest(run, model.sha256()), out.cdz_path);
-  if (!sizes.ok()) return sizes.status();
-  if (auto st = VerifyCdz(model, out.cdz_path); !st.ok()) return st;
-  const double encode_seconds = Since(encode_start);
-  out.safetensors_path = (dir / artifacts::kSafetensors).string();
-  if (auto st = ExportSafetensorsFile(out.cdz_path, out.safetensors_path);
+  if (auto st = run.source ? RunStreamed(run, dir, &out)
+                           : RunInMemory(run, dir, &out);
       !st.ok()) {
     return st;
   }
-  if (model.trainable()) {
-    out.torchscript_path = (dir / artifacts::kTorchScript).string();
-    if (auto st = ExportTorchScript(out.cdz_path, run.inputs.model_path,
-                                    out.torchscript_path);
-        !st.ok()) {
-      return st;
-    }
-  }
-
-  EvalResult final_eval = run.data ? Evaluate(env) : EvalResult{};
-  StorageEstimate est = EstimateStorage(model);
-  json tensors = json::array();
-  for (const auto& t : sizes->tensors)
-    tensors.push_back(TensorReport(t, model));
-  json rep = ReportHeader(run, model.source(), model.parameter_count());
-  rep["stages"] = stages;
-  rep["encode_seconds"] = encode_seconds;
-  rep["tensors"] = tensors;
-  rep["size"] = codec::ToJson(*sizes);
-  rep["totals"] = Totals(*sizes, est, model.Sparsity());
-  rep["accuracy"] = {
-      {"baseline", baseline.top1 < 0 ? json(nullptr) : json(baseline.top1)},
-      {"final", final_eval.top1 < 0 ? json(nullptr) : json(final_eval.top1)}};
-  if (baseline.top5 >= 0) {
-    rep["accuracy"]["baseline_top5"] = baseline.top5;
-    rep["accuracy"]["final_top5"] = final_eval.top5;
-  }
-  // The final weights' histograms and the learned centroids.
-  const json final_histograms = NonzeroHistograms(model, histograms);
-  for (json& h : histograms["layers"]) {
-    h["final"] = final_histograms.value(h["name"].get<std::string>(), json());
-    for (const Layer& l : model.layers()) {
-      if (l.name != h["name"] || !l.quantized()) continue;
-      torch::Tensor c = l.centroids.detach().to(torch::kCPU, torch::kDouble);
-      h["centroids"] = std::vector<double>(c.data_ptr<double>(),
-                                           c.data_ptr<double>() + c.numel());
-    }
-  }
-  rep["weights"] = histograms;
-  const std::vector<std::string> warnings =
-      ResultWarnings(model, baseline.top1, final_eval.top1);
-  if (auto st = FinishOutputs(run, dir, warnings, start, rep, &out); !st.ok()) {
-    return st;
-  }
-
+  run.report.duration_seconds = Since(start);
+  if (auto st = FinishOutputs(run, dir, &out); !st.ok()) return st;
   ProgressEvent done;
   done.kind = ProgressEvent::Kind::kRunFinished;
-  done.stage_count = stage_count;
-  done.accuracy = final_eval.top1;
-  done.ratio = sizes->Ratio();
-  done.sparsity = model.Sparsity();
+  done.stage_count = static_cast<int>(run.config.stages.size());
+  done.accuracy = run.report.final.top1;
+  done.ratio = run.report.size.Ratio();
+  done.sparsity = run.report.sparsity;
   Emit(run.observer, done);
   return out;
 }

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
 #include "worker/engine/config.h"
+#include "worker/engine/run_report.h"
 #include "worker/engine/stages.h"
 
 namespace condense::engine {
@@ -43,12 +43,12 @@ class Stage {
   virtual ~Stage() = default;
   virtual const char* name() const = 0;
   // Runs on the whole model; returns the stage's record for the report.
-  virtual absl::StatusOr<nlohmann::json> Run(StageContext& ctx) const = 0;
+  virtual absl::StatusOr<StageDetail> Run(StageContext& ctx) const = 0;
   // Whether the stage runs tensor by tensor without data (RunOnTensor).
   virtual bool StreamsDataFree() const { return false; }
   // Applies the stage to one tensor of a data-free run; returns this
   // tensor's part of the record. Only when StreamsDataFree().
-  virtual absl::StatusOr<nlohmann::json> RunOnTensor(TensorState& t) const;
+  virtual absl::StatusOr<TensorStageRecord> RunOnTensor(TensorState& t) const;
 };
 
 // The stage for `config` (its kind picks the implementation).

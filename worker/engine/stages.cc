@@ -13,7 +13,6 @@ namespace condense::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
 
 // Lloyd's iterations are O(k log n) after one sort (or over the histogram):
 // run to convergence.
@@ -39,8 +38,8 @@ uint64_t Salt(const StageContext& ctx, int step) {
          (static_cast<uint64_t>(step) << 16);
 }
 
-json LayerSparsity(Model& model) {
-  json j = json::object();
+TensorValues LayerSparsity(Model& model) {
+  TensorValues j;
   for (const Layer& l : model.layers()) {
     j[l.name] = 1.0 - static_cast<double>(l.nonzeros()) / l.param.numel();
   }
@@ -84,7 +83,7 @@ void PruneStep(const PruneConfig& p, int step, Model& model) {
   for (Layer& l : model.layers()) PruneLayerStep(p, step, l);
 }
 
-absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
+absl::StatusOr<StageDetail> RunPrune(const PruneConfig& p, StageContext& ctx) {
   Model& model = *ctx.env.model;
   for (Layer& l : model.layers()) BeginPrune(l);
   std::unique_ptr<Trainer> trainer;
@@ -92,10 +91,12 @@ absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
     trainer = std::make_unique<Trainer>(ctx.env,
                                         Lr(p.learning_rate, *ctx.env.config));
   }
-  json steps = json::array();
+  PruneRecord out;
   for (int step = 1; step <= p.steps; ++step) {
     PruneStep(p, step, model);
-    json record = {{"step", step}, {"sparsity", model.Sparsity()}};
+    PruneStepRecord record;
+    record.step = step;
+    record.sparsity = model.Sparsity();
     if (trainer) {
       trainer->ClearPrunedState();
       if (auto st =
@@ -104,23 +105,24 @@ absl::StatusOr<json> RunPrune(const PruneConfig& p, StageContext& ctx) {
         return st;
       }
     }
-    record["accuracy"] = AccuracyJson(EvalIfData(ctx));
-    record["layer_sparsity"] = LayerSparsity(model);
+    record.accuracy = EvalIfData(ctx);
+    record.layer_sparsity = LayerSparsity(model);
     Notify(ctx, absl::StrCat("pruning step ", step, "/", p.steps, ": sparsity ",
                              model.Sparsity()));
-    steps.push_back(std::move(record));
+    out.steps.push_back(std::move(record));
   }
-  return json{{"steps", steps}, {"layer_sparsity", LayerSparsity(model)}};
+  out.layer_sparsity = LayerSparsity(model);
+  return out;
 }
 
-absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
+absl::StatusOr<StageDetail> RunDsd(const DsdConfig& d, StageContext& ctx) {
   Model& model = *ctx.env.model;
   if (ctx.env.data == nullptr) {
     return absl::InvalidArgumentError(
         "the dsd stage trains the model and needs data");
   }
-  json record;
-  record["accuracy_before"] = AccuracyJson(EvalIfData(ctx));
+  DsdRecord record;
+  record.before = EvalIfData(ctx);
   for (Layer& l : model.layers()) {
     if (!l.config.prune || (l.first_conv && !d.prune_first_conv)) continue;
     l.mask = TopMagnitudeMask(l.param, d.sparsity);
@@ -132,8 +134,8 @@ absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
     if (auto st = Train(ctx, &sparse, d.sparse_epochs, Salt(ctx, 1)); !st.ok())
       return st;
   }
-  record["sparse_sparsity"] = model.Sparsity();
-  record["accuracy_sparse"] = AccuracyJson(EvalIfData(ctx));
+  record.sparse_sparsity = model.Sparsity();
+  record.sparse = EvalIfData(ctx);
   // Re-dense: pruned weights restart at zero; everything trains at lr / 10.
   for (Layer& l : model.layers()) l.mask = torch::Tensor();
   {
@@ -141,11 +143,12 @@ absl::StatusOr<json> RunDsd(const DsdConfig& d, StageContext& ctx) {
     if (auto st = Train(ctx, &dense, d.dense_epochs, Salt(ctx, 2)); !st.ok())
       return st;
   }
-  record["accuracy_after"] = AccuracyJson(EvalIfData(ctx));
+  record.after = EvalIfData(ctx);
   return record;
 }
 
-absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
+absl::StatusOr<StageDetail> RunQuantize(const QuantizeConfig& q,
+                                        StageContext& ctx) {
   Model& model = *ctx.env.model;
   const int epochs = QuantizeEpochs(q, ctx.env.data != nullptr);
   if (epochs > 0 && ctx.env.data == nullptr) {
@@ -154,7 +157,7 @@ absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
         " epochs but no data was given: give data, or set its epochs to 0 "
         "for data-free quantization"));
   }
-  json layers = json::array();
+  QuantizeRecord record;
   for (Layer& l : model.layers()) {
     torch::NoGradGuard no_grad;
     const auto start = Clock::now();
@@ -166,13 +169,13 @@ absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
                                .to(torch::kCPU)
                                .contiguous();
     const size_t n = static_cast<size_t>(values.numel());
-    json rec = {{"name", l.name}, {"bits", l.config.bits}, {"nonzeros", n}};
+    ClusterRecord rec{l.name, l.config.bits, static_cast<int64_t>(n)};
     if (n == 0) {
       l.centroids = torch::zeros({0}, l.param.options());
       l.nz_assign = torch::zeros(
           {0},
           torch::TensorOptions().dtype(torch::kInt64).device(l.param.device()));
-      layers.push_back(rec);
+      record.layers.push_back(rec);
       continue;
     }
     KMeansOptions opts;
@@ -192,26 +195,26 @@ absl::StatusOr<json> RunQuantize(const QuantizeConfig& q, StageContext& ctx) {
     l.centroids = torch::tensor(km->centroids).to(l.param.device());
     l.nz_assign = torch::tensor(assign).to(torch::kInt64).to(l.param.device());
     l.ApplyCentroids();
-    rec["centroids"] = km->centroids.size();
-    rec["kmeans_sse"] = km->sse;
-    rec["kmeans_iterations"] = km->iterations;
-    rec["kmeans_seconds"] =
+    rec.centroids = static_cast<int64_t>(km->centroids.size());
+    rec.kmeans_sse = km->sse;
+    rec.kmeans_iterations = km->iterations;
+    rec.kmeans_seconds =
         std::chrono::duration<double>(Clock::now() - start).count();
-    layers.push_back(rec);
+    record.layers.push_back(rec);
   }
-  json record = {{"layers", layers},
-                 {"accuracy_after_clustering", AccuracyJson(EvalIfData(ctx))}};
+  record.after_clustering = EvalIfData(ctx);
   if (epochs > 0) {
     Trainer trainer(ctx.env, Lr(q.learning_rate, *ctx.env.config, 0.1));
     if (auto st = Train(ctx, &trainer, epochs, Salt(ctx, 1)); !st.ok()) {
       return st;
     }
   }
-  record["epochs"] = epochs;
+  record.epochs = epochs;
   return record;
 }
 
-absl::StatusOr<json> RunFinetune(const FinetuneConfig& f, StageContext& ctx) {
+absl::StatusOr<StageDetail> RunFinetune(const FinetuneConfig& f,
+                                        StageContext& ctx) {
   if (ctx.env.data == nullptr) {
     return absl::InvalidArgumentError(
         "the finetune stage trains the model and needs data");
@@ -220,7 +223,7 @@ absl::StatusOr<json> RunFinetune(const FinetuneConfig& f, StageContext& ctx) {
   if (auto st = Train(ctx, &trainer, f.epochs, Salt(ctx, 1)); !st.ok()) {
     return st;
   }
-  return json{{"epochs", f.epochs}};
+  return FinetuneRecord{f.epochs};
 }
 
 }  // namespace
@@ -323,7 +326,7 @@ class PruneStage : public Stage {
  public:
   explicit PruneStage(const PruneConfig& c) : c_(c) {}
   const char* name() const override { return "prune"; }
-  absl::StatusOr<json> Run(StageContext& ctx) const override {
+  absl::StatusOr<StageDetail> Run(StageContext& ctx) const override {
     return RunPrune(c_, ctx);
   }
   // Per layer without retraining: every layer alone but for one global
@@ -332,13 +335,16 @@ class PruneStage : public Stage {
     return c_.criterion != PruneCriterion::kGlobalSparsity &&
            c_.epochs_per_step == 0;
   }
-  absl::StatusOr<json> RunOnTensor(TensorState& t) const override {
+  absl::StatusOr<TensorStageRecord> RunOnTensor(TensorState& t) const override {
     Layer l = Layer::Of(t.name, t.tensor, t.settings, t.first_conv);
     BeginPrune(l);
     for (int step = 1; step <= c_.steps; ++step) PruneLayerStep(c_, step, l);
     t.pruned = t.pruned || l.mask.defined();
-    return 1.0 - static_cast<double>(CountNonzero(t.weights)) /
-                     static_cast<double>(std::max<size_t>(t.weights.size(), 1));
+    TensorStageRecord rec;
+    rec.sparsity =
+        1.0 - static_cast<double>(CountNonzero(t.weights)) /
+                  static_cast<double>(std::max<size_t>(t.weights.size(), 1));
+    return rec;
   }
 
  private:
@@ -349,7 +355,7 @@ class DsdStage : public Stage {
  public:
   explicit DsdStage(const DsdConfig& c) : c_(c) {}
   const char* name() const override { return "dsd"; }
-  absl::StatusOr<json> Run(StageContext& ctx) const override {
+  absl::StatusOr<StageDetail> Run(StageContext& ctx) const override {
     return RunDsd(c_, ctx);
   }
 
@@ -361,7 +367,7 @@ class QuantizeStage : public Stage {
  public:
   explicit QuantizeStage(const QuantizeConfig& c) : c_(c) {}
   const char* name() const override { return "quantize"; }
-  absl::StatusOr<json> Run(StageContext& ctx) const override {
+  absl::StatusOr<StageDetail> Run(StageContext& ctx) const override {
     return RunQuantize(c_, ctx);
   }
   bool StreamsDataFree() const override {
@@ -369,11 +375,10 @@ class QuantizeStage : public Stage {
   }
   // The same clustering as Run (KMeans1DNonzero is KMeans1D over the
   // nonzeros, SnapToCentroids is AssignNearest), without index tensors.
-  absl::StatusOr<json> RunOnTensor(TensorState& t) const override {
+  absl::StatusOr<TensorStageRecord> RunOnTensor(TensorState& t) const override {
     const auto start = Clock::now();
     const int64_t nonzeros = CountNonzero(t.weights);
-    json rec = {
-        {"name", t.name}, {"bits", t.settings.bits}, {"nonzeros", nonzeros}};
+    ClusterRecord rec{t.name, t.settings.bits, nonzeros};
     if (nonzeros == 0) {
       t.centroids = torch::zeros({0});
       t.codebook = UsedCentroids({}, {});
@@ -393,13 +398,13 @@ class QuantizeStage : public Stage {
           SnapToCentroids(t.weights, km->centroids, t.threads);
       t.centroids = torch::tensor(km->centroids);
       t.codebook = UsedCentroids(km->centroids, used);
-      rec["centroids"] = km->centroids.size();
-      rec["kmeans_sse"] = km->sse;
-      rec["kmeans_iterations"] = km->iterations;
+      rec.centroids = static_cast<int64_t>(km->centroids.size());
+      rec.kmeans_sse = km->sse;
+      rec.kmeans_iterations = km->iterations;
     }
-    rec["kmeans_seconds"] =
+    rec.kmeans_seconds =
         std::chrono::duration<double>(Clock::now() - start).count();
-    return rec;
+    return TensorStageRecord{std::nullopt, rec};
   }
 
  private:
@@ -410,13 +415,13 @@ class FinetuneStage : public Stage {
  public:
   explicit FinetuneStage(const FinetuneConfig& c) : c_(c) {}
   const char* name() const override { return "finetune"; }
-  absl::StatusOr<json> Run(StageContext& ctx) const override {
+  absl::StatusOr<StageDetail> Run(StageContext& ctx) const override {
     return RunFinetune(c_, ctx);
   }
   // Without epochs, nothing to do to any tensor.
   bool StreamsDataFree() const override { return c_.epochs == 0; }
-  absl::StatusOr<json> RunOnTensor(TensorState&) const override {
-    return json::object();
+  absl::StatusOr<TensorStageRecord> RunOnTensor(TensorState&) const override {
+    return TensorStageRecord{};
   }
 
  private:
@@ -425,7 +430,7 @@ class FinetuneStage : public Stage {
 
 }  // namespace
 
-absl::StatusOr<json> Stage::RunOnTensor(TensorState&) const {
+absl::StatusOr<TensorStageRecord> Stage::RunOnTensor(TensorState&) const {
   return absl::InternalError(
       absl::StrCat("stage ", name(), " cannot run tensor by tensor"));
 }

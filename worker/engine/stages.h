@@ -1,11 +1,10 @@
 // The stages a spec composes: iterative magnitude pruning with retraining,
 // DSD, weight sharing with trained quantization, and plain fine-tuning. Each
-// works on the model in place and returns a JSON record for the report.
+// works on the model in place and returns a typed record (run_report.h).
 #ifndef CONDENSE_WORKER_ENGINE_STAGES_H_
 #define CONDENSE_WORKER_ENGINE_STAGES_H_
 
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
 #include "worker/engine/config.h"
 #include "worker/engine/train.h"
 

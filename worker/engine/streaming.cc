@@ -41,16 +41,33 @@ std::vector<uint64_t> Shape(const TensorEntry& e) {
   return {e.shape.begin(), e.shape.end()};
 }
 
+// A stage's record before any tensor's part is added (streamed stages
+// neither step nor train).
+StageDetail EmptyDetail(StageConfig::Kind kind) {
+  switch (kind) {
+    case StageConfig::Kind::kPrune:
+      return PruneRecord{};
+    case StageConfig::Kind::kDsd:
+      return DsdRecord{};
+    case StageConfig::Kind::kQuantize:
+      return QuantizeRecord{};
+    case StageConfig::Kind::kFinetune:
+      return FinetuneRecord{};
+  }
+  return FinetuneRecord{};
+}
+
 // One tensor, processed: what the writer thread needs, in order.
 struct TensorResult {
   absl::Status status;
   torch::Tensor tensor;  // Final values, CPU, contiguous.
   std::optional<codec::EncodedTensor> encoded;  // Unset: stored raw.
   TensorFacts facts;
-  std::vector<json> stage_records;        // Per stage: this tensor's entry.
-  std::vector<StorageBytes> stage_bytes;  // Per stage, after it.
-  std::vector<json> stage_histograms;     // Per stage (compressed only).
-  json weights;                           // Histograms entry (compressed).
+  std::vector<TensorStageRecord> stage_records;  // Per stage.
+  std::vector<StorageBytes> stage_bytes;         // Per stage, after it.
+  // Per stage (compressed only): the nonzero weights after it.
+  std::vector<std::vector<int64_t>> stage_histograms;
+  WeightHistograms weights;  // Compressed only.
   int64_t cost = 0;
 };
 
@@ -96,11 +113,10 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   torch::NoGradGuard no_grad;
   const std::span<float> w = Floats(t);
   const ValueRange range = RangeOf(w);
-  r->weights = {
-      {"name", e.name},
-      {"min", range.min},
-      {"max", range.max},
-      {"dense", Histogram(w, range.min, range.max, kHistogramBins, false)}};
+  r->weights.name = e.name;
+  r->weights.min = range.min;
+  r->weights.max = range.max;
+  r->weights.dense = Histogram(w, range.min, range.max, kHistogramBins, false);
   TensorState state;
   state.name = e.name;
   state.tensor = t;
@@ -121,13 +137,13 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   const torch::Tensor& centroids = state.centroids;
   std::vector<float>& codebook = state.codebook;
   const bool pruned = state.pruned;
-  r->weights["final"] =
+  r->weights.final =
       r->stage_histograms.empty()
-          ? json(Histogram(w, range.min, range.max, kHistogramBins, true))
+          ? Histogram(w, range.min, range.max, kHistogramBins, true)
           : r->stage_histograms.back();
   if (centroids.defined()) {
     const torch::Tensor c = centroids.to(torch::kDouble);
-    r->weights["centroids"] = std::vector<double>(
+    r->weights.centroids = std::vector<double>(
         c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
   }
   for (float& v : w) {
@@ -295,11 +311,12 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
   StreamedRun out;
   const size_t stage_count = config_.stages.size();
   std::vector<StorageBytes> stage_bytes(stage_count);
-  std::vector<json> stage_layers(stage_count, json::array());
-  std::vector<json> stage_sparsity(stage_count, json::object());
-  std::vector<json> stage_hist(stage_count, json::object());
-  std::vector<double> stage_seconds(stage_count, 0);
-  out.weights = {{"bins", kHistogramBins}, {"layers", json::array()}};
+  out.stages.resize(stage_count);
+  for (size_t s = 0; s < stage_count; ++s) {
+    out.stages[s].stage = StageName(config_.stages[s].kind);
+    out.stages[s].index = static_cast<int>(s);
+    out.stages[s].detail = EmptyDetail(config_.stages[s].kind);
+  }
   int64_t total = 0, nonzero = 0, done_bytes = 0, all_bytes = 0;
   for (const TensorEntry& e : entries) all_bytes += e.numel();
   int last_decile = 0;
@@ -338,14 +355,17 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
     for (size_t s = 0; s < stage_count; ++s) {
       stage_bytes[s].Add(r.stage_bytes[s]);
       if (!r.facts.compressed) continue;
-      const StageConfig::Kind kind = config_.stages[s].kind;
-      if (kind == StageConfig::Kind::kQuantize) {
-        stage_seconds[s] += r.stage_records[s].value("kmeans_seconds", 0.0);
-        stage_layers[s].push_back(r.stage_records[s]);
-      } else if (kind == StageConfig::Kind::kPrune) {
-        stage_sparsity[s][e.name] = r.stage_records[s];
+      const TensorStageRecord& rec = r.stage_records[s];
+      StageRecord& stage = out.stages[s];
+      if (auto* q = std::get_if<QuantizeRecord>(&stage.detail);
+          q != nullptr && rec.clustering) {
+        q->layers.push_back(*rec.clustering);
       }
-      stage_hist[s][e.name] = r.stage_histograms[s];
+      if (auto* p = std::get_if<PruneRecord>(&stage.detail);
+          p != nullptr && rec.sparsity) {
+        p->layer_sparsity[e.name] = *rec.sparsity;
+      }
+      stage.weight_histograms[e.name] = r.stage_histograms[s];
     }
     out.parameters += e.parameter ? e.numel() : 0;
     if (r.facts.compressed) {
@@ -354,9 +374,9 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
       nonzero += r.facts.nonzeros;
       if (e.numel() > 0 && r.facts.nonzeros == 0)
         out.pruned_away.push_back(e.name);
-      out.weights["layers"].push_back(std::move(r.weights));
+      out.weights.push_back(std::move(r.weights));
     }
-    out.tensors.push_back(TensorRecord((*cdz)->tensor_sizes().back(), r.facts));
+    out.tensors.push_back({(*cdz)->tensor_sizes().back(), r.facts});
     r = TensorResult();  // Drops the tensor before admitting the next.
     {
       std::lock_guard lock(mu);
@@ -381,24 +401,10 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
   out.sizes = (*cdz)->sizes();
   out.sparsity = total > 0 ? 1.0 - static_cast<double>(nonzero) / total : 0;
   for (size_t s = 0; s < stage_count; ++s) {
-    const StageConfig::Kind kind = config_.stages[s].kind;
-    json rec = json::object();
-    if (kind == StageConfig::Kind::kQuantize) {
-      rec["layers"] = stage_layers[s];
-      rec["accuracy_after_clustering"] = nullptr;
-      rec["epochs"] = 0;
-    } else if (kind == StageConfig::Kind::kPrune) {
-      rec["steps"] = json::array();
-      rec["layer_sparsity"] = stage_sparsity[s];
-    } else {
-      rec["epochs"] = 0;
-    }
     const StorageEstimate est = stage_bytes[s].Estimate();
-    rec["ratio_pruned"] = est.pruned_ratio;
-    rec["ratio_pruned_quantized"] = est.quantized_ratio;
-    rec["weight_histograms"] = stage_hist[s];
-    rec["seconds_clustering"] = stage_seconds[s];
-    out.stages.push_back(std::move(rec));
+    out.stages[s].ratio_pruned = est.pruned_ratio;
+    out.stages[s].ratio_pruned_quantized = est.quantized_ratio;
+    out.stages[s].sparsity = out.sparsity;
   }
   out.estimate =
       stage_count > 0 ? stage_bytes.back().Estimate() : StorageEstimate{};

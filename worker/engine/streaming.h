@@ -17,10 +17,10 @@
 
 #include "absl/status/statusor.h"
 #include "codec/cdz_writer.h"
-#include "nlohmann/json.hpp"
 #include "worker/engine/config.h"
 #include "worker/engine/model_source.h"
 #include "worker/engine/progress.h"
+#include "worker/engine/run_report.h"
 #include "worker/engine/stages.h"
 
 namespace condense::engine {
@@ -40,12 +40,12 @@ struct StreamPaths {
 // What the report needs of a streamed run.
 struct StreamedRun {
   codec::ModelSize sizes;
-  nlohmann::json stages = nlohmann::json::array();  // One record per stage.
-  nlohmann::json weights;  // {"bins", "layers": [{name, min, max, dense,
-                           //  final, centroids}]}
-  nlohmann::json tensors = nlohmann::json::array();  // Per stored tensor.
-  StorageEstimate estimate;                          // After the last stage.
-  double sparsity = 0;  // Over the compressed tensors.
+  // One record per stage (accuracy and duration left unset).
+  std::vector<StageRecord> stages;
+  std::vector<WeightHistograms> weights;  // Per compressed tensor.
+  std::vector<TensorRow> tensors;         // Per stored tensor.
+  StorageEstimate estimate;               // After the last stage.
+  double sparsity = 0;                    // Over the compressed tensors.
   int64_t parameters = 0;
   int64_t compressed_tensors = 0;
   std::vector<std::string> pruned_away;  // Compressed tensors left all zero.

@@ -234,11 +234,4 @@ EvalResult Evaluate(const TrainEnv& env) {
   return r;
 }
 
-nlohmann::json AccuracyJson(const EvalResult& r) {
-  if (r.top1 < 0) return nullptr;
-  nlohmann::json j = {{"top1", r.top1}, {"loss", r.loss}};
-  if (r.top5 >= 0) j["top5"] = r.top5;
-  return j;
-}
-
 }  // namespace condense::engine

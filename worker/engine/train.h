@@ -11,11 +11,11 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "nlohmann/json.hpp"
 #include "worker/engine/config.h"
 #include "worker/engine/data.h"
 #include "worker/engine/model.h"
 #include "worker/engine/progress.h"
+#include "worker/engine/run_report.h"
 #include "worker/engine/torch_includes.h"
 
 namespace condense::engine {
@@ -29,13 +29,6 @@ struct TrainEnv {
   torch::jit::Module* teacher = nullptr;  // Set for distillation.
   ProgressObserver* observer = nullptr;   // May be null.
   const CancelFlag* cancel = nullptr;     // May be null.
-};
-
-struct EvalResult {
-  double top1 = -1;  // -1: not measured (unlabelled data or none).
-  double top5 = -1;  // Only with more than 5 classes.
-  double loss = 0;
-  int64_t samples = 0;
 };
 
 // Where training is, for progress events.
@@ -73,10 +66,6 @@ class Trainer {
 
 // Top-1 (and top-5) accuracy and mean loss on the evaluation data.
 EvalResult Evaluate(const TrainEnv& env);
-
-// {"top1", "top5" (when measured), "loss"} for reports; null when not
-// measured.
-nlohmann::json AccuracyJson(const EvalResult& r);
 
 }  // namespace condense::engine
 
