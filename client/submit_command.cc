@@ -28,6 +28,7 @@ struct SubmitOptions {
   std::string preset;
   std::string spec_file;
   std::vector<std::string> overrides;
+  std::string goal;
   int priority = 0;
   std::vector<std::string> labels;
   bool watch = false;
@@ -63,6 +64,15 @@ absl::StatusOr<v1::CreateJobRequest> BuildRequest(const SubmitOptions& o) {
           absl::StrCat(o.spec_file, ": ", spec.status().message()));
     }
     *request.mutable_spec() = *std::move(spec);
+  }
+  if (!o.goal.empty()) {
+    if (auto st = spec::ApplyGoal(o.goal, request.mutable_spec()); !st.ok()) {
+      return st;
+    }
+    // A goal is for the search: the auto preset unless one was named.
+    if (o.preset.empty() && request.spec().preset().empty()) {
+      request.set_preset("auto");
+    }
   }
   for (const std::string& s : o.overrides) request.add_overrides(s);
   request.set_priority(o.priority);
@@ -119,6 +129,10 @@ void AddSubmitCommand(CLI::App* app, const CommandEnv* env,
                   absl::StrCat("start from a named spec: ", presets));
   cmd->add_option("--spec", o->spec_file,
                   "a CompressionSpec as JSON (merged over the preset)");
+  cmd->add_option("--goal", o->goal,
+                  "what the result must keep, for the auto preset (the "
+                  "default with a goal): max-drop=0.5pt (points of top-1, "
+                  "or a fraction: 0.005), max-bytes=N or min-ratio=50x");
   cmd->add_option("--set", o->overrides,
                   "FIELD=VALUE override, e.g. training.learning_rate=0.01 "
                   "(repeatable, applied in order)")

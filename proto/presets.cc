@@ -24,6 +24,7 @@ constexpr char kQuantize[] =
     R"({"quantize": {"init": "LINEAR", "solver": "LLOYD", "epochs": 2}})";
 constexpr char kQuantizeDataFree[] =
     R"({"quantize": {"init": "LINEAR", "solver": "LLOYD"}})";
+constexpr char kSearch[] = R"({"search": {}})";
 constexpr char kDsd[] =
     R"({"dsd": {"sparsity": 0.3, "sparse_epochs": 2, "dense_epochs": 2}})";
 
@@ -35,6 +36,8 @@ std::string Spec(absl::string_view name,
 
 const std::map<std::string, std::string>& Presets() {
   static const auto* presets = new std::map<std::string, std::string>{
+      // The goal-directed search (the spec's goal; default half a point).
+      {"auto", Spec("auto", {kSearch})},
       {"deep-compression", Spec("deep-compression", {kPrune, kQuantize})},
       {"prune", Spec("prune", {kPrune})},
       // Epochs unset: retrains with data, data-free without.

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 
@@ -176,9 +179,99 @@ absl::Status CheckStage(int i, const v1::Stage& stage) {
       return CheckRate(at + ".learning_rate", f.has_learning_rate(),
                        f.learning_rate());
     }
+    case v1::Stage::kSearch: {
+      const auto& s = stage.search();
+      at += ".search";
+      if (s.has_max_epochs()) {
+        if (auto st =
+                CheckRange(at + ".max_epochs", s.max_epochs(), 1, kMaxEpochs);
+            !st.ok())
+          return st;
+      }
+      if (auto st = CheckRange(at + ".max_seconds", s.max_seconds(), 0, 1e7);
+          !st.ok())
+        return st;
+      if (s.has_max_candidates()) {
+        if (auto st =
+                CheckRange(at + ".max_candidates", s.max_candidates(), 1, 100);
+            !st.ok())
+          return st;
+      }
+      if (s.has_validation_fraction()) {
+        if (auto st = CheckRange(at + ".validation_fraction",
+                                 s.validation_fraction(), 0, 0.5,
+                                 /*lo_open=*/true);
+            !st.ok())
+          return st;
+      }
+      if (s.has_sensitivity_samples()) {
+        return CheckRange(at + ".sensitivity_samples", s.sensitivity_samples(),
+                          10, 1000000);
+      }
+      return absl::OkStatus();
+    }
     case v1::Stage::KIND_NOT_SET:
       return absl::InvalidArgumentError(absl::StrCat(
-          at, " names no stage: give one of prune, dsd, quantize, finetune"));
+          at,
+          " names no stage: give one of prune, dsd, quantize, finetune, "
+          "search"));
+  }
+  return absl::OkStatus();
+}
+
+// A search prunes and quantizes itself and is the only stage that does;
+// DSD may come before it, fine-tuning after. A goal is only for a search.
+absl::Status CheckSearch(const CompressionSpec& spec) {
+  int search_at = -1;
+  for (int i = 0; i < spec.stages_size(); ++i) {
+    const v1::Stage& stage = spec.stages(i);
+    if (stage.has_search()) {
+      if (search_at >= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "stages[", i, "] is a second search (the first is stages[",
+            search_at, "]): give one"));
+      }
+      search_at = i;
+    }
+  }
+  const auto& g = spec.goal();
+  const int goals = (g.has_max_accuracy_drop() ? 1 : 0) +
+                    (g.max_bytes() > 0 ? 1 : 0) + (g.min_ratio() > 0 ? 1 : 0);
+  if (search_at < 0) {
+    if (goals > 0) {
+      return absl::InvalidArgumentError(
+          "the spec sets a goal but has no search stage to reach it: use "
+          "--preset auto (or add a search stage), or drop the goal");
+    }
+    return absl::OkStatus();
+  }
+  for (int i = 0; i < spec.stages_size(); ++i) {
+    const v1::Stage& stage = spec.stages(i);
+    if (stage.has_prune() || stage.has_quantize()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stages[", i, "] (", stage.has_prune() ? "prune" : "quantize",
+          ") comes with a search stage, which prunes and quantizes itself: "
+          "drop it, or drop the search for a fixed recipe"));
+    }
+    if (stage.has_dsd() && i > search_at) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stages[", i, "] (dsd) comes after the search (stages[", search_at,
+          "]): pruning would break its weight sharing; run dsd before it"));
+    }
+  }
+  if (goals > 1) {
+    return absl::InvalidArgumentError(
+        "goal sets more than one of max_accuracy_drop, max_bytes and "
+        "min_ratio: give one");
+  }
+  if (g.has_max_accuracy_drop()) {
+    if (auto st =
+            CheckRange("goal.max_accuracy_drop", g.max_accuracy_drop(), 0, 1);
+        !st.ok())
+      return st;
+  }
+  if (g.min_ratio() > 0) {
+    return CheckRange("goal.min_ratio", g.min_ratio(), 1, 1e6);
   }
   return absl::OkStatus();
 }
@@ -256,6 +349,42 @@ absl::Status ApplyOverride(absl::string_view assignment,
   return absl::OkStatus();
 }
 
+absl::Status ApplyGoal(absl::string_view goal, CompressionSpec* spec) {
+  const auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("goal '", goal, "' ", why,
+                     ": write max-drop=0.5pt (or a fraction, max-drop=0.005), "
+                     "max-bytes=20000 or min-ratio=50"));
+  };
+  const size_t eq = goal.find('=');
+  if (eq == absl::string_view::npos) return bad("has no '='");
+  const absl::string_view key = absl::StripAsciiWhitespace(goal.substr(0, eq));
+  absl::string_view value = absl::StripAsciiWhitespace(goal.substr(eq + 1));
+  double scale = 1;
+  if (key == "max-drop" && absl::ConsumeSuffix(&value, "pt")) scale = 0.01;
+  if (key == "min-ratio") absl::ConsumeSuffix(&value, "x");
+  double number = 0;
+  if (!absl::SimpleAtod(value, &number) || !std::isfinite(number) ||
+      number < 0) {
+    return bad("has no non-negative number after '='");
+  }
+  v1::Goal g;
+  if (key == "max-drop") {
+    g.set_max_accuracy_drop(number * scale);
+  } else if (key == "max-bytes") {
+    if (number < 1 || number != std::floor(number)) {
+      return bad("needs a whole number of bytes of at least 1");
+    }
+    g.set_max_bytes(static_cast<uint64_t>(number));
+  } else if (key == "min-ratio") {
+    g.set_min_ratio(number);
+  } else {
+    return bad(absl::StrCat("names '", key, "', which is not a goal"));
+  }
+  *spec->mutable_goal() = g;
+  return absl::OkStatus();
+}
+
 absl::Status ValidateSpec(const CompressionSpec& spec) {
   int quantized_at = -1;
   for (int i = 0; i < spec.stages_size(); ++i) {
@@ -270,6 +399,7 @@ absl::Status ValidateSpec(const CompressionSpec& spec) {
     }
     if (stage.has_quantize() && quantized_at < 0) quantized_at = i;
   }
+  if (auto st = CheckSearch(spec); !st.ok()) return st;
   if (auto st = CheckLayer("fc", spec.fc()); !st.ok()) return st;
   if (auto st = CheckLayer("conv", spec.conv()); !st.ok()) return st;
   for (int i = 0; i < spec.layers_size(); ++i) {

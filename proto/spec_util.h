@@ -16,8 +16,8 @@ namespace condense::spec {
 
 using ::condense::v1::CompressionSpec;
 
-// The named specs: "deep-compression", "prune", "quantize", "dsd",
-// "dsd+deep-compression".
+// The named specs: "auto" (the goal-directed search), "deep-compression",
+// "prune", "quantize", "dsd", "dsd+deep-compression".
 std::vector<std::string> PresetNames();
 absl::StatusOr<CompressionSpec> Preset(absl::string_view name);
 
@@ -32,6 +32,11 @@ std::string SpecToJson(const CompressionSpec& spec, bool pretty = false);
 // "layers=[{\"pattern\":\"fc3.weight\",\"settings\":{\"bits\":6}}]"). The
 // value is read as JSON when it parses as JSON, else as a string.
 absl::Status ApplyOverride(absl::string_view assignment, CompressionSpec* spec);
+
+// Sets the spec's goal from its one-flag form: "max-drop=0.5pt" (points of
+// top-1) or "max-drop=0.005" (a fraction), "max-bytes=20000",
+// "min-ratio=50" (or "50x"). Replaces any goal the spec had.
+absl::Status ApplyGoal(absl::string_view goal, CompressionSpec* spec);
 
 // The spec a job runs: the preset (default: the spec's own `preset` field,
 // else "deep-compression"), with `over` merged onto it as a JSON merge patch

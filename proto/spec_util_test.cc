@@ -9,7 +9,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(PresetTest, EveryPresetParsesAndValidates) {
-  ASSERT_EQ(PresetNames().size(), 5u);
+  ASSERT_EQ(PresetNames().size(), 6u);
   for (const auto& name : PresetNames()) {
     auto spec = Preset(name);
     ASSERT_TRUE(spec.ok()) << name << ": " << spec.status();
@@ -124,6 +124,55 @@ TEST(ValidateTest, NamesTheFieldAndTheRange) {
   CompressionSpec empty_stage = *spec;
   empty_stage.add_stages();
   EXPECT_THAT(ValidateSpec(empty_stage).message(), HasSubstr("names no stage"));
+}
+
+TEST(GoalTest, OneFlagForms) {
+  CompressionSpec s;
+  ASSERT_TRUE(ApplyGoal("max-drop=0.5pt", &s).ok());
+  EXPECT_DOUBLE_EQ(s.goal().max_accuracy_drop(), 0.005);
+  ASSERT_TRUE(ApplyGoal("max-drop=0.01", &s).ok());
+  EXPECT_DOUBLE_EQ(s.goal().max_accuracy_drop(), 0.01);
+  ASSERT_TRUE(ApplyGoal("max-bytes=20000", &s).ok());
+  EXPECT_EQ(s.goal().max_bytes(), 20000u);
+  // A new goal replaces the old one.
+  EXPECT_FALSE(s.goal().has_max_accuracy_drop());
+  ASSERT_TRUE(ApplyGoal("min-ratio=50x", &s).ok());
+  EXPECT_DOUBLE_EQ(s.goal().min_ratio(), 50);
+  for (const char* bad : {"max-drop", "max-drop=-1", "max-drop=lots",
+                          "max-bytes=0", "max-bytes=2.5", "speed=fast"}) {
+    absl::Status st = ApplyGoal(bad, &s);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(st.message(), HasSubstr("max-drop=0.5pt")) << bad;
+  }
+}
+
+TEST(GoalTest, SearchSpecsAreChecked) {
+  auto spec = Preset("auto");
+  ASSERT_TRUE(spec.ok());
+  ASSERT_TRUE(spec->stages(0).has_search());
+  EXPECT_TRUE(ValidateSpec(*spec).ok());
+  CompressionSpec with_goal = *spec;
+  ASSERT_TRUE(ApplyGoal("max-drop=1pt", &with_goal).ok());
+  EXPECT_TRUE(ValidateSpec(with_goal).ok());
+  with_goal.mutable_goal()->set_max_bytes(100);
+  EXPECT_THAT(ValidateSpec(with_goal).message(), HasSubstr("more than one"));
+  // A goal without a search would be ignored: refused.
+  auto dc = Preset("deep-compression");
+  ASSERT_TRUE(dc.ok());
+  ASSERT_TRUE(ApplyGoal("max-drop=1pt", &*dc).ok());
+  EXPECT_THAT(ValidateSpec(*dc).message(), HasSubstr("no search stage"));
+  // The search prunes and quantizes itself.
+  CompressionSpec both = *spec;
+  both.add_stages()->mutable_quantize();
+  EXPECT_THAT(ValidateSpec(both).message(), HasSubstr("prunes and quantizes"));
+  CompressionSpec late_dsd = *spec;
+  late_dsd.add_stages()->mutable_dsd();
+  EXPECT_THAT(ValidateSpec(late_dsd).message(), HasSubstr("run dsd before"));
+  CompressionSpec budget = *spec;
+  ASSERT_TRUE(
+      ApplyOverride("stages[0].search.validation_fraction=0.9", &budget).ok());
+  EXPECT_THAT(ValidateSpec(budget).message(),
+              HasSubstr("stages[0].search.validation_fraction"));
 }
 
 }  // namespace

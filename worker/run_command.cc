@@ -104,7 +104,12 @@ absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
     }
     over = *std::move(parsed);
   }
-  return spec::ComposeSpec(flags.preset, over, flags.overrides);
+  std::string preset = flags.preset;
+  if (!flags.goal.empty()) {
+    if (auto st = spec::ApplyGoal(flags.goal, &over); !st.ok()) return st;
+    if (preset.empty() && over.preset().empty()) preset = "auto";
+  }
+  return spec::ComposeSpec(preset, over, flags.overrides);
 }
 
 int RunCommand(const RunFlags& flags) {

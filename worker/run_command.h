@@ -20,6 +20,7 @@ struct RunFlags {
   std::string preset;
   std::string spec_file;
   std::vector<std::string> overrides;
+  std::string goal;  // "max-drop=0.5pt" and the like (spec::ApplyGoal).
   std::string out;
   std::string checkpoint_dir;
   int threads = 0;
@@ -27,9 +28,9 @@ struct RunFlags {
   bool quiet = false;
 };
 
-// The spec a run uses: the preset (default deep-compression), with the spec
-// file merged over it (JSON merge patch: objects merge, lists replace), then
-// each --set in order.
+// The spec a run uses: the preset (default deep-compression; auto when a
+// goal is given), with the spec file merged over it (JSON merge patch:
+// objects merge, lists replace), then the goal, then each --set in order.
 absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags);
 
 // Runs and returns the process exit code: 0 done, 1 failed, 2 bad input,

@@ -89,6 +89,25 @@ StageConfig ToStage(const v1::Stage& s) {
         c.finetune.learning_rate = s.finetune().learning_rate();
       }
       break;
+    case v1::Stage::kSearch: {
+      const auto& s2 = s.search();
+      c.kind = StageConfig::Kind::kSearch;
+      if (s2.has_max_epochs()) {
+        c.search.max_epochs = static_cast<int>(s2.max_epochs());
+      }
+      c.search.max_seconds = s2.max_seconds();
+      if (s2.has_max_candidates()) {
+        c.search.max_candidates = static_cast<int>(s2.max_candidates());
+      }
+      if (s2.has_validation_fraction()) {
+        c.search.validation_fraction = s2.validation_fraction();
+      }
+      if (s2.has_sensitivity_samples()) {
+        c.search.sensitivity_samples =
+            static_cast<int>(s2.sensitivity_samples());
+      }
+      break;
+    }
     case v1::Stage::KIND_NOT_SET:
       break;  // Refused by ValidateSpec.
   }
@@ -122,6 +141,12 @@ absl::StatusOr<EngineConfig> ToEngineConfig(const v1::CompressionSpec& spec) {
   c.data.std.assign(d.std().begin(), d.std().end());
   c.data.sample_shape.assign(d.sample_shape().begin(), d.sample_shape().end());
   if (d.has_eval_fraction()) c.data.eval_fraction = d.eval_fraction();
+  const auto& g = spec.goal();
+  if (g.has_max_accuracy_drop()) {
+    c.goal.max_accuracy_drop = g.max_accuracy_drop();
+  }
+  c.goal.max_bytes = g.max_bytes();
+  c.goal.min_ratio = g.min_ratio();
 
   const auto& l = spec.loss();
   switch (l.kind()) {

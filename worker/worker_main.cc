@@ -63,8 +63,11 @@ int Main(int argc, char** argv) {
                   "the training data)");
   data->excludes(train);
   cmd->add_option("--preset", run.preset,
-                  "deep-compression (default), prune, quantize, dsd, "
-                  "dsd+deep-compression");
+                  "deep-compression (default), auto (the search; the default "
+                  "with --goal), prune, quantize, dsd, dsd+deep-compression");
+  cmd->add_option("--goal", run.goal,
+                  "what the result must keep: max-drop=0.5pt (top-1 points, "
+                  "or a fraction), max-bytes=N or min-ratio=50x");
   cmd->add_option("--spec", run.spec_file,
                   "CompressionSpec JSON merged over the preset");
   cmd->add_option("--set", run.overrides,

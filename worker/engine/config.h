@@ -67,14 +67,33 @@ struct FinetuneConfig {
   double learning_rate = 0;  // 0: training.learning_rate.
 };
 
+// The goal-directed search (search.h); defaults as in spec.proto.
+struct SearchConfig {
+  int max_epochs = 32;
+  double max_seconds = 0;  // 0: no wall-clock limit.
+  int max_candidates = 8;
+  double validation_fraction = 0.1;
+  int sensitivity_samples = 2000;
+};
+
 struct StageConfig {
-  enum class Kind { kPrune, kDsd, kQuantize, kFinetune };
+  enum class Kind { kPrune, kDsd, kQuantize, kFinetune, kSearch };
   Kind kind = Kind::kPrune;
   PruneConfig prune;
   DsdConfig dsd;
   QuantizeConfig quantize;
   FinetuneConfig finetune;
+  SearchConfig search;
 };
+
+// What a search must reach: at most one of the three is set; none set means
+// max_accuracy_drop = kDefaultMaxAccuracyDrop.
+struct GoalConfig {
+  std::optional<double> max_accuracy_drop;  // Top-1, as a fraction.
+  uint64_t max_bytes = 0;                   // 0: unset.
+  double min_ratio = 0;                     // 0: unset.
+};
+inline constexpr double kDefaultMaxAccuracyDrop = 0.005;
 
 enum class OptimizerKind { kAdam, kSgd };
 
@@ -124,6 +143,7 @@ struct EngineConfig {
   std::vector<LayerOverride> rules;  // First match wins.
   uint64_t seed = 0;
   DeviceChoice device = DeviceChoice::kAuto;
+  GoalConfig goal;
   // The spec as JSON, recorded in the .cdz manifest and the report.
   std::string spec_json;
 };
@@ -133,6 +153,17 @@ struct EngineConfig {
 inline double TrainingLearningRate(const TrainingConfig& t) {
   return t.learning_rate > 0 ? t.learning_rate
                              : DefaultLearningRate(t.optimizer);
+}
+
+// The fraction of the training data a search holds out for validation: its
+// stage's validation_fraction; 0 without a search stage.
+inline double ValidationFraction(const EngineConfig& config) {
+  for (const StageConfig& s : config.stages) {
+    if (s.kind == StageConfig::Kind::kSearch) {
+      return s.search.validation_fraction;
+    }
+  }
+  return 0;
 }
 
 // True when `name` matches the glob `pattern` ('*' any run, '?' one char).

@@ -236,6 +236,24 @@ absl::StatusOr<Data> Data::Load(const DataSources& sources,
         }
         data.train_ = Cap(data.train_, config.training.max_train_samples);
         data.eval_ = Cap(data.eval_, config.training.max_eval_samples);
+        if (const double fraction = ValidationFraction(config); fraction > 0) {
+          const int64_t n = data.train_.size();
+          const auto held =
+              static_cast<int64_t>(static_cast<double>(n) * fraction);
+          if (held < 1 || n - held < 2) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "cannot hold out ", fraction, " of ", n,
+                " training samples for the search's validation: give more "
+                "training data"));
+          }
+          // Another salt than the evaluation hold-out's: the two never
+          // overlap, since validation comes from what training kept.
+          torch::Tensor order = Shuffle(n, config.seed, /*salt=*/0x5A11);
+          Split all = data.train_;
+          data.validation_ = Take(all, order.narrow(0, 0, held));
+          data.train_ = Take(all, order.narrow(0, held, n - held));
+          data.description_["validation_samples"] = held;
+        }
         if (data.train_.size() < 2 || data.eval_.size() < 1) {
           return absl::InvalidArgumentError(
               absl::StrCat("too little data: ", data.train_.size(),
@@ -366,10 +384,17 @@ nlohmann::json Data::Describe() const {
 }
 
 void Data::MoveTo(const torch::Device& device) {
-  for (Split* s : {&train_, &eval_}) {
+  for (Split* s : {&train_, &eval_, &validation_}) {
+    if (!s->inputs.defined()) continue;
     s->inputs = s->inputs.to(device);
     if (s->targets.defined()) s->targets = s->targets.to(device);
   }
+}
+
+Data Data::ForSearch() const {
+  Data view = *this;
+  view.eval_ = validation_;
+  return view;
 }
 
 }  // namespace condense::engine

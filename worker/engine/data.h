@@ -56,6 +56,13 @@ class Data {
   bool labelled() const { return train_.targets.defined(); }
   const Split& train() const { return train_; }
   const Split& eval() const { return eval_; }
+  // Held out of the training data for a search's decisions
+  // (ValidationFraction(config), seeded); empty without a search.
+  const Split& validation() const { return validation_; }
+  // This data with the validation split in place of the evaluation split,
+  // for a search, which must never see the evaluation data. Shares the
+  // tensors.
+  Data ForSearch() const;
   int64_t classes() const { return classes_; }
   const std::vector<int64_t>& sample_shape() const { return sample_shape_; }
   // Sources, sizes and preprocessing, for the report.
@@ -67,6 +74,7 @@ class Data {
  private:
   Split train_;
   Split eval_;
+  Split validation_;
   DataConfig config_;
   std::vector<int64_t> sample_shape_;
   int64_t classes_ = 0;

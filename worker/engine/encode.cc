@@ -69,17 +69,17 @@ std::optional<std::vector<float>> SparseCodebook(const torch::Tensor& cpu,
   return codebook;
 }
 
-absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
-                                          codec::Manifest manifest,
-                                          const std::string& path) {
+namespace {
+
+absl::StatusOr<codec::ModelSize> EncodeCdz(
+    Model& model, codec::Manifest manifest,
+    std::unique_ptr<codec::WritableFile> file) {
   nlohmann::json aliases = nlohmann::json::object();
   for (const NamedTensor& nt : model.tensors()) {
     for (const std::string& a : nt.aliases) aliases[a] = nt.name;
   }
   if (!aliases.empty()) manifest["aliases"] = aliases.dump();
-  auto file = codec::NewAtomicFile(path);
-  if (!file.ok()) return file.status();
-  auto writer = codec::CdzWriter::Create(*std::move(file), manifest);
+  auto writer = codec::CdzWriter::Create(std::move(file), manifest);
   if (!writer.ok()) return writer.status();
   absl::Status st = TorchCall("encoding the model", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
@@ -115,6 +115,22 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
   if (!st.ok()) return st;
   if (auto fin = (*writer)->Finish(); !fin.ok()) return fin;
   return (*writer)->sizes();
+}
+
+}  // namespace
+
+absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
+                                          codec::Manifest manifest,
+                                          const std::string& path) {
+  auto file = codec::NewAtomicFile(path);
+  if (!file.ok()) return file.status();
+  return EncodeCdz(model, std::move(manifest), *std::move(file));
+}
+
+absl::StatusOr<codec::ModelSize> SizeCdz(Model& model,
+                                         codec::Manifest manifest) {
+  std::string bytes;
+  return EncodeCdz(model, std::move(manifest), codec::NewStringFile(&bytes));
 }
 
 absl::Status VerifyCdz(Model& model, const std::string& path) {

@@ -34,6 +34,10 @@ absl::StatusOr<codec::ModelSize> WriteCdz(Model& model,
                                           codec::Manifest manifest,
                                           const std::string& path);
 
+// What WriteCdz would write, encoded in memory and not kept: its sizes.
+absl::StatusOr<codec::ModelSize> SizeCdz(Model& model,
+                                         codec::Manifest manifest);
+
 // Decodes `path` and compares every tensor with the model's, bit for bit.
 absl::Status VerifyCdz(Model& model, const std::string& path);
 

@@ -17,6 +17,7 @@
 #include "worker/engine/model.h"
 #include "worker/engine/requirements.h"
 #include "worker/engine/run_report.h"
+#include "worker/engine/search.h"
 #include "worker/engine/stage.h"
 #include "worker/engine/stages.h"
 #include "worker/engine/streaming.h"
@@ -414,7 +415,8 @@ absl::StatusOr<StageRecord> RunStage(
     const std::vector<WeightHistograms>& dense) {
   const StageConfig& sc = run.config.stages[i];
   const int stage_count = static_cast<int>(run.config.stages.size());
-  StageContext ctx{env, StageInfo{StageName(sc.kind), i, stage_count}};
+  StageContext ctx{env, StageInfo{StageName(sc.kind), i, stage_count},
+                   BaseManifest(run, env.model->sha256())};
   StageRecord r;
   r.stage = ctx.info.name;
   r.index = i;
@@ -469,6 +471,49 @@ absl::Status Checkpoint(Run& run, const std::string& fingerprint) {
                                    static_cast<int>(run.config.stages.size()));
   saved.message = CheckpointPath(run.inputs.checkpoint_dir);
   Emit(run.observer, saved);
+  return absl::OkStatus();
+}
+
+// A search's goal is judged on the evaluation split, which the search never
+// saw: a result that met it on validation only fails here.
+absl::Status CheckGoalMet(const EngineConfig& config, const RunReport& rep) {
+  const SearchRecord* search = nullptr;
+  for (const StageRecord& s : rep.stages) {
+    if (const auto* r = std::get_if<SearchRecord>(&s.detail)) search = r;
+  }
+  if (search == nullptr || search->chosen < 0) return absl::OkStatus();
+  const SearchCandidate& c = search->candidates[search->chosen];
+  const std::string chose = absl::StrFormat(
+      "the search chose candidate %d (%.1fx, %.2f points lost on "
+      "validation +- %.2f)",
+      c.index, c.ratio, 100 * c.drop, 100 * c.margin);
+  if (const auto allowed = AllowedDrop(config.goal)) {
+    if (!rep.baseline.measured() || !rep.final.measured()) {
+      return absl::OkStatus();
+    }
+    const double drop = rep.baseline.top1 - rep.final.top1;
+    if (drop > *allowed + 1e-12) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s, which lost %.2f points of top-1 on the evaluation split, "
+          "more than the goal %s allows: relax the goal, or give the search "
+          "more validation data (search.validation_fraction) so its "
+          "estimate is closer",
+          chose, 100 * drop, search->goal));
+    }
+    return absl::OkStatus();
+  }
+  const uint64_t max_bytes =
+      config.goal.max_bytes > 0
+          ? config.goal.max_bytes
+          : static_cast<uint64_t>(
+                static_cast<double>(rep.size.OriginalBytes()) /
+                config.goal.min_ratio);
+  if (rep.size.file_bytes > max_bytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s, but the file has %d bytes, more than the goal %s allows; this "
+        "is a bug in condense, please report it",
+        chose, rep.size.file_bytes, search->goal));
+  }
   return absl::OkStatus();
 }
 
@@ -556,6 +601,7 @@ absl::Status RunInMemory(Run& run, const fs::path& dir, RunOutputs* out) {
   if (auto st = EncodeModel(run, dir, out); !st.ok()) return st;
 
   rep.final = run.data ? Evaluate(env) : EvalResult{};
+  if (auto st = CheckGoalMet(run.config, rep); !st.ok()) return st;
   const StorageEstimate est = EstimateStorage(model);
   rep.ratio_pruned = est.pruned_ratio;
   rep.ratio_pruned_quantized = est.quantized_ratio;

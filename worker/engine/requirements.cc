@@ -32,6 +32,8 @@ const char* StageName(StageConfig::Kind kind) {
       return "quantize";
     case StageConfig::Kind::kFinetune:
       return "finetune";
+    case StageConfig::Kind::kSearch:
+      return "search";
   }
   return "unknown";
 }
@@ -50,6 +52,8 @@ int StageEpochs(const StageConfig& s, bool has_data) {
       return QuantizeEpochs(s.quantize, has_data);
     case StageConfig::Kind::kFinetune:
       return s.finetune.epochs;
+    case StageConfig::Kind::kSearch:
+      return s.search.max_epochs;
   }
   return 0;
 }
@@ -79,6 +83,23 @@ absl::Status CheckSpecFits(const EngineConfig& config, const JobFacts& facts) {
           ") retrains the model but no data was given: give a dataset "
           "(--data or --train-data), or use a data-free spec (e.g. --preset "
           "quantize, or set the stage's epochs to 0)"));
+    }
+  }
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    if (config.stages[i].kind != StageConfig::Kind::kSearch) continue;
+    if (!facts.has_data) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stage ", i,
+          " (search) compresses to an accuracy goal and needs labelled "
+          "data to measure it: give a dataset, or use a data-free preset "
+          "(e.g. --preset quantize)"));
+    }
+    if (facts.labelled == false) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stage ", i,
+          " (search) measures top-1 accuracy, but the data has no labels: "
+          "give labelled data, or use a fixed recipe (e.g. --preset "
+          "deep-compression, which distills from the dense model)"));
     }
   }
   if (config.loss.kind == LossKind::kCrossEntropy && facts.has_data &&

@@ -23,7 +23,7 @@ struct JobFacts {
   std::optional<bool> labelled;
 };
 
-// "prune", "dsd", "quantize", "finetune".
+// "prune", "dsd", "quantize", "finetune", "search".
 const char* StageName(StageConfig::Kind kind);
 
 // Epochs of training in the quantize stage: its `epochs`, or by default 2

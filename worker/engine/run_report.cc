@@ -70,6 +70,97 @@ void AddDetail(const QuantizeRecord& q, json& j) {
 
 void AddDetail(const FinetuneRecord& f, json& j) { j["epochs"] = f.epochs; }
 
+json Points(const std::vector<std::pair<double, double>>& points) {
+  json out = json::array();
+  for (const auto& [x, top1] : points) out.push_back({x, top1});
+  return out;
+}
+
+std::vector<std::pair<double, double>> PointsFromJson(const json& j) {
+  std::vector<std::pair<double, double>> out;
+  for (const json& p : j) out.emplace_back(p.at(0), p.at(1));
+  return out;
+}
+
+void AddDetail(const SearchRecord& s, json& j) {
+  json search = {{"goal", s.goal},
+                 {"validation_baseline", s.validation_baseline},
+                 {"validation_samples", s.validation_samples},
+                 {"sensitivity_seconds", s.sensitivity_seconds},
+                 {"chosen", s.chosen < 0 ? json(nullptr) : json(s.chosen)},
+                 {"epochs", s.epochs},
+                 {"stopped", s.stopped}};
+  json curves = json::array();
+  for (const SensitivityCurve& c : s.sensitivity) {
+    curves.push_back({{"name", c.name},
+                      {"parameters", c.parameters},
+                      {"sparsity", Points(c.sparsity)},
+                      {"bits", Points(c.bits)}});
+  }
+  search["sensitivity"] = std::move(curves);
+  json candidates = json::array();
+  for (const SearchCandidate& c : s.candidates) {
+    json tensors = json::array();
+    for (const CandidateTensor& t : c.tensors) {
+      tensors.push_back({{"name", t.name},
+                         {"sparsity", t.sparsity},
+                         {"bits", t.bits},
+                         {"gap_bits", t.gap_bits}});
+    }
+    candidates.push_back({{"index", c.index},
+                          {"loss_budget", c.loss_budget},
+                          {"predicted_loss", c.predicted_loss},
+                          {"tensors", std::move(tensors)},
+                          {"bytes", c.bytes},
+                          {"ratio", c.ratio},
+                          {"validation_top1", c.validation_top1},
+                          {"drop", c.drop},
+                          {"margin", c.margin},
+                          {"meets", c.meets},
+                          {"epochs", c.epochs},
+                          {"seconds", c.seconds}});
+  }
+  search["candidates"] = std::move(candidates);
+  j["search"] = std::move(search);
+}
+
+SearchRecord SearchFromJson(const json& j) {
+  SearchRecord s;
+  s.goal = j.value("goal", "");
+  s.validation_baseline = j.value("validation_baseline", 0.0);
+  s.validation_samples = j.value("validation_samples", int64_t{0});
+  s.sensitivity_seconds = j.value("sensitivity_seconds", 0.0);
+  const json& chosen = j.at("chosen");
+  s.chosen = chosen.is_null() ? -1 : chosen.get<int>();
+  s.epochs = j.value("epochs", 0);
+  s.stopped = j.value("stopped", "");
+  for (const json& c : j.at("sensitivity")) {
+    s.sensitivity.push_back({c.at("name"), c.at("parameters"),
+                             PointsFromJson(c.at("sparsity")),
+                             PointsFromJson(c.at("bits"))});
+  }
+  for (const json& c : j.at("candidates")) {
+    SearchCandidate k;
+    k.index = c.at("index");
+    k.loss_budget = c.at("loss_budget");
+    k.predicted_loss = c.at("predicted_loss");
+    for (const json& t : c.at("tensors")) {
+      k.tensors.push_back(
+          {t.at("name"), t.at("sparsity"), t.at("bits"), t.at("gap_bits")});
+    }
+    k.bytes = c.at("bytes");
+    k.ratio = c.at("ratio");
+    k.validation_top1 = c.at("validation_top1");
+    k.drop = c.at("drop");
+    k.margin = c.at("margin");
+    k.meets = c.at("meets");
+    k.epochs = c.at("epochs");
+    k.seconds = c.at("seconds");
+    s.candidates.push_back(std::move(k));
+  }
+  return s;
+}
+
 absl::StatusOr<StageDetail> DetailFromJson(const json& j) {
   const std::string stage = j.value("stage", "");
   if (stage == "prune") {
@@ -106,6 +197,7 @@ absl::StatusOr<StageDetail> DetailFromJson(const json& j) {
     return q;
   }
   if (stage == "finetune") return FinetuneRecord{j.value("epochs", 0)};
+  if (stage == "search") return SearchFromJson(j.at("search"));
   return absl::InvalidArgumentError(
       absl::StrCat("not a stage record: unknown stage '", stage, "'"));
 }

@@ -73,9 +73,53 @@ struct FinetuneRecord {
   int epochs = 0;
 };
 
+// One tensor alone, without retraining: validation top-1 against its
+// sparsity and against its codebook bits (Han et al. 2015, Fig. 5-6).
+struct SensitivityCurve {
+  std::string name;
+  int64_t parameters = 0;
+  std::vector<std::pair<double, double>> sparsity;  // (sparsity, top-1).
+  std::vector<std::pair<double, double>> bits;      // (bits, top-1).
+};
+
+struct CandidateTensor {
+  std::string name;
+  double sparsity = 0;  // Reached.
+  int bits = 0;
+  int gap_bits = 0;
+};
+
+// One compressed, retrained and measured candidate of a search.
+struct SearchCandidate {
+  int index = 0;
+  double loss_budget = 0;     // The allocation's budget of predicted loss.
+  double predicted_loss = 0;  // What the allocation predicted.
+  std::vector<CandidateTensor> tensors;
+  uint64_t bytes = 0;  // The .cdz's, exactly.
+  double ratio = 0;
+  double validation_top1 = 0;
+  double drop = 0;    // Against the dense model on validation.
+  double margin = 0;  // Standard error of `drop` (paired).
+  bool meets = false;
+  int epochs = 0;
+  double seconds = 0;
+};
+
+struct SearchRecord {
+  std::string goal;  // As the user would write it, e.g. "max-drop=0.5pt".
+  double validation_baseline = 0;  // The dense model's top-1.
+  int64_t validation_samples = 0;
+  double sensitivity_seconds = 0;
+  std::vector<SensitivityCurve> sensitivity;
+  std::vector<SearchCandidate> candidates;
+  int chosen = -1;      // Index into candidates; -1: none met the goal.
+  int epochs = 0;       // Spent, over all candidates.
+  std::string stopped;  // Why the search stopped.
+};
+
 // What a stage's own run returns.
-using StageDetail =
-    std::variant<PruneRecord, DsdRecord, QuantizeRecord, FinetuneRecord>;
+using StageDetail = std::variant<PruneRecord, DsdRecord, QuantizeRecord,
+                                 FinetuneRecord, SearchRecord>;
 
 // What a stage does to one tensor of a streamed run: a prune stage's
 // sparsity, a quantize stage's clustering.

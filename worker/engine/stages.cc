@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/requirements.h"
+#include "worker/engine/search.h"
 #include "worker/engine/stage.h"
 #include "worker/engine/weight_stats.h"
 
@@ -428,6 +429,20 @@ class FinetuneStage : public Stage {
   FinetuneConfig c_;
 };
 
+class SearchStage : public Stage {
+ public:
+  explicit SearchStage(const SearchConfig& c) : c_(c) {}
+  const char* name() const override { return "search"; }
+  absl::StatusOr<StageDetail> Run(StageContext& ctx) const override {
+    auto record = RunSearch(c_, ctx);
+    if (!record.ok()) return record.status();
+    return *std::move(record);
+  }
+
+ private:
+  SearchConfig c_;
+};
+
 }  // namespace
 
 absl::StatusOr<TensorStageRecord> Stage::RunOnTensor(TensorState&) const {
@@ -445,6 +460,8 @@ std::unique_ptr<Stage> MakeStage(const StageConfig& config) {
       return std::make_unique<QuantizeStage>(config.quantize);
     case StageConfig::Kind::kFinetune:
       return std::make_unique<FinetuneStage>(config.finetune);
+    case StageConfig::Kind::kSearch:
+      return std::make_unique<SearchStage>(config.search);
   }
   return nullptr;
 }

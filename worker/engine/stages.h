@@ -5,6 +5,7 @@
 #define CONDENSE_WORKER_ENGINE_STAGES_H_
 
 #include "absl/status/statusor.h"
+#include "codec/cdz_writer.h"
 #include "worker/engine/config.h"
 #include "worker/engine/train.h"
 
@@ -13,6 +14,9 @@ namespace condense::engine {
 struct StageContext {
   TrainEnv env;  // env.data is null in data-free runs.
   StageInfo info;
+  // The container's metadata, so a stage that sizes the model (the search)
+  // counts the bytes the run's file will have.
+  codec::Manifest manifest;
 };
 
 // Keeps the largest (1 - sparsity) of |w| (ties broken by position); the

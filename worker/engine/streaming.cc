@@ -53,6 +53,8 @@ StageDetail EmptyDetail(StageConfig::Kind kind) {
       return QuantizeRecord{};
     case StageConfig::Kind::kFinetune:
       return FinetuneRecord{};
+    case StageConfig::Kind::kSearch:
+      return SearchRecord{};
   }
   return FinetuneRecord{};
 }

@@ -20,7 +20,7 @@ from condense.errors import (CondenseError, DeadlineExceeded,
                              FailedPrecondition, InvalidArgument, JobCancelled,
                              JobFailed, from_rpc_error)
 from condense.v1 import (blobs_pb2_grpc, jobs_pb2, jobs_pb2_grpc, models_pb2,
-                         models_pb2_grpc)
+                         models_pb2_grpc, spec_pb2)
 
 __all__ = ["Client", "Job", "Tls", "compress"]
 
@@ -278,7 +278,7 @@ class Client:
 
     def submit(self, model, data=None, preset=None, spec=None,
                overrides=None, priority=0, labels=None, timeout=None,
-               **field_overrides):
+               goal=None, **field_overrides):
         """Submits a compression job; returns its Job handle.
 
         model / data: a Model / Dataset (or its name), or a path to upload
@@ -287,13 +287,16 @@ class Client:
           dsd+deep-compression; default deep-compression unless `spec` is
           given); spec: a CompressionSpec or its JSON dict (protobuf's JSON
           mapping), applied over the preset. overrides / field_overrides: spec fields to
-          set, e.g. {"fc.bits": 4} or fc__bits=4."""
+          set, e.g. {"fc.bits": 4} or fc__bits=4. goal: what the result
+          must keep, for the auto preset (the default with a goal):
+          "max-drop=0.5pt" (points of top-1, or a fraction "max-drop=0.005"),
+          "max-bytes=20000" or "min-ratio=50x"."""
         if _is_local(model, "models") or hasattr(model, "graph"):
             model = self.upload_model(model, timeout=timeout)
         if data is not None and _is_local(data, "datasets"):
             data = self.upload_dataset(data, timeout=timeout)
         if preset is None and spec is None:
-            preset = "deep-compression"
+            preset = "auto" if goal is not None else "deep-compression"
         request = jobs_pb2.CreateJobRequest(
             model=_resource("models", model),
             dataset=_resource("datasets", data) if data is not None else "",
@@ -306,6 +309,8 @@ class Client:
                 spec = json_format.ParseDict(spec, request.spec)
             else:
                 request.spec.CopyFrom(spec)
+        if goal is not None:
+            request.spec.goal.CopyFrom(parse_goal(goal))
         all_overrides = dict(overrides or {})
         all_overrides.update(field_overrides)
         request.overrides.extend(_override_strings(all_overrides))
@@ -491,18 +496,57 @@ class Job:
         return paths
 
 
-def compress(model, data=None, preset="deep-compression", *, address=None,
+def parse_goal(text):
+    """A Goal from its one-flag form, as the CLI's --goal takes it:
+    "max-drop=0.5pt" (points of top-1) or "max-drop=0.005" (a fraction),
+    "max-bytes=20000", "min-ratio=50" (or "50x")."""
+    key, sep, value = str(text).partition("=")
+    key, value = key.strip(), value.strip()
+    usage = ("write max-drop=0.5pt (or a fraction, max-drop=0.005), "
+             "max-bytes=20000 or min-ratio=50")
+    if not sep:
+        raise ValueError(f"goal {text!r} has no '=': {usage}")
+    scale = 1.0
+    if key == "max-drop" and value.endswith("pt"):
+        value, scale = value[:-2], 0.01
+    if key == "min-ratio" and value.endswith("x"):
+        value = value[:-1]
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(
+            f"goal {text!r} has no non-negative number after '=': {usage}")
+    goal = spec_pb2.Goal()
+    if key == "max-drop":
+        goal.max_accuracy_drop = number * scale
+    elif key == "max-bytes":
+        if number < 1 or number != int(number):
+            raise ValueError(f"goal {text!r} needs a whole number of bytes "
+                             f"of at least 1: {usage}")
+        goal.max_bytes = int(number)
+    elif key == "min-ratio":
+        goal.min_ratio = number
+    else:
+        raise ValueError(f"goal {text!r} names {key!r}, which is not a goal: "
+                         f"{usage}")
+    return goal
+
+
+def compress(model, data=None, preset=None, *, address=None,
              token=None, tls=None, out_dir=None, timeout=None, on_event=None,
-             overrides=None, **field_overrides):
-    """Uploads `model` and `data`, compresses with `preset` (and spec
-    overrides, as for Client.submit), waits, and returns (compressed
+             overrides=None, goal=None, **field_overrides):
+    """Uploads `model` and `data`, compresses with `preset` (default
+    deep-compression, or auto with a `goal`; spec overrides and the goal as
+    for Client.submit), waits, and returns (compressed
     TorchScript module, report dict). The files (model.cdz and the rest) are
     kept in `out_dir` when given. on_event: called with each JobEvent while
     the job runs."""
     import torch
     with Client(address, token, tls) as client:
         job = client.submit(model, data, preset=preset, overrides=overrides,
-                            **field_overrides)
+                            goal=goal, **field_overrides)
         if on_event is not None:
             for event in job.events(timeout=timeout):
                 on_event(event)

@@ -52,6 +52,8 @@ inline std::vector<SpecFitCase> SpecFitCases() {
        false,
        ""},
       {"DeepCompressionWithData", "deep-compression", {}, false, true, ""},
+      {"SearchWithoutData", "auto", {}, false, false, "no data was given"},
+      {"SearchOnAStateDict", "auto", {}, true, false, "safetensors"},
   };
 }
 

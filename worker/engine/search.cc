@@ -1,0 +1,680 @@
+#include "worker/engine/search.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "worker/engine/allocation.h"
+#include "worker/engine/encode.h"
+#include "worker/engine/kmeans_1d.h"
+#include "worker/engine/stage.h"
+#include "worker/engine/torch_dtype.h"
+
+namespace condense::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The grids of the sensitivity curves and of the allocation's options.
+constexpr double kSparsities[] = {0,    0.5,  0.7,  0.8,  0.85, 0.9,
+                                  0.93, 0.95, 0.97, 0.98, 0.99};
+constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
+
+// Retraining per candidate: one epoch per pruning step (three from dense,
+// two from an earlier candidate's state), two of trained quantization.
+constexpr int kStepsFromDense = 3;
+constexpr int kStepsFromSnapshot = 2;
+constexpr int kQuantizeEpochs = 2;
+// What retraining leaves of the loss a tensor shows alone without it: a
+// prior (pruning to 90% costs AlexNet's and the LeNets' layers tens of
+// points untrained and almost nothing retrained, Han et al. 2015 Fig. 5;
+// trained quantization recovers less of what sharing costs), so the
+// allocation ranks tensors by their curves while the closed loop learns the
+// overall scale by moving the budget.
+constexpr double kPruneRecovery = 0.2;
+constexpr double kShareRecovery = 0.5;
+// Allocations tried in all, measured or not (a repeated allocation is not
+// retrained: its outcome is known).
+constexpr int kMaxAllocations = 40;
+// A candidate that meets the goal using this much of it leaves little room.
+constexpr double kLittleRoomDrop = 0.75;
+constexpr double kLittleRoomBytes = 0.9;
+// The bracket of budgets is tight when its ends are this close.
+constexpr double kTightBracket = 1.15;
+
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Notify(const StageContext& ctx, const std::string& message,
+            double ratio = 0, double top1 = -1) {
+  if (ctx.env.observer == nullptr) return;
+  ProgressEvent ev;
+  ev.kind = ProgressEvent::Kind::kMessage;
+  ev.stage = ctx.info.name;
+  ev.stage_index = ctx.info.index;
+  ev.stage_count = ctx.info.count;
+  ev.message = message;
+  ev.ratio = ratio;
+  ev.accuracy = top1;
+  ctx.env.observer->OnEvent(ev);
+}
+
+// Predicted classes of the first `n` samples of the environment's
+// evaluation split (the validation split, in a search), on the CPU.
+torch::Tensor Predict(const TrainEnv& env, int64_t n) {
+  torch::NoGradGuard no_grad;
+  const Data& data = *env.data;
+  n = std::min(n, data.eval().size());
+  torch::jit::Module& module = env.model->module();
+  module.eval();
+  const int64_t batch = std::max<int64_t>(env.config->training.batch_size, 512);
+  std::vector<torch::Tensor> out;
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t size = std::min(batch, n - start);
+    torch::Tensor x =
+        data.Prepare(data.eval().inputs.narrow(0, start, size), env.device);
+    out.push_back(module.forward({x}).toTensor().argmax(1).to(torch::kCPU));
+  }
+  return torch::cat(out);
+}
+
+// 1 where the prediction is right.
+torch::Tensor Correct(const TrainEnv& env, const torch::Tensor& predicted) {
+  return predicted
+      .eq(env.data->eval()
+              .targets.narrow(0, 0, predicted.numel())
+              .to(torch::kCPU))
+      .to(torch::kDouble);
+}
+
+// The compression state of every layer and the values of every tensor, to
+// go back to (an earlier candidate's, or the dense model's).
+struct Snapshot {
+  struct LayerState {
+    torch::Tensor mask, nz_index, nz_assign, centroids;
+    double dense_std = 0;
+    LayerConfig config;
+  };
+  std::vector<torch::Tensor> tensors;
+  std::vector<LayerState> layers;
+  std::vector<double> sparsity;  // Per layer, reached.
+};
+
+torch::Tensor CloneIfDefined(const torch::Tensor& t) {
+  return t.defined() ? t.detach().clone() : torch::Tensor();
+}
+
+double LayerSparsity(const Layer& l) {
+  return 1.0 - static_cast<double>(l.nonzeros()) /
+                   static_cast<double>(std::max<int64_t>(l.param.numel(), 1));
+}
+
+Snapshot Take(Model& model) {
+  torch::NoGradGuard no_grad;
+  Snapshot s;
+  for (const NamedTensor& nt : model.tensors()) {
+    s.tensors.push_back(nt.tensor.detach().clone());
+  }
+  for (const Layer& l : model.layers()) {
+    s.layers.push_back({CloneIfDefined(l.mask), CloneIfDefined(l.nz_index),
+                        CloneIfDefined(l.nz_assign),
+                        CloneIfDefined(l.centroids), l.dense_std, l.config});
+    s.sparsity.push_back(LayerSparsity(l));
+  }
+  return s;
+}
+
+void Restore(Model& model, const Snapshot& s) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < s.tensors.size(); ++i) {
+    model.tensors()[i].tensor.detach().copy_(s.tensors[i]);
+  }
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    Layer& l = model.layers()[i];
+    const Snapshot::LayerState& st = s.layers[i];
+    l.mask = CloneIfDefined(st.mask);
+    l.nz_index = CloneIfDefined(st.nz_index);
+    l.nz_assign = CloneIfDefined(st.nz_assign);
+    l.centroids = CloneIfDefined(st.centroids);
+    l.dense_std = st.dense_std;
+    l.config = st.config;
+  }
+}
+
+// Values of `w` (float32, CPU) pruned to `sparsity` by magnitude and shared
+// into at most 2^bits centroids, as the stages would; returns the codebook.
+absl::StatusOr<std::vector<float>> PruneAndShare(torch::Tensor& w,
+                                                 double sparsity, int bits,
+                                                 uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  if (sparsity > 0) {
+    w.masked_fill_(TopMagnitudeMask(w, sparsity).logical_not(), 0.0);
+  }
+  const std::span<float> values(w.data_ptr<float>(),
+                                static_cast<size_t>(w.numel()));
+  KMeansOptions opts;
+  opts.k = 1 << bits;
+  opts.seed = seed;
+  opts.max_iterations = 1000;
+  bool any = false;
+  for (float v : values) any = any || v != 0;
+  if (!any) return std::vector<float>{0.0f};
+  auto km = KMeans1DNonzero(values, opts);
+  if (!km.ok()) return km.status();
+  const std::vector<uint64_t> used = SnapToCentroids(values, km->centroids);
+  return UsedCentroids(km->centroids, used);
+}
+
+// Gap widths worth trying at a density: around log2 of the mean gap.
+std::vector<int> GapWidths(double sparsity) {
+  const double mean_gap = 1.0 / std::max(1.0 - sparsity, 1e-6);
+  const int centre =
+      std::clamp(static_cast<int>(std::ceil(std::log2(mean_gap))), 1, 14);
+  return {centre, centre + 1, centre + 2};
+}
+
+struct Analysis {
+  std::vector<SensitivityCurve> curves;
+  std::vector<std::vector<TensorOption>> options;  // Per layer.
+  std::vector<std::vector<int>> gap_bits;          // Per layer and option.
+};
+
+// The sensitivity curves and, per layer, the options with their exact
+// bytes and predicted loss (pruning's and sharing's, added).
+absl::StatusOr<Analysis> Analyse(const TrainEnv& env, int64_t samples,
+                                 double baseline_top1, uint64_t seed,
+                                 const CancelFlag* cancel) {
+  Model& model = *env.model;
+  Analysis a;
+  for (Layer& l : model.layers()) {
+    if (cancel != nullptr && cancel->cancelled()) {
+      return absl::CancelledError("cancelled during the sensitivity analysis");
+    }
+    torch::NoGradGuard no_grad;
+    const torch::Tensor dense = l.param.detach().clone();
+    const auto measure = [&](const torch::Tensor& values) {
+      l.param.detach().copy_(values);
+      const double top1 =
+          Correct(env, Predict(env, samples)).mean().item<double>();
+      l.param.detach().copy_(dense);
+      return top1;
+    };
+    SensitivityCurve curve;
+    curve.name = l.name;
+    curve.parameters = l.param.numel();
+    std::vector<double> prune_loss;
+    std::vector<double> sparsities;
+    for (double s : kSparsities) {
+      if (s > 0 && !l.config.prune) break;
+      const double top1 =
+          s == 0
+              ? baseline_top1
+              : measure(dense * TopMagnitudeMask(dense, s).to(dense.dtype()));
+      curve.sparsity.emplace_back(s, top1);
+      sparsities.push_back(s);
+      prune_loss.push_back(baseline_top1 - top1);
+    }
+    std::vector<double> share_loss;
+    for (int b : kBits) {
+      torch::Tensor w = dense.to(torch::kCPU).contiguous().clone();
+      if (auto cb = PruneAndShare(w, 0, b, seed); !cb.ok()) return cb.status();
+      const double top1 = measure(w.to(dense.device()));
+      curve.bits.emplace_back(b, top1);
+      share_loss.push_back(baseline_top1 - top1);
+    }
+    std::vector<TensorOption> options;
+    std::vector<int> gaps;
+    const torch::Tensor cpu = dense.to(torch::kCPU, torch::kFloat).contiguous();
+    for (size_t si = 0; si < sparsities.size(); ++si) {
+      for (size_t bi = 0; bi < std::size(kBits); ++bi) {
+        torch::Tensor w = cpu.clone();
+        auto codebook = PruneAndShare(w, sparsities[si], kBits[bi], seed);
+        if (!codebook.ok()) return codebook.status();
+        const std::span<const float> values(w.data_ptr<float>(),
+                                            static_cast<size_t>(w.numel()));
+        uint64_t best = std::numeric_limits<uint64_t>::max();
+        int best_gap = l.config.gap_bits;
+        for (int g : GapWidths(sparsities[si])) {
+          auto encoded = codec::CdzWriter::EncodeSparseQuantized(
+              l.name, codec::DType::kF32, CodecShape(w), values, *codebook, g);
+          if (!encoded.ok()) return encoded.status();
+          // The body: the tensor's framing is the same at every option.
+          if (encoded->body.size() < best) {
+            best = encoded->body.size();
+            best_gap = g;
+          }
+        }
+        // Sharing's loss on the pruned tensor, measured jointly: a few
+        // centroids cost more over the few large weights pruning leaves.
+        const double shared =
+            si == 0 ? share_loss[bi]
+                    : baseline_top1 -
+                          measure(w.to(dense.device()).view(dense.sizes())) -
+                          prune_loss[si];
+        TensorOption o;
+        o.sparsity = sparsities[si];
+        o.bits = kBits[bi];
+        o.bytes = static_cast<double>(best);
+        o.loss = kPruneRecovery * std::max(prune_loss[si], 0.0) +
+                 kShareRecovery * std::max(shared, 0.0);
+        options.push_back(o);
+        gaps.push_back(best_gap);
+      }
+    }
+    a.curves.push_back(std::move(curve));
+    a.options.push_back(std::move(options));
+    a.gap_bits.push_back(std::move(gaps));
+  }
+  return a;
+}
+
+// What the closed loop steers by: the budget of the allocation's
+// constraint, raised after a candidate that meets the goal and lowered
+// after one that misses it, bisected once both ends are known.
+struct Steering {
+  double budget = 0;
+  double lo = 0;  // Largest budget that met the goal (0: none yet).
+  double hi = 0;  // Smallest budget that missed it (0: none yet).
+
+  void Met(double grow) {
+    lo = std::max(lo, budget);
+    budget = hi > 0 ? std::sqrt(budget * hi) : budget * grow;
+  }
+  void Missed(double shrink) {
+    hi = hi > 0 ? std::min(hi, budget) : budget;
+    budget = lo > 0 ? std::sqrt(lo * budget) : budget * shrink;
+  }
+  bool Tight() const { return lo > 0 && hi > 0 && hi / lo < kTightBracket; }
+};
+
+class Search {
+ public:
+  Search(const SearchConfig& config, StageContext& ctx)
+      : config_(config), ctx_(ctx), model_(*ctx.env.model) {}
+
+  absl::StatusOr<SearchRecord> Run();
+
+ private:
+  // Prunes from the best reusable snapshot to the allocation's sparsities
+  // with retraining, quantizes to its bits with training, and measures.
+  absl::StatusOr<SearchCandidate> Try(const Allocation& alloc, double budget);
+  absl::Status PruneTo(const std::vector<double>& target, int steps);
+  const Snapshot& StartFor(const std::vector<double>& target) const;
+  int EpochsFor(const std::vector<double>& target) const;
+  bool Meets(const SearchCandidate& c) const;
+  bool LittleRoom(const SearchCandidate& c) const;
+  bool Better(const SearchCandidate& a, const SearchCandidate& b) const;
+  absl::Status NoneMet() const;
+  // Moves the budget by a candidate's outcome; false when the search should
+  // stop (record_.stopped says why).
+  bool Steer(const SearchCandidate& c, Steering& steer);
+
+  const SearchConfig& config_;
+  StageContext& ctx_;
+  Model& model_;
+  const GoalConfig* goal_ = nullptr;
+  std::optional<double> allowed_drop_;
+  uint64_t max_bytes_ = 0;  // Size goals.
+  uint64_t original_bytes_ = 0;
+  double fixed_bytes_ = 0;  // Of what the allocation does not choose.
+  Analysis analysis_;
+  torch::Tensor dense_correct_;  // Per validation sample.
+  double baseline_ = 0;
+  // Pruned, retrained, not yet quantized: the dense model first.
+  std::vector<Snapshot> pruned_;
+  std::optional<Snapshot> best_state_;
+  SearchRecord record_;
+};
+
+bool Search::Meets(const SearchCandidate& c) const {
+  if (allowed_drop_) return c.drop + c.margin <= *allowed_drop_;
+  return c.bytes <= max_bytes_;
+}
+
+bool Search::LittleRoom(const SearchCandidate& c) const {
+  if (allowed_drop_) {
+    return c.drop + c.margin >= kLittleRoomDrop * *allowed_drop_;
+  }
+  return static_cast<double>(c.bytes) >=
+         kLittleRoomBytes * static_cast<double>(max_bytes_);
+}
+
+// Of two candidates that meet the goal: the smaller (a drop goal), or the
+// more accurate (a size goal).
+bool Search::Better(const SearchCandidate& a, const SearchCandidate& b) const {
+  if (allowed_drop_) return a.bytes < b.bytes;
+  return a.validation_top1 > b.validation_top1;
+}
+
+const Snapshot& Search::StartFor(const std::vector<double>& target) const {
+  const Snapshot* best = &pruned_.front();
+  double best_pruned = -1;
+  for (const Snapshot& s : pruned_) {
+    double pruned = 0;
+    bool reusable = true;
+    for (size_t i = 0; i < target.size(); ++i) {
+      reusable = reusable && s.sparsity[i] <= target[i] + 1e-9;
+      pruned +=
+          s.sparsity[i] * static_cast<double>(model_.layers()[i].param.numel());
+    }
+    if (reusable && pruned > best_pruned) {
+      best = &s;
+      best_pruned = pruned;
+    }
+  }
+  return *best;
+}
+
+int Search::EpochsFor(const std::vector<double>& target) const {
+  const Snapshot& start = StartFor(target);
+  bool prunes = false;
+  for (size_t i = 0; i < target.size(); ++i) {
+    prunes = prunes || target[i] > start.sparsity[i] + 1e-9;
+  }
+  const int steps = !prunes                      ? 0
+                    : &start == &pruned_.front() ? kStepsFromDense
+                                                 : kStepsFromSnapshot;
+  return steps + kQuantizeEpochs;
+}
+
+absl::Status Search::PruneTo(const std::vector<double>& target, int steps) {
+  TrainEnv& env = ctx_.env;
+  std::vector<double> from;
+  for (Layer& l : model_.layers()) from.push_back(LayerSparsity(l));
+  Trainer trainer(env, TrainingLearningRate(env.config->training));
+  for (int step = 1; step <= steps; ++step) {
+    const double left = std::pow(1.0 - static_cast<double>(step) / steps, 3);
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < target.size(); ++i) {
+        Layer& l = model_.layers()[i];
+        if (target[i] <= from[i]) continue;
+        const double s = target[i] + (from[i] - target[i]) * left;
+        torch::Tensor keep = TopMagnitudeMask(l.param, s);
+        l.mask = l.mask.defined() ? l.mask.logical_and(keep) : keep;
+        l.ApplyMask();
+      }
+    }
+    trainer.ClearPrunedState();
+    const uint64_t salt =
+        (static_cast<uint64_t>(ctx_.info.index) << 32) |
+        (static_cast<uint64_t>(record_.candidates.size()) << 16) |
+        static_cast<uint64_t>(step);
+    if (auto st = trainer.TrainEpochs(1, ctx_.info, salt); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
+                                            double budget) {
+  const auto start_time = Clock::now();
+  std::vector<double> target;
+  for (size_t i = 0; i < alloc.choice.size(); ++i) {
+    target.push_back(analysis_.options[i][alloc.choice[i]].sparsity);
+  }
+  const Snapshot& start = StartFor(target);
+  const bool from_dense = &start == &pruned_.front();
+  Restore(model_, start);
+  bool prunes = false;
+  for (size_t i = 0; i < target.size(); ++i) {
+    prunes = prunes || target[i] > start.sparsity[i] + 1e-9;
+  }
+  const int steps =
+      !prunes ? 0 : (from_dense ? kStepsFromDense : kStepsFromSnapshot);
+  if (steps > 0) {
+    if (auto st = PruneTo(target, steps); !st.ok()) return st;
+    if (pruned_.size() >= 4) pruned_.erase(pruned_.begin() + 1);
+    pruned_.push_back(Take(model_));
+  }
+  for (size_t i = 0; i < alloc.choice.size(); ++i) {
+    Layer& l = model_.layers()[i];
+    l.config.bits = analysis_.options[i][alloc.choice[i]].bits;
+    l.config.gap_bits = analysis_.gap_bits[i][alloc.choice[i]];
+  }
+  StageConfig quantize;
+  quantize.kind = StageConfig::Kind::kQuantize;
+  quantize.quantize.epochs = kQuantizeEpochs;
+  if (auto q = MakeStage(quantize)->Run(ctx_); !q.ok()) return q.status();
+
+  SearchCandidate c;
+  c.index = static_cast<int>(record_.candidates.size());
+  c.loss_budget = budget;
+  c.predicted_loss = allowed_drop_ ? alloc.loss : alloc.bytes;
+  for (const Layer& l : model_.layers()) {
+    c.tensors.push_back(
+        {l.name, LayerSparsity(l), l.config.bits, l.config.gap_bits});
+  }
+  auto sizes = SizeCdz(model_, ctx_.manifest);
+  if (!sizes.ok()) return sizes.status();
+  c.bytes = sizes->file_bytes;
+  c.ratio = sizes->Ratio();
+  const torch::Tensor correct =
+      Correct(ctx_.env, Predict(ctx_.env, dense_correct_.numel()));
+  c.validation_top1 = correct.mean().item<double>();
+  const torch::Tensor diff = dense_correct_ - correct;
+  c.drop = diff.mean().item<double>();
+  c.margin = diff.numel() > 1 ? diff.std().item<double>() /
+                                    std::sqrt(static_cast<double>(diff.numel()))
+                              : 0;
+  c.meets = Meets(c);
+  c.epochs = steps + kQuantizeEpochs;
+  c.seconds = Since(start_time);
+  return c;
+}
+
+bool Search::Steer(const SearchCandidate& c, Steering& steer) {
+  if (c.meets && LittleRoom(c)) {
+    record_.stopped = "a candidate met the goal with little room left";
+    return false;
+  }
+  if (allowed_drop_) {
+    const double room = *allowed_drop_ - c.margin;
+    const double used = std::max(c.drop, 0.1 * *allowed_drop_);
+    if (c.meets) {
+      steer.Met(std::clamp(room / used, 1.5, 8.0));
+    } else {
+      steer.Missed(1.0 / std::clamp(used / std::max(room, 1e-4), 1.5, 16.0));
+    }
+  } else {
+    const double fit = static_cast<double>(max_bytes_) /
+                       static_cast<double>(std::max<uint64_t>(c.bytes, 1));
+    if (c.meets) {
+      steer.Met(std::clamp(fit, 1.1, 2.0));
+    } else {
+      steer.Missed(std::clamp(fit, 0.5, 0.9));
+    }
+  }
+  if (steer.Tight()) {
+    record_.stopped = "the budgets that meet and miss the goal are close";
+    return false;
+  }
+  return true;
+}
+
+absl::Status Search::NoneMet() const {
+  const SearchCandidate* closest = nullptr;
+  for (const SearchCandidate& c : record_.candidates) {
+    const bool nearer =
+        closest == nullptr ||
+        (allowed_drop_ ? c.drop + c.margin < closest->drop + closest->margin
+                       : c.bytes < closest->bytes);
+    if (nearer) closest = &c;
+  }
+  std::string what =
+      closest == nullptr
+          ? std::string("no candidate fit in the search budget")
+          : absl::StrFormat(
+                "the closest, candidate %d (%.1fx, %d bytes), lost %.2f "
+                "points of top-1 on validation (+- %.2f)",
+                closest->index, closest->ratio, closest->bytes,
+                100 * closest->drop, 100 * closest->margin);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no candidate of the search met the goal ", record_.goal, ": ", what,
+      "; relax the goal (e.g. --goal ",
+      allowed_drop_ ? "max-drop=1pt"
+                    : "a larger max-bytes or a smaller "
+                      "min-ratio",
+      "), give the search more epochs (search.max_epochs) or more data, or "
+      "compress fewer tensors (layer rules with compress: false)"));
+}
+
+absl::StatusOr<SearchRecord> Search::Run() {
+  const auto start = Clock::now();
+  TrainEnv& env = ctx_.env;
+  if (env.data == nullptr || env.data->eval().size() == 0) {
+    return absl::InvalidArgumentError(
+        "the search needs a validation split of labelled data");
+  }
+  goal_ = &env.config->goal;
+  allowed_drop_ = AllowedDrop(*goal_);
+  record_.goal = GoalText(*goal_);
+  record_.validation_samples = env.data->eval().size();
+
+  auto dense_sizes = SizeCdz(model_, ctx_.manifest);
+  if (!dense_sizes.ok()) return dense_sizes.status();
+  original_bytes_ = dense_sizes->OriginalBytes();
+  if (goal_->max_bytes > 0) max_bytes_ = goal_->max_bytes;
+  if (goal_->min_ratio > 0) {
+    max_bytes_ = static_cast<uint64_t>(static_cast<double>(original_bytes_) /
+                                       goal_->min_ratio);
+  }
+  dense_correct_ = Correct(env, Predict(env, env.data->eval().size()));
+  baseline_ = dense_correct_.mean().item<double>();
+  record_.validation_baseline = baseline_;
+  const int64_t sens_samples =
+      std::min<int64_t>(config_.sensitivity_samples, env.data->eval().size());
+  const double sens_baseline =
+      dense_correct_.narrow(0, 0, sens_samples).mean().item<double>();
+  Notify(ctx_, absl::StrFormat("search for %s: dense model %.2f%% on %d "
+                               "validation samples; measuring sensitivity",
+                               record_.goal, 100 * baseline_,
+                               record_.validation_samples));
+  auto analysis =
+      Analyse(env, sens_samples, sens_baseline, env.config->seed, env.cancel);
+  if (!analysis.ok()) return analysis.status();
+  analysis_ = *std::move(analysis);
+  record_.sensitivity = analysis_.curves;
+  record_.sensitivity_seconds = Since(start);
+  {
+    // The bytes of everything the allocation does not choose: the dense
+    // file less the compressed layers' raw bytes.
+    double chosen_raw = 0;
+    for (const Layer& l : model_.layers()) {
+      chosen_raw += static_cast<double>(l.param.numel()) * 4;
+    }
+    fixed_bytes_ = std::max(
+        0.0, static_cast<double>(dense_sizes->file_bytes) - chosen_raw);
+  }
+  pruned_.push_back(Take(model_));
+
+  // Size goals swap the roles: the least loss within a bytes budget.
+  std::vector<std::vector<TensorOption>> swapped = analysis_.options;
+  for (auto& options : swapped) {
+    for (TensorOption& o : options) std::swap(o.bytes, o.loss);
+  }
+  Steering steer;
+  steer.budget =
+      allowed_drop_
+          ? std::max(*allowed_drop_, 1e-4)
+          : std::max(1.0, static_cast<double>(max_bytes_) - fixed_bytes_);
+  record_.stopped = "the candidate limit was reached";
+  std::map<std::vector<int>, int> tried;  // Allocation -> its candidate.
+  for (int allocations = 0;
+       allocations < kMaxAllocations &&
+       static_cast<int>(record_.candidates.size()) < config_.max_candidates;
+       ++allocations) {
+    const Allocation alloc = allowed_drop_
+                                 ? Allocate(analysis_.options, steer.budget)
+                                 : Allocate(swapped, steer.budget);
+    if (auto it = tried.find(alloc.choice); it != tried.end()) {
+      // Known already: steer by its outcome without retraining it.
+      if (!Steer(record_.candidates[it->second], steer)) break;
+      continue;
+    }
+    std::vector<double> target;
+    for (size_t i = 0; i < alloc.choice.size(); ++i) {
+      target.push_back(analysis_.options[i][alloc.choice[i]].sparsity);
+    }
+    const int epochs = EpochsFor(target);
+    if (record_.epochs + epochs > config_.max_epochs) {
+      record_.stopped = absl::StrCat("the search budget of ",
+                                     config_.max_epochs, " epochs was spent");
+      break;
+    }
+    if (config_.max_seconds > 0 && Since(start) > config_.max_seconds) {
+      record_.stopped = absl::StrCat("the search budget of ",
+                                     config_.max_seconds, " s was spent");
+      break;
+    }
+    auto c = Try(alloc, steer.budget);
+    if (!c.ok()) return c.status();
+    tried[alloc.choice] = c->index;
+    record_.epochs += c->epochs;
+    record_.candidates.push_back(*std::move(c));
+    const SearchCandidate& cand = record_.candidates.back();
+    if (cand.meets && (record_.chosen < 0 ||
+                       Better(cand, record_.candidates[record_.chosen]))) {
+      record_.chosen = cand.index;
+      best_state_ = Take(model_);
+    }
+    const SearchCandidate* best =
+        record_.chosen < 0 ? nullptr : &record_.candidates[record_.chosen];
+    Notify(ctx_,
+           absl::StrFormat(
+               "candidate %d: %.1fx (%d bytes), validation %.2f%% (drop "
+               "%.2f +- %.2f points), %s; best so far %s; %d of %d epochs",
+               cand.index, cand.ratio, cand.bytes, 100 * cand.validation_top1,
+               100 * cand.drop, 100 * cand.margin,
+               cand.meets ? "meets the goal" : "misses the goal",
+               best == nullptr ? std::string("none")
+                               : absl::StrFormat("candidate %d, %.1fx",
+                                                 best->index, best->ratio),
+               record_.epochs, config_.max_epochs),
+           cand.ratio, cand.validation_top1);
+    if (!Steer(cand, steer)) break;
+  }
+  if (record_.chosen < 0) return NoneMet();
+  Restore(model_, *best_state_);
+  return record_;
+}
+
+}  // namespace
+
+std::optional<double> AllowedDrop(const GoalConfig& goal) {
+  if (goal.max_accuracy_drop) return goal.max_accuracy_drop;
+  if (goal.max_bytes > 0 || goal.min_ratio > 0) return std::nullopt;
+  return kDefaultMaxAccuracyDrop;
+}
+
+std::string GoalText(const GoalConfig& goal) {
+  if (goal.max_bytes > 0) return absl::StrCat("max-bytes=", goal.max_bytes);
+  if (goal.min_ratio > 0)
+    return absl::StrCat("min-ratio=", goal.min_ratio, "x");
+  return absl::StrCat("max-drop=", 100 * AllowedDrop(goal).value_or(0), "pt");
+}
+
+absl::StatusOr<SearchRecord> RunSearch(const SearchConfig& config,
+                                       StageContext& ctx) {
+  if (ctx.env.data == nullptr) {
+    return absl::InvalidArgumentError(
+        "the search stage measures accuracy and needs labelled data");
+  }
+  if (!ctx.env.model->trainable()) {
+    return absl::InvalidArgumentError(
+        "the search stage retrains the model and needs a TorchScript file");
+  }
+  // The search decides on validation only: it gets a view of the data whose
+  // evaluation split is the validation split.
+  const Data view = ctx.env.data->ForSearch();
+  StageContext search_ctx = ctx;
+  search_ctx.env.data = &view;
+  Search search(config, search_ctx);
+  return search.Run();
+}
+
+}  // namespace condense::engine

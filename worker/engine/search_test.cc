@@ -1,0 +1,144 @@
+#include "worker/engine/search.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "worker/engine/engine.h"
+#include "worker/engine/testing/engine_testing.h"
+
+namespace condense::engine {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::MakeMlp;
+using testing::SaveModule;
+using testing::TempDir;
+using testing::WriteClassificationData;
+
+EngineConfig SearchConfigFor(GoalConfig goal) {
+  EngineConfig c;
+  StageConfig search;
+  search.kind = StageConfig::Kind::kSearch;
+  search.search.max_epochs = 12;
+  search.search.max_candidates = 3;
+  search.search.validation_fraction = 0.2;
+  search.search.sensitivity_samples = 200;
+  c.stages = {search};
+  c.goal = goal;
+  c.training.batch_size = 32;
+  c.training.learning_rate = 1e-2;
+  c.device = DeviceChoice::kCpu;
+  c.seed = 5;
+  return c;
+}
+
+// A trained MLP (the search compresses a model that has learned) and its
+// data; the evaluation data is drawn with `eval_seed`.
+RunInputs Inputs(const std::string& name, uint64_t eval_seed) {
+  const std::string dir = TempDir(name);
+  auto module = MakeMlp(32, 64, 3, 1);
+  RunInputs in;
+  in.model_path = SaveModule(module, dir + "/mlp.pt");
+  WriteClassificationData(dir + "/train.safetensors", 1500, 32, 3, 2);
+  WriteClassificationData(dir + "/eval.safetensors", 600, 32, 3, eval_seed);
+  in.train_data = dir + "/train.safetensors";
+  in.eval_data = dir + "/eval.safetensors";
+  in.out_dir = dir + "/dense";
+  in.threads = 1;
+  EngineConfig train;
+  StageConfig finetune;
+  finetune.kind = StageConfig::Kind::kFinetune;
+  finetune.finetune.epochs = 8;
+  train.stages = {finetune};
+  train.training.batch_size = 32;
+  train.training.learning_rate = 1e-2;
+  train.device = DeviceChoice::kCpu;
+  auto trained = RunCompression(train, in, nullptr, nullptr);
+  EXPECT_TRUE(trained.ok()) << trained.status();
+  in.model_path = trained->torchscript_path;
+  in.out_dir = dir + "/out";
+  return in;
+}
+
+GoalConfig MaxDrop(double drop) {
+  GoalConfig g;
+  g.max_accuracy_drop = drop;
+  return g;
+}
+
+TEST(SearchTest, MeetsTheGoalAndReportsEveryCandidate) {
+  auto out = RunCompression(SearchConfigFor(MaxDrop(0.03)), Inputs("meets", 3),
+                            nullptr, nullptr);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const auto& r = out->report;
+  const auto& search = r["stages"][0]["search"];
+  EXPECT_EQ(search["goal"], "max-drop=3pt");
+  EXPECT_EQ(search["validation_samples"], 300);
+  ASSERT_FALSE(search["candidates"].empty());
+  ASSERT_TRUE(search["chosen"].is_number());
+  const auto& chosen = search["candidates"][search["chosen"].get<int>()];
+  EXPECT_TRUE(chosen["meets"].get<bool>());
+  // The chosen candidate is what was written, to the byte.
+  EXPECT_EQ(chosen["bytes"], r["totals"]["compressed_bytes"]);
+  EXPECT_GT(r["totals"]["compression_ratio"].get<double>(), 3);
+  // Judged on the evaluation split, within the goal.
+  EXPECT_LE(r["accuracy"]["baseline"].get<double>() -
+                r["accuracy"]["final"].get<double>(),
+            0.03);
+  // One sensitivity curve per compressed tensor, on both axes.
+  ASSERT_EQ(search["sensitivity"].size(), 2u);
+  EXPECT_EQ(search["sensitivity"][0]["name"], "fc1.weight");
+  EXPECT_GE(search["sensitivity"][0]["sparsity"].size(), 5u);
+  EXPECT_EQ(search["sensitivity"][0]["bits"].size(), 6u);
+  EXPECT_LE(search["epochs"].get<int>(), 12);
+}
+
+TEST(SearchTest, NeverReadsTheEvaluationSplit) {
+  // Two runs that differ only in their evaluation data make the same
+  // decisions: every number the search recorded is the same.
+  auto a = RunCompression(SearchConfigFor(MaxDrop(0.05)), Inputs("eval_a", 3),
+                          nullptr, nullptr);
+  auto b = RunCompression(SearchConfigFor(MaxDrop(0.05)), Inputs("eval_b", 9),
+                          nullptr, nullptr);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  nlohmann::json sa = a->report["stages"][0]["search"];
+  nlohmann::json sb = b->report["stages"][0]["search"];
+  for (auto* s : {&sa, &sb}) {
+    (*s).erase("sensitivity_seconds");
+    for (auto& c : (*s)["candidates"]) c.erase("seconds");
+  }
+  EXPECT_EQ(sa, sb);
+  EXPECT_NE(a->report["accuracy"]["baseline"],
+            b->report["accuracy"]["baseline"]);
+}
+
+TEST(SearchTest, UnreachableGoalFailsNamingTheClosest) {
+  GoalConfig tiny;
+  tiny.max_bytes = 100;  // Less than the container's own framing.
+  RunInputs in = Inputs("unreachable", 3);
+  auto out = RunCompression(SearchConfigFor(tiny), in, nullptr, nullptr);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(out.status().message(),
+              HasSubstr("no candidate of the search met the goal "
+                        "max-bytes=100"));
+  EXPECT_THAT(out.status().message(), HasSubstr("the closest, candidate"));
+  EXPECT_THAT(out.status().message(), HasSubstr("relax the goal"));
+  EXPECT_FALSE(std::filesystem::exists(in.out_dir + "/model.cdz"));
+}
+
+TEST(SearchTest, GoalText) {
+  EXPECT_EQ(GoalText(GoalConfig{}), "max-drop=0.5pt");
+  EXPECT_EQ(GoalText(MaxDrop(0.01)), "max-drop=1pt");
+  GoalConfig bytes;
+  bytes.max_bytes = 20000;
+  EXPECT_EQ(GoalText(bytes), "max-bytes=20000");
+  EXPECT_FALSE(AllowedDrop(bytes).has_value());
+  GoalConfig ratio;
+  ratio.min_ratio = 50;
+  EXPECT_EQ(GoalText(ratio), "min-ratio=50x");
+  EXPECT_EQ(AllowedDrop(GoalConfig{}), kDefaultMaxAccuracyDrop);
+}
+
+}  // namespace
+}  // namespace condense::engine
