@@ -48,8 +48,10 @@ Allocation Allocate(const std::vector<std::vector<TensorOption>>& tensors,
     const double l = Loss(o);
     if (l == 0) return 0;
     if (step == 0) return resolution + 1;
-    // A tiny tolerance so a loss of exactly k steps is k, not k + 1.
-    return static_cast<int>(std::ceil(l / step - 1e-9));
+    // A tiny tolerance so a loss of exactly k steps is k, not k + 1; a
+    // loss beyond the budget is one step beyond it (no int overflow).
+    const double u = std::ceil(l / step - 1e-9);
+    return u > resolution ? resolution + 1 : static_cast<int>(u);
   };
   const int width = resolution + 1;
   // best[u]: fewest bytes of the tensors so far with u loss units in all.

@@ -120,6 +120,16 @@ TEST(AllocationTest, NegativeLossesCountAsNone) {
   EXPECT_DOUBLE_EQ(a.loss, 0);
 }
 
+TEST(AllocationTest, TinyBudgetsAgainstLargeLosses) {
+  // Losses of many billions of steps must not overflow the step count.
+  const Options tensors = {{Opt(100, 0), Opt(1, 0.5)}, {Opt(100, 0)}};
+  for (double budget : {1e-12, 1e-9, 1e-300}) {
+    const Allocation a = Allocate(tensors, budget);
+    ASSERT_TRUE(a.feasible) << budget;
+    EXPECT_EQ(a.choice, (std::vector<int>{0, 0})) << budget;
+  }
+}
+
 TEST(AllocationTest, ZeroBudgetTakesOnlyLosslessOptions) {
   const Options tensors = {{Opt(100, 0), Opt(50, 0), Opt(1, 0.001)}};
   const Allocation a = Allocate(tensors, 0);

@@ -411,12 +411,13 @@ absl::Status RunStreamed(Run& run, const fs::path& dir, RunOutputs* out) {
 
 // One stage on the model in memory, and the model after it.
 absl::StatusOr<StageRecord> RunStage(
-    Run& run, TrainEnv& env, int i,
+    Run& run, TrainEnv& env, int i, const std::string& fingerprint,
     const std::vector<WeightHistograms>& dense) {
   const StageConfig& sc = run.config.stages[i];
   const int stage_count = static_cast<int>(run.config.stages.size());
   StageContext ctx{env, StageInfo{StageName(sc.kind), i, stage_count},
-                   BaseManifest(run, env.model->sha256())};
+                   BaseManifest(run, env.model->sha256()),
+                   run.inputs.checkpoint_dir, fingerprint};
   StageRecord r;
   r.stage = ctx.info.name;
   r.index = i;
@@ -581,7 +582,7 @@ absl::Status RunInMemory(Run& run, const fs::path& dir, RunOutputs* out) {
   auto first = Resume(run, fingerprint);
   if (!first.ok()) return first.status();
   for (int i = *first; i < stage_count; ++i) {
-    auto record = RunStage(run, env, i, rep.weights);
+    auto record = RunStage(run, env, i, fingerprint, rep.weights);
     if (!record.ok()) return record.status();
     rep.stages.push_back(*std::move(record));
     if (!run.inputs.checkpoint_dir.empty()) {

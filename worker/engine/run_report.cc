@@ -82,7 +82,9 @@ std::vector<std::pair<double, double>> PointsFromJson(const json& j) {
   return out;
 }
 
-void AddDetail(const SearchRecord& s, json& j) {
+}  // namespace
+
+json ToJson(const SearchRecord& s) {
   json search = {{"goal", s.goal},
                  {"validation_baseline", s.validation_baseline},
                  {"validation_samples", s.validation_samples},
@@ -121,8 +123,12 @@ void AddDetail(const SearchRecord& s, json& j) {
                           {"seconds", c.seconds}});
   }
   search["candidates"] = std::move(candidates);
-  j["search"] = std::move(search);
+  return search;
 }
+
+namespace {
+
+void AddDetail(const SearchRecord& s, json& j) { j["search"] = ToJson(s); }
 
 SearchRecord SearchFromJson(const json& j) {
   SearchRecord s;
@@ -213,6 +219,15 @@ json ToJson(const WeightHistograms& w) {
 }
 
 }  // namespace
+
+absl::StatusOr<SearchRecord> SearchRecordFromJson(const json& j) {
+  try {
+    return SearchFromJson(j);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a search record: ", e.what()));
+  }
+}
 
 json ToJson(const EvalResult& r) {
   if (!r.measured()) return nullptr;

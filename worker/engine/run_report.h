@@ -183,11 +183,13 @@ struct RunReport {
 
 nlohmann::json ToJson(const EvalResult& r);  // Null when not measured.
 nlohmann::json ToJson(const StageRecord& r);
+nlohmann::json ToJson(const SearchRecord& r);  // A record's "search".
 nlohmann::json ToJson(const RunReport& r);
 
 // A stage record back from ToJson's form (a checkpoint's); InvalidArgument
 // when it is not one.
 absl::StatusOr<StageRecord> StageRecordFromJson(const nlohmann::json& j);
+absl::StatusOr<SearchRecord> SearchRecordFromJson(const nlohmann::json& j);
 
 }  // namespace condense::engine
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 
@@ -11,8 +12,10 @@
 #include "worker/engine/allocation.h"
 #include "worker/engine/encode.h"
 #include "worker/engine/kmeans_1d.h"
+#include "worker/engine/snapshot.h"
 #include "worker/engine/stage.h"
 #include "worker/engine/torch_dtype.h"
+#include "worker/engine/torch_status.h"
 
 namespace condense::engine {
 namespace {
@@ -40,7 +43,8 @@ constexpr double kShareRecovery = 0.5;
 // Allocations tried in all, measured or not (a repeated allocation is not
 // retrained: its outcome is known).
 constexpr int kMaxAllocations = 40;
-// A candidate that meets the goal using this much of it leaves little room.
+// A candidate that meets the goal using this much of what its margin
+// leaves of it has little room.
 constexpr double kLittleRoomDrop = 0.75;
 constexpr double kLittleRoomBytes = 0.9;
 // The bracket of budgets is tight when its ends are this close.
@@ -92,60 +96,6 @@ torch::Tensor Correct(const TrainEnv& env, const torch::Tensor& predicted) {
       .to(torch::kDouble);
 }
 
-// The compression state of every layer and the values of every tensor, to
-// go back to (an earlier candidate's, or the dense model's).
-struct Snapshot {
-  struct LayerState {
-    torch::Tensor mask, nz_index, nz_assign, centroids;
-    double dense_std = 0;
-    LayerConfig config;
-  };
-  std::vector<torch::Tensor> tensors;
-  std::vector<LayerState> layers;
-  std::vector<double> sparsity;  // Per layer, reached.
-};
-
-torch::Tensor CloneIfDefined(const torch::Tensor& t) {
-  return t.defined() ? t.detach().clone() : torch::Tensor();
-}
-
-double LayerSparsity(const Layer& l) {
-  return 1.0 - static_cast<double>(l.nonzeros()) /
-                   static_cast<double>(std::max<int64_t>(l.param.numel(), 1));
-}
-
-Snapshot Take(Model& model) {
-  torch::NoGradGuard no_grad;
-  Snapshot s;
-  for (const NamedTensor& nt : model.tensors()) {
-    s.tensors.push_back(nt.tensor.detach().clone());
-  }
-  for (const Layer& l : model.layers()) {
-    s.layers.push_back({CloneIfDefined(l.mask), CloneIfDefined(l.nz_index),
-                        CloneIfDefined(l.nz_assign),
-                        CloneIfDefined(l.centroids), l.dense_std, l.config});
-    s.sparsity.push_back(LayerSparsity(l));
-  }
-  return s;
-}
-
-void Restore(Model& model, const Snapshot& s) {
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < s.tensors.size(); ++i) {
-    model.tensors()[i].tensor.detach().copy_(s.tensors[i]);
-  }
-  for (size_t i = 0; i < s.layers.size(); ++i) {
-    Layer& l = model.layers()[i];
-    const Snapshot::LayerState& st = s.layers[i];
-    l.mask = CloneIfDefined(st.mask);
-    l.nz_index = CloneIfDefined(st.nz_index);
-    l.nz_assign = CloneIfDefined(st.nz_assign);
-    l.centroids = CloneIfDefined(st.centroids);
-    l.dense_std = st.dense_std;
-    l.config = st.config;
-  }
-}
-
 // Values of `w` (float32, CPU) pruned to `sparsity` by magnitude and shared
 // into at most 2^bits centroids, as the stages would; returns the codebook.
 absl::StatusOr<std::vector<float>> PruneAndShare(torch::Tensor& w,
@@ -184,12 +134,32 @@ struct Analysis {
   std::vector<std::vector<int>> gap_bits;          // Per layer and option.
 };
 
+// A change's measured loss against the dense model, paired on the same
+// samples, as an upper confidence bound (mean + one standard error): a
+// change that looks free on a few samples is not taken as free, and one
+// that changes no prediction costs nothing.
+struct Measured {
+  double top1 = 0;
+  double loss = 0;  // Upper bound, >= 0.
+};
+
+Measured Compare(const torch::Tensor& dense_correct,
+                 const torch::Tensor& correct) {
+  const torch::Tensor d = dense_correct - correct;
+  const auto n = static_cast<double>(d.numel());
+  const double mean = d.mean().item<double>();
+  const double se = n > 1 ? d.std().item<double>() / std::sqrt(n) : 0;
+  return {correct.mean().item<double>(), std::max(mean + se, 0.0)};
+}
+
 // The sensitivity curves and, per layer, the options with their exact
-// bytes and predicted loss (pruning's and sharing's, added).
-absl::StatusOr<Analysis> Analyse(const TrainEnv& env, int64_t samples,
-                                 double baseline_top1, uint64_t seed,
-                                 const CancelFlag* cancel) {
+// bytes and predicted loss after retraining (pruning's, and what sharing
+// adds on the pruned tensor, each scaled by its recovery prior).
+absl::StatusOr<Analysis> Analyse(const TrainEnv& env,
+                                 const torch::Tensor& dense_correct,
+                                 uint64_t seed, const CancelFlag* cancel) {
   Model& model = *env.model;
+  const int64_t samples = dense_correct.numel();
   Analysis a;
   for (Layer& l : model.layers()) {
     if (cancel != nullptr && cancel->cancelled()) {
@@ -198,43 +168,39 @@ absl::StatusOr<Analysis> Analyse(const TrainEnv& env, int64_t samples,
     torch::NoGradGuard no_grad;
     const torch::Tensor dense = l.param.detach().clone();
     const auto measure = [&](const torch::Tensor& values) {
-      l.param.detach().copy_(values);
-      const double top1 =
-          Correct(env, Predict(env, samples)).mean().item<double>();
+      l.param.detach().copy_(values.view(dense.sizes()).to(dense.device()));
+      const Measured m =
+          Compare(dense_correct, Correct(env, Predict(env, samples)));
       l.param.detach().copy_(dense);
-      return top1;
+      return m;
     };
     SensitivityCurve curve;
     curve.name = l.name;
     curve.parameters = l.param.numel();
-    std::vector<double> prune_loss;
-    std::vector<double> sparsities;
+    const double baseline = dense_correct.mean().item<double>();
+    std::vector<double> sparsities, prune_loss;
     for (double s : kSparsities) {
       if (s > 0 && !l.config.prune) break;
-      const double top1 =
+      const Measured m =
           s == 0
-              ? baseline_top1
+              ? Measured{baseline, 0}
               : measure(dense * TopMagnitudeMask(dense, s).to(dense.dtype()));
-      curve.sparsity.emplace_back(s, top1);
+      curve.sparsity.emplace_back(s, m.top1);
       sparsities.push_back(s);
-      prune_loss.push_back(baseline_top1 - top1);
-    }
-    std::vector<double> share_loss;
-    for (int b : kBits) {
-      torch::Tensor w = dense.to(torch::kCPU).contiguous().clone();
-      if (auto cb = PruneAndShare(w, 0, b, seed); !cb.ok()) return cb.status();
-      const double top1 = measure(w.to(dense.device()));
-      curve.bits.emplace_back(b, top1);
-      share_loss.push_back(baseline_top1 - top1);
+      prune_loss.push_back(m.loss);
     }
     std::vector<TensorOption> options;
     std::vector<int> gaps;
     const torch::Tensor cpu = dense.to(torch::kCPU, torch::kFloat).contiguous();
     for (size_t si = 0; si < sparsities.size(); ++si) {
-      for (size_t bi = 0; bi < std::size(kBits); ++bi) {
+      for (int bits : kBits) {
         torch::Tensor w = cpu.clone();
-        auto codebook = PruneAndShare(w, sparsities[si], kBits[bi], seed);
+        auto codebook = PruneAndShare(w, sparsities[si], bits, seed);
         if (!codebook.ok()) return codebook.status();
+        // Sharing measured on the pruned tensor: a few centroids cost more
+        // over the few large weights pruning leaves.
+        const Measured joint = measure(w);
+        if (si == 0) curve.bits.emplace_back(bits, joint.top1);
         const std::span<const float> values(w.data_ptr<float>(),
                                             static_cast<size_t>(w.numel()));
         uint64_t best = std::numeric_limits<uint64_t>::max();
@@ -249,19 +215,12 @@ absl::StatusOr<Analysis> Analyse(const TrainEnv& env, int64_t samples,
             best_gap = g;
           }
         }
-        // Sharing's loss on the pruned tensor, measured jointly: a few
-        // centroids cost more over the few large weights pruning leaves.
-        const double shared =
-            si == 0 ? share_loss[bi]
-                    : baseline_top1 -
-                          measure(w.to(dense.device()).view(dense.sizes())) -
-                          prune_loss[si];
         TensorOption o;
         o.sparsity = sparsities[si];
-        o.bits = kBits[bi];
+        o.bits = bits;
         o.bytes = static_cast<double>(best);
-        o.loss = kPruneRecovery * std::max(prune_loss[si], 0.0) +
-                 kShareRecovery * std::max(shared, 0.0);
+        o.loss = kPruneRecovery * prune_loss[si] +
+                 kShareRecovery * std::max(joint.loss - prune_loss[si], 0.0);
         options.push_back(o);
         gaps.push_back(best_gap);
       }
@@ -292,6 +251,16 @@ struct Steering {
   bool Tight() const { return lo > 0 && hi > 0 && hi / lo < kTightBracket; }
 };
 
+// Where the loop is, beside the record: checkpointed after each candidate.
+struct Progress {
+  Steering steer;
+  std::map<std::vector<int>, int> tried;  // Allocation -> its candidate.
+  int allocations = 0;
+  bool done = false;
+};
+
+constexpr char kCheckpointFile[] = "search.pt";
+
 class Search {
  public:
   Search(const SearchConfig& config, StageContext& ctx)
@@ -313,6 +282,13 @@ class Search {
   // Moves the budget by a candidate's outcome; false when the search should
   // stop (record_.stopped says why).
   bool Steer(const SearchCandidate& c, Steering& steer);
+  // The search's progress in the checkpoint directory (none: nothing).
+  std::string CheckpointPath() const;
+  std::string Tag() const;
+  absl::Status SaveProgress(const Progress& p);
+  // True when a checkpoint of this search was loaded into `p` and the
+  // search's state.
+  absl::StatusOr<bool> LoadProgress(Progress* p);
 
   const SearchConfig& config_;
   StageContext& ctx_;
@@ -338,7 +314,8 @@ bool Search::Meets(const SearchCandidate& c) const {
 
 bool Search::LittleRoom(const SearchCandidate& c) const {
   if (allowed_drop_) {
-    return c.drop + c.margin >= kLittleRoomDrop * *allowed_drop_;
+    // The margin is not room a tighter candidate could use.
+    return c.drop >= kLittleRoomDrop * (*allowed_drop_ - c.margin);
   }
   return static_cast<double>(c.bytes) >=
          kLittleRoomBytes * static_cast<double>(max_bytes_);
@@ -419,7 +396,7 @@ absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
   }
   const Snapshot& start = StartFor(target);
   const bool from_dense = &start == &pruned_.front();
-  Restore(model_, start);
+  RestoreSnapshot(model_, start);
   bool prunes = false;
   for (size_t i = 0; i < target.size(); ++i) {
     prunes = prunes || target[i] > start.sparsity[i] + 1e-9;
@@ -429,7 +406,7 @@ absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
   if (steps > 0) {
     if (auto st = PruneTo(target, steps); !st.ok()) return st;
     if (pruned_.size() >= 4) pruned_.erase(pruned_.begin() + 1);
-    pruned_.push_back(Take(model_));
+    pruned_.push_back(TakeSnapshot(model_));
   }
   for (size_t i = 0; i < alloc.choice.size(); ++i) {
     Layer& l = model_.layers()[i];
@@ -548,14 +525,12 @@ absl::StatusOr<SearchRecord> Search::Run() {
   record_.validation_baseline = baseline_;
   const int64_t sens_samples =
       std::min<int64_t>(config_.sensitivity_samples, env.data->eval().size());
-  const double sens_baseline =
-      dense_correct_.narrow(0, 0, sens_samples).mean().item<double>();
   Notify(ctx_, absl::StrFormat("search for %s: dense model %.2f%% on %d "
                                "validation samples; measuring sensitivity",
                                record_.goal, 100 * baseline_,
                                record_.validation_samples));
-  auto analysis =
-      Analyse(env, sens_samples, sens_baseline, env.config->seed, env.cancel);
+  auto analysis = Analyse(env, dense_correct_.narrow(0, 0, sens_samples),
+                          env.config->seed, env.cancel);
   if (!analysis.ok()) return analysis.status();
   analysis_ = *std::move(analysis);
   record_.sensitivity = analysis_.curves;
@@ -570,30 +545,36 @@ absl::StatusOr<SearchRecord> Search::Run() {
     fixed_bytes_ = std::max(
         0.0, static_cast<double>(dense_sizes->file_bytes) - chosen_raw);
   }
-  pruned_.push_back(Take(model_));
+  pruned_.push_back(TakeSnapshot(model_));
 
   // Size goals swap the roles: the least loss within a bytes budget.
   std::vector<std::vector<TensorOption>> swapped = analysis_.options;
   for (auto& options : swapped) {
     for (TensorOption& o : options) std::swap(o.bytes, o.loss);
   }
-  Steering steer;
+  Progress progress;
+  Steering& steer = progress.steer;
   steer.budget =
       allowed_drop_
           ? std::max(*allowed_drop_, 1e-4)
           : std::max(1.0, static_cast<double>(max_bytes_) - fixed_bytes_);
   record_.stopped = "the candidate limit was reached";
-  std::map<std::vector<int>, int> tried;  // Allocation -> its candidate.
-  for (int allocations = 0;
-       allocations < kMaxAllocations &&
-       static_cast<int>(record_.candidates.size()) < config_.max_candidates;
-       ++allocations) {
+  auto resumed = LoadProgress(&progress);
+  if (!resumed.ok()) return resumed.status();
+  if (*resumed) {
+    Notify(ctx_, absl::StrFormat("resuming the search after candidate %d",
+                                 record_.candidates.size() - 1));
+  }
+  std::map<std::vector<int>, int>& tried = progress.tried;
+  while (!progress.done && progress.allocations < kMaxAllocations &&
+         static_cast<int>(record_.candidates.size()) < config_.max_candidates) {
+    ++progress.allocations;
     const Allocation alloc = allowed_drop_
                                  ? Allocate(analysis_.options, steer.budget)
                                  : Allocate(swapped, steer.budget);
     if (auto it = tried.find(alloc.choice); it != tried.end()) {
       // Known already: steer by its outcome without retraining it.
-      if (!Steer(record_.candidates[it->second], steer)) break;
+      progress.done = !Steer(record_.candidates[it->second], steer);
       continue;
     }
     std::vector<double> target;
@@ -620,7 +601,7 @@ absl::StatusOr<SearchRecord> Search::Run() {
     if (cand.meets && (record_.chosen < 0 ||
                        Better(cand, record_.candidates[record_.chosen]))) {
       record_.chosen = cand.index;
-      best_state_ = Take(model_);
+      best_state_ = TakeSnapshot(model_);
     }
     const SearchCandidate* best =
         record_.chosen < 0 ? nullptr : &record_.candidates[record_.chosen];
@@ -636,11 +617,128 @@ absl::StatusOr<SearchRecord> Search::Run() {
                                                  best->index, best->ratio),
                record_.epochs, config_.max_epochs),
            cand.ratio, cand.validation_top1);
-    if (!Steer(cand, steer)) break;
+    progress.done = !Steer(cand, steer);
+    if (auto st = SaveProgress(progress); !st.ok()) return st;
   }
   if (record_.chosen < 0) return NoneMet();
-  Restore(model_, *best_state_);
+  RestoreSnapshot(model_, *best_state_);
+  if (!ctx_.checkpoint_dir.empty()) {
+    // The stage's own checkpoint follows; this one is spent.
+    std::error_code ignored;
+    std::filesystem::remove(CheckpointPath(), ignored);
+  }
   return record_;
+}
+
+std::string Search::CheckpointPath() const {
+  return (std::filesystem::path(ctx_.checkpoint_dir) / kCheckpointFile)
+      .string();
+}
+
+// A checkpoint belongs to this run (model, data, spec, seed) and stage.
+std::string Search::Tag() const {
+  return absl::StrCat(ctx_.fingerprint, "/stage", ctx_.info.index);
+}
+
+absl::Status Search::SaveProgress(const Progress& p) {
+  if (ctx_.checkpoint_dir.empty()) return absl::OkStatus();
+  std::error_code ec;
+  std::filesystem::create_directories(ctx_.checkpoint_dir, ec);
+  const std::string path = CheckpointPath();
+  const std::string tmp = path + ".tmp";
+  absl::Status st = TorchCall("saving the search's checkpoint", [&] {
+    torch::serialize::OutputArchive a;
+    a.write("tag", c10::IValue(Tag()));
+    a.write("record", c10::IValue(ToJson(record_).dump()));
+    a.write("steer", torch::tensor({p.steer.budget, p.steer.lo, p.steer.hi},
+                                   torch::kDouble));
+    nlohmann::json tried = nlohmann::json::array();
+    for (const auto& [choice, index] : p.tried) {
+      tried.push_back({choice, index});
+    }
+    a.write("tried", c10::IValue(tried.dump()));
+    a.write("allocations", c10::IValue(int64_t{p.allocations}));
+    a.write("done", c10::IValue(p.done));
+    a.write("pruned", c10::IValue(static_cast<int64_t>(pruned_.size())));
+    for (size_t k = 0; k < pruned_.size(); ++k) {
+      WriteSnapshot(a, absl::StrCat("p", k, "_"), pruned_[k]);
+    }
+    a.write("has_best", c10::IValue(best_state_.has_value()));
+    if (best_state_) WriteSnapshot(a, "b_", *best_state_);
+    a.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+    a.save_to(tmp);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot move the search's checkpoint into place at ", path,
+                     ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Search::LoadProgress(Progress* p) {
+  if (ctx_.checkpoint_dir.empty()) return false;
+  const std::string path = CheckpointPath();
+  if (!std::filesystem::exists(path)) return false;
+  bool loaded = false;
+  absl::Status st = TorchCall(
+      absl::StrCat("reading the search's checkpoint ", path,
+                   " (delete it to start the search afresh)"),
+      [&]() -> absl::Status {
+        torch::serialize::InputArchive a;
+        a.load_from(path);
+        c10::IValue value;
+        a.read("tag", value);
+        if (value.toStringRef() != Tag()) return absl::OkStatus();
+        a.read("record", value);
+        auto record =
+            SearchRecordFromJson(nlohmann::json::parse(value.toStringRef()));
+        if (!record.ok()) return record.status();
+        torch::Tensor steer;
+        a.read("steer", steer);
+        a.read("tried", value);
+        std::map<std::vector<int>, int> tried;
+        for (const nlohmann::json& t :
+             nlohmann::json::parse(value.toStringRef())) {
+          tried[t.at(0).get<std::vector<int>>()] = t.at(1).get<int>();
+        }
+        a.read("allocations", value);
+        const auto allocations = static_cast<int>(value.toInt());
+        a.read("done", value);
+        const bool done = value.toBool();
+        a.read("pruned", value);
+        std::vector<Snapshot> pruned;
+        for (int64_t k = 0; k < value.toInt(); ++k) {
+          pruned.push_back(ReadSnapshot(a, absl::StrCat("p", k, "_"), model_,
+                                        ctx_.env.device));
+        }
+        a.read("has_best", value);
+        std::optional<Snapshot> best;
+        if (value.toBool()) {
+          best = ReadSnapshot(a, "b_", model_, ctx_.env.device);
+        }
+        torch::Tensor rng;
+        a.read("rng", rng);
+        at::Generator gen = at::detail::getDefaultCPUGenerator();
+        gen.set_state(rng);
+        record_ = *std::move(record);
+        p->steer.budget = steer[0].item<double>();
+        p->steer.lo = steer[1].item<double>();
+        p->steer.hi = steer[2].item<double>();
+        p->tried = std::move(tried);
+        p->allocations = allocations;
+        p->done = done;
+        pruned_ = std::move(pruned);
+        best_state_ = std::move(best);
+        loaded = true;
+        return absl::OkStatus();
+      },
+      absl::StatusCode::kDataLoss);
+  if (!st.ok()) return st;
+  return loaded;
 }
 
 }  // namespace

@@ -65,6 +65,12 @@ GoalConfig MaxDrop(double drop) {
   return g;
 }
 
+nlohmann::json WithoutTimes(nlohmann::json search) {
+  search.erase("sensitivity_seconds");
+  for (auto& c : search["candidates"]) c.erase("seconds");
+  return search;
+}
+
 TEST(SearchTest, MeetsTheGoalAndReportsEveryCandidate) {
   auto out = RunCompression(SearchConfigFor(MaxDrop(0.03)), Inputs("meets", 3),
                             nullptr, nullptr);
@@ -101,13 +107,8 @@ TEST(SearchTest, NeverReadsTheEvaluationSplit) {
                           nullptr, nullptr);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(b.ok()) << b.status();
-  nlohmann::json sa = a->report["stages"][0]["search"];
-  nlohmann::json sb = b->report["stages"][0]["search"];
-  for (auto* s : {&sa, &sb}) {
-    (*s).erase("sensitivity_seconds");
-    for (auto& c : (*s)["candidates"]) c.erase("seconds");
-  }
-  EXPECT_EQ(sa, sb);
+  EXPECT_EQ(WithoutTimes(a->report["stages"][0]["search"]),
+            WithoutTimes(b->report["stages"][0]["search"]));
   EXPECT_NE(a->report["accuracy"]["baseline"],
             b->report["accuracy"]["baseline"]);
 }
@@ -125,6 +126,54 @@ TEST(SearchTest, UnreachableGoalFailsNamingTheClosest) {
   EXPECT_THAT(out.status().message(), HasSubstr("the closest, candidate"));
   EXPECT_THAT(out.status().message(), HasSubstr("relax the goal"));
   EXPECT_FALSE(std::filesystem::exists(in.out_dir + "/model.cdz"));
+}
+
+// Cancels the run as the search reports its `after`th candidate: a worker
+// killed in the middle of a search.
+class KillAfterCandidate : public ProgressObserver {
+ public:
+  KillAfterCandidate(CancelFlag* flag, int after)
+      : flag_(flag), prefix_("candidate " + std::to_string(after) + ":") {}
+  void OnEvent(const ProgressEvent& e) override {
+    if (e.message.rfind(prefix_, 0) == 0) flag_->Cancel();
+    if (e.message.rfind("resuming the search", 0) == 0) resumed = true;
+  }
+  bool resumed = false;
+
+ private:
+  CancelFlag* flag_;
+  std::string prefix_;
+};
+
+TEST(SearchTest, ResumesInsideTheSearchAfterAKill) {
+  const EngineConfig config = SearchConfigFor(MaxDrop(0.05));
+  // The same inputs (their paths are in the file's manifest), two outputs.
+  RunInputs in = Inputs("resume", 3);
+  const std::string out = in.out_dir;
+  in.out_dir = out + "_whole";
+  auto whole = RunCompression(config, in, nullptr, nullptr);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  const auto& candidates = whole->report["stages"][0]["search"]["candidates"];
+  ASSERT_GE(candidates.size(), 2u) << "the kill must come mid-search";
+
+  in.out_dir = out;
+  in.checkpoint_dir = TempDir("resume_checkpoints");
+  CancelFlag flag;
+  KillAfterCandidate killer(&flag, 0);
+  auto killed = RunCompression(config, in, &killer, &flag);
+  ASSERT_EQ(killed.status().code(), absl::StatusCode::kCancelled)
+      << killed.status();
+  EXPECT_TRUE(std::filesystem::exists(in.checkpoint_dir + "/search.pt"));
+
+  KillAfterCandidate watcher(&flag, -1);
+  CancelFlag fresh;
+  auto resumed = RunCompression(config, in, &watcher, &fresh);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(watcher.resumed);
+  EXPECT_EQ(WithoutTimes(resumed->report["stages"][0]["search"]),
+            WithoutTimes(whole->report["stages"][0]["search"]));
+  EXPECT_EQ(resumed->report["totals"]["compressed_bytes"],
+            whole->report["totals"]["compressed_bytes"]);
 }
 
 TEST(SearchTest, GoalText) {

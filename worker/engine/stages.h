@@ -17,6 +17,10 @@ struct StageContext {
   // The container's metadata, so a stage that sizes the model (the search)
   // counts the bytes the run's file will have.
   codec::Manifest manifest;
+  // Where a stage that checkpoints inside itself (the search) keeps its
+  // progress, and the run's fingerprint that tags it; empty: none.
+  std::string checkpoint_dir;
+  std::string fingerprint;
 };
 
 // Keeps the largest (1 - sparsity) of |w| (ties broken by position); the

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/html_escape.h"
+#include "worker/report/search_html.h"
 
 namespace condense::report {
 
@@ -516,7 +517,8 @@ std::string RenderReportHtml(const json& report) {
       HtmlEscape(preset.empty() ? "custom" : preset), " \xC2\xB7 ",
       HtmlEscape(Str(Field(report, "versions"), "condense")), "</p></header>");
   absl::StrAppend(&out, Summary(report), Warnings(report), RatioByStage(report),
-                  StageTable(report), BitsPerWeight(report), Histograms(report),
+                  StageTable(report), SearchSections(report),
+                  BitsPerWeight(report), Histograms(report),
                   TensorTable(report), Footer(report), "</body></html>\n");
   return out;
 }

@@ -173,6 +173,57 @@ TEST(ReportHtml, EscapesEveryStringFromTheReport) {
   EXPECT_NE(html.find("&lt;lenet&gt;.pt"), std::string::npos);  // The title.
 }
 
+TEST(ReportHtml, ShowsTheSearchItsFrontAndSensitivity) {
+  json r = SampleReport();
+  json candidate = {{"index", 0},
+                    {"tensors",
+                     {{{"name", "fc1.weight"},
+                       {"sparsity", 0.92},
+                       {"bits", 4},
+                       {"gap_bits", 5}}}},
+                    {"bytes", 21000},
+                    {"ratio", 50.8},
+                    {"validation_top1", 0.911},
+                    {"drop", 0.002},
+                    {"margin", 0.0025},
+                    {"meets", true},
+                    {"epochs", 5}};
+  json missed = candidate;
+  missed["index"] = 1;
+  missed["bytes"] = 15000;
+  missed["drop"] = 0.02;
+  missed["meets"] = false;
+  r["stages"].push_back(
+      {{"stage", "search"},
+       {"index", 1},
+       {"search",
+        {{"goal", "max-drop=0.5pt"},
+         {"validation_baseline", 0.913},
+         {"validation_samples", 6000},
+         {"chosen", 0},
+         {"stopped", "a candidate met the goal with little room left"},
+         {"candidates", {candidate, missed}},
+         {"sensitivity",
+          {{{"name", "fc1.weight"},
+            {"parameters", 235200},
+            {"sparsity", {{0, 0.913}, {0.5, 0.91}, {0.9, 0.7}}},
+            {"bits", {{2, 0.9}, {8, 0.913}}}}}}}}});
+  const std::string html = RenderReportHtml(r);
+  EXPECT_NE(html.find("Search for max-drop=0.5pt"), std::string::npos);
+  EXPECT_NE(html.find("0 (chosen)"), std::string::npos);
+  EXPECT_NE(html.find("fc1.weight 92%/4b"), std::string::npos);
+  EXPECT_NE(html.find("missed"), std::string::npos);
+  EXPECT_NE(html.find("<h2>Sensitivity</h2>"), std::string::npos);
+  // One dot per candidate on the front, the result ringed.
+  EXPECT_EQ(Count(html, "<circle"), 2);
+  EXPECT_EQ(Count(html, "stroke-width=\"2\"><title>"), 1);
+  EXPECT_EQ(Count(html, "<svg"), Count(html, "</svg>"));
+  // A search record of the wrong shape renders without throwing.
+  r["stages"][1]["search"]["candidates"] = {1, "x", {{"tensors", 3}}};
+  r["stages"][1]["search"]["sensitivity"] = {{{"sparsity", {{1}, "y"}}}};
+  EXPECT_NO_THROW(RenderReportHtml(r));
+}
+
 TEST(ReportHtml, DataFreeAndPartialReportsStillRender) {
   json r = SampleReport();
   r["accuracy"] = {{"baseline", nullptr}, {"final", nullptr}};
