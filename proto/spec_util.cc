@@ -477,12 +477,16 @@ absl::Status ValidateSpec(const CompressionSpec& spec) {
   return absl::OkStatus();
 }
 
+std::string DefaultPreset(bool has_data) {
+  return has_data ? "auto" : "deep-compression";
+}
+
 absl::StatusOr<CompressionSpec> ComposeSpec(
     absl::string_view preset, const CompressionSpec& over,
-    const std::vector<std::string>& overrides) {
+    const std::vector<std::string>& overrides, bool has_data) {
   std::string name(preset);
   if (name.empty()) name = over.preset();
-  if (name.empty()) name = "deep-compression";
+  if (name.empty()) name = DefaultPreset(has_data);
   auto base = Preset(name);
   if (!base.ok()) return base.status();
   // Printed with the proto field names, unset fields omitted, so the patch

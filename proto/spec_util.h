@@ -38,13 +38,18 @@ absl::Status ApplyOverride(absl::string_view assignment, CompressionSpec* spec);
 // "min-ratio=50" (or "50x"). Replaces any goal the spec had.
 absl::Status ApplyGoal(absl::string_view goal, CompressionSpec* spec);
 
+// The preset a job without one runs: "auto" (the search, to the spec's goal
+// or half a point) when it has data, else "deep-compression" (which then
+// says it needs data).
+std::string DefaultPreset(bool has_data);
+
 // The spec a job runs: the preset (default: the spec's own `preset` field,
-// else "deep-compression"), with `over` merged onto it as a JSON merge patch
-// (fields set in `over` win; a non-empty list replaces the preset's), then
-// each override in order, then ValidateSpec.
+// else DefaultPreset(has_data)), with `over` merged onto it as a JSON merge
+// patch (fields set in `over` win; a non-empty list replaces the preset's),
+// then each override in order, then ValidateSpec.
 absl::StatusOr<CompressionSpec> ComposeSpec(
     absl::string_view preset, const CompressionSpec& over,
-    const std::vector<std::string>& overrides);
+    const std::vector<std::string>& overrides, bool has_data);
 
 // Checks every bound (bits 1..8, gap bits 1..16, epochs, batch size, ...);
 // the error names the field, the value and the allowed range.

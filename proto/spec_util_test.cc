@@ -146,6 +146,21 @@ TEST(GoalTest, OneFlagForms) {
   }
 }
 
+TEST(GoalTest, TheSearchIsTheDefaultWithData) {
+  EXPECT_EQ(DefaultPreset(true), "auto");
+  EXPECT_EQ(DefaultPreset(false), "deep-compression");
+  auto with_data = ComposeSpec("", {}, {}, /*has_data=*/true);
+  ASSERT_TRUE(with_data.ok()) << with_data.status();
+  EXPECT_EQ(with_data->preset(), "auto");
+  auto without = ComposeSpec("", {}, {}, /*has_data=*/false);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(without->preset(), "deep-compression");
+  // A named preset wins either way.
+  auto named = ComposeSpec("quantize", {}, {}, /*has_data=*/true);
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(named->preset(), "quantize");
+}
+
 TEST(GoalTest, SearchSpecsAreChecked) {
   auto spec = Preset("auto");
   ASSERT_TRUE(spec.ok());

@@ -55,7 +55,8 @@ absl::StatusOr<v1::Job> JobCore::CreateJob(
   }
   auto spec = spec::ComposeSpec(
       request.preset(), request.spec(),
-      {request.overrides().begin(), request.overrides().end()});
+      {request.overrides().begin(), request.overrides().end()},
+      !request.dataset().empty());
   if (!spec.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec: ", spec.status().message()));

@@ -252,6 +252,23 @@ TEST_F(JobCoreTest, SafetensorsModelsTakeOnlyDataFreePresets) {
   EXPECT_TRUE(job->spec().stages(0).has_quantize());
 }
 
+TEST_F(JobCoreTest, WithoutAPresetDataMeansTheSearch) {
+  const Caller alice{kTenant, false};
+  v1::CreateJobRequest request;
+  request.set_model(NewModel(kTenant));
+  request.set_dataset(NewDataset(kTenant));
+  auto job = core_->CreateJob(alice, request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->spec().preset(), "auto");
+  ASSERT_EQ(job->spec().stages_size(), 1);
+  EXPECT_TRUE(job->spec().stages(0).has_search());
+  // Without data the default is deep-compression, which needs data.
+  request.clear_dataset();
+  auto data_free = core_->CreateJob(alice, request);
+  EXPECT_EQ(data_free.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(data_free.status().message(), HasSubstr("no data was given"));
+}
+
 TEST_F(JobCoreTest, CreateJobComposesPresetAndOverrides) {
   const std::string dataset = NewDataset(kTenant);
   v1::CreateJobRequest request;

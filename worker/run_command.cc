@@ -109,7 +109,8 @@ absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags) {
     if (auto st = spec::ApplyGoal(flags.goal, &over); !st.ok()) return st;
     if (preset.empty() && over.preset().empty()) preset = "auto";
   }
-  return spec::ComposeSpec(preset, over, flags.overrides);
+  const bool has_data = !flags.data.empty() || !flags.train_data.empty();
+  return spec::ComposeSpec(preset, over, flags.overrides, has_data);
 }
 
 int RunCommand(const RunFlags& flags) {

@@ -28,8 +28,8 @@ struct RunFlags {
   bool quiet = false;
 };
 
-// The spec a run uses: the preset (default deep-compression; auto when a
-// goal is given), with the spec file merged over it (JSON merge patch:
+// The spec a run uses: the preset (default auto with data or a goal, else
+// deep-compression), with the spec file merged over it (JSON merge patch:
 // objects merge, lists replace), then the goal, then each --set in order.
 absl::StatusOr<v1::CompressionSpec> BuildSpec(const RunFlags& flags);
 

@@ -23,7 +23,7 @@ class EngineSpecFitTest : public ::testing::TestWithParam<SpecFitCase> {};
 
 TEST_P(EngineSpecFitTest, RefusesWhatTheServerRefuses) {
   const SpecFitCase& c = GetParam();
-  auto spec = spec::ComposeSpec(c.preset, {}, c.overrides);
+  auto spec = spec::ComposeSpec(c.preset, {}, c.overrides, c.has_data);
   ASSERT_TRUE(spec.ok()) << spec.status();
   // A short run: one epoch a stage at most, so the accepted cases finish
   // quickly.

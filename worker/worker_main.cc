@@ -63,8 +63,9 @@ int Main(int argc, char** argv) {
                   "the training data)");
   data->excludes(train);
   cmd->add_option("--preset", run.preset,
-                  "deep-compression (default), auto (the search; the default "
-                  "with --goal), prune, quantize, dsd, dsd+deep-compression");
+                  "auto (the search to --goal; the default with data), "
+                  "deep-compression (the default without), prune, quantize, "
+                  "dsd, dsd+deep-compression");
   cmd->add_option("--goal", run.goal,
                   "what the result must keep: max-drop=0.5pt (top-1 points, "
                   "or a fraction), max-bytes=N or min-ratio=50x");

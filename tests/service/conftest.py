@@ -114,5 +114,6 @@ def server_factory(workdir):
 
 
 # Fast settings for CI: a short deep-compression run on the subset.
-FAST = ["--set", "stages[0].prune.epochs_per_step=1",
+FAST = ["--preset", "deep-compression",
+        "--set", "stages[0].prune.epochs_per_step=1",
         "--set", "stages[1].quantize.epochs=1", "--set", "seed=1"]

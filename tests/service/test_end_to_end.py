@@ -27,7 +27,7 @@ def test_deep_compression_through_the_cli(server_factory, assets, workdir):
     assert len(dataset["files"]) == 4
 
     job = cli.json("submit", "--model", model["name"], "--dataset",
-                   dataset["name"], "--preset", "deep-compression", *FAST)
+                   dataset["name"], *FAST)
     assert job["state"] in ("QUEUED", "RUNNING")
 
     watch = cli.run("watch", job["name"], timeout=600)

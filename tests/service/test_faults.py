@@ -14,7 +14,8 @@ import grpc
 from conftest import ROOT, Cli, Server, Worker, wait_for
 
 # A run long enough to interrupt: the tiny CNN, two stages, the second long.
-SLOW = ["--set", "stages[0].prune.steps=1", "--set",
+SLOW = ["--preset", "deep-compression",
+        "--set", "stages[0].prune.steps=1", "--set",
         "stages[0].prune.epochs_per_step=1", "--set",
         "stages[1].quantize.epochs=12", "--set", "seed=3"]
 

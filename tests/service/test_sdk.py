@@ -114,7 +114,8 @@ def test_events_resume_across_a_server_restart(condense, workdir, assets):
     worker = Worker(workdir, server, "w1")
     try:
         with condense.Client(server.addr) as client:
-            job = client.submit(assets["cnn"], assets["data"], overrides={
+            job = client.submit(assets["cnn"], assets["data"],
+                                preset="deep-compression", overrides={
                 "stages[0].prune.steps": 1,
                 "stages[0].prune.epochs_per_step": 1,
                 "stages[1].quantize.epochs": 6, "seed": 3})

@@ -87,6 +87,7 @@ std::vector<std::pair<double, double>> PointsFromJson(const json& j) {
 json ToJson(const SearchRecord& s) {
   json search = {{"goal", s.goal},
                  {"validation_baseline", s.validation_baseline},
+                 {"validation_reference", s.validation_reference},
                  {"validation_samples", s.validation_samples},
                  {"sensitivity_seconds", s.sensitivity_seconds},
                  {"chosen", s.chosen < 0 ? json(nullptr) : json(s.chosen)},
@@ -134,6 +135,7 @@ SearchRecord SearchFromJson(const json& j) {
   SearchRecord s;
   s.goal = j.value("goal", "");
   s.validation_baseline = j.value("validation_baseline", 0.0);
+  s.validation_reference = j.value("validation_reference", 0.0);
   s.validation_samples = j.value("validation_samples", int64_t{0});
   s.sensitivity_seconds = j.value("sensitivity_seconds", 0.0);
   const json& chosen = j.at("chosen");

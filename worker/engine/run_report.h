@@ -108,6 +108,10 @@ struct SearchCandidate {
 struct SearchRecord {
   std::string goal;  // As the user would write it, e.g. "max-drop=0.5pt".
   double validation_baseline = 0;  // The dense model's top-1.
+  // What drops are measured against: the dense model's top-1, or lower,
+  // that of the dense model retrained without the validation split (a
+  // dense model that trained on those samples scores them too well).
+  double validation_reference = 0;
   int64_t validation_samples = 0;
   double sensitivity_seconds = 0;
   std::vector<SensitivityCurve> sensitivity;

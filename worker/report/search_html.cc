@@ -233,8 +233,11 @@ std::string SearchSections(const json& report) {
       absl::StrFormat("%.0f", Get(*search, "validation_samples")),
       " validation samples held out of the training data (the dense model: ",
       absl::StrFormat("%.2f%%", 100 * Get(*search, "validation_baseline")),
-      "); the drop's \xC2\xB1 is its paired standard error, counted against "
-      "the goal. Stopped: ",
+      "; drops are against ",
+      absl::StrFormat("%.2f%%", 100 * Get(*search, "validation_reference")),
+      ", the lower of it and the dense model retrained without those "
+      "samples); the drop's \xC2\xB1 is its paired standard error, counted "
+      "against the goal. Stopped: ",
       base::HtmlEscape(Text(*search, "stopped")), ".</p>", Candidates(*search),
       "<h3>Size and accuracy of every candidate</h3><p class=\"note\">Green "
       "met the goal, red missed it; the ringed dot is the result; the dashed "

@@ -283,9 +283,9 @@ class Client:
 
         model / data: a Model / Dataset (or its name), or a path to upload
           first (data=None: data-free, for specs that need no retraining).
-        preset: a named spec (deep-compression, prune, quantize, dsd,
-          dsd+deep-compression; default deep-compression unless `spec` is
-          given); spec: a CompressionSpec or its JSON dict (protobuf's JSON
+        preset: a named spec (auto, deep-compression, prune, quantize, dsd,
+          dsd+deep-compression; default auto with data, deep-compression
+          without, unless `spec` names one); spec: a CompressionSpec or its JSON dict (protobuf's JSON
           mapping), applied over the preset. overrides / field_overrides: spec fields to
           set, e.g. {"fc.bits": 4} or fc__bits=4. goal: what the result
           must keep, for the auto preset (the default with a goal):
@@ -295,8 +295,10 @@ class Client:
             model = self.upload_model(model, timeout=timeout)
         if data is not None and _is_local(data, "datasets"):
             data = self.upload_dataset(data, timeout=timeout)
-        if preset is None and spec is None:
-            preset = "auto" if goal is not None else "deep-compression"
+        if preset is None and spec is None and goal is not None:
+            preset = "auto"
+        # Otherwise an unnamed preset is the server's default: auto (the
+        # search) with data, deep-compression without.
         request = jobs_pb2.CreateJobRequest(
             model=_resource("models", model),
             dataset=_resource("datasets", data) if data is not None else "",
@@ -537,9 +539,9 @@ def parse_goal(text):
 def compress(model, data=None, preset=None, *, address=None,
              token=None, tls=None, out_dir=None, timeout=None, on_event=None,
              overrides=None, goal=None, **field_overrides):
-    """Uploads `model` and `data`, compresses with `preset` (default
-    deep-compression, or auto with a `goal`; spec overrides and the goal as
-    for Client.submit), waits, and returns (compressed
+    """Uploads `model` and `data`, compresses with `preset` (default auto
+    with data, deep-compression without; spec overrides and the goal as for
+    Client.submit), waits, and returns (compressed
     TorchScript module, report dict). The files (model.cdz and the rest) are
     kept in `out_dir` when given. on_event: called with each JobEvent while
     the job runs."""
