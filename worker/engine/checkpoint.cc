@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/snapshot.h"
 #include "worker/engine/torch_status.h"
 
 namespace condense::engine {
@@ -14,19 +15,6 @@ constexpr char kFile[] = "checkpoint.pt";
 
 std::string Key(const char* kind, size_t i, const char* field = "") {
   return absl::StrCat(kind, "_", i, field[0] ? "_" : "", field);
-}
-
-void WriteIfDefined(torch::serialize::OutputArchive& a, const std::string& key,
-                    const torch::Tensor& t) {
-  if (t.defined()) a.write(key, t.detach().to(torch::kCPU));
-}
-
-torch::Tensor ReadIfPresent(torch::serialize::InputArchive& a,
-                            const std::string& key,
-                            const torch::Device& device) {
-  torch::Tensor t;
-  if (!a.try_read(key, t)) return torch::Tensor();
-  return t.to(device);
 }
 
 }  // namespace

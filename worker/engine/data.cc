@@ -160,6 +160,23 @@ Split Cap(const Split& s, uint64_t max) {
   return out;
 }
 
+// Moves a seeded `fraction` of `from` into the returned split; at least one
+// sample held and two left, else InvalidArgument ending with `what_for`.
+absl::StatusOr<Split> HoldOut(double fraction, uint64_t seed, uint64_t salt,
+                              const char* what_for, Split* from) {
+  const int64_t n = from->size();
+  const auto held = static_cast<int64_t>(static_cast<double>(n) * fraction);
+  if (held < 1 || n - held < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot hold out ", fraction, " of ", n,
+                     " training samples for ", what_for));
+  }
+  const torch::Tensor order = Data::Shuffle(n, seed, salt);
+  const Split all = *from;
+  *from = Take(all, order.narrow(0, held, n - held));
+  return Take(all, order.narrow(0, 0, held));
+}
+
 std::string Shape(const std::vector<int64_t>& dims) {
   return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
 }
@@ -202,23 +219,16 @@ absl::StatusOr<Data> Data::Load(const DataSources& sources,
           }
           data.description_["eval_source"] = eval_path;
         } else {
-          // Hold out a fixed, seeded fraction.
-          const int64_t n = data.train_.size();
-          const auto held = static_cast<int64_t>(static_cast<double>(n) *
-                                                 config.data.eval_fraction);
-          if (held < 1 || held >= n) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "cannot hold out ", config.data.eval_fraction, " of ", n,
-                " training samples for evaluation: give evaluation data or "
-                "more samples"));
-          }
-          torch::Tensor order = Shuffle(n, config.seed, /*salt=*/0xE7A1);
-          Split all = data.train_;
-          data.eval_ = Take(all, order.narrow(0, 0, held));
-          data.train_ = Take(all, order.narrow(0, held, n - held));
+          auto held = HoldOut(config.data.eval_fraction, config.seed,
+                              /*salt=*/0xE7A1,
+                              "evaluation: give evaluation data or more "
+                              "samples",
+                              &data.train_);
+          if (!held.ok()) return held.status();
+          data.eval_ = *std::move(held);
           data.description_["eval_source"] = absl::StrCat(
-              "held out ", held, " samples of the training data (seed ",
-              config.seed, ")");
+              "held out ", data.eval_.size(),
+              " samples of the training data (seed ", config.seed, ")");
         }
         if (data.train_.inputs.sizes().slice(1) !=
             data.eval_.inputs.sizes().slice(1)) {
@@ -237,22 +247,15 @@ absl::StatusOr<Data> Data::Load(const DataSources& sources,
         data.train_ = Cap(data.train_, config.training.max_train_samples);
         data.eval_ = Cap(data.eval_, config.training.max_eval_samples);
         if (const double fraction = ValidationFraction(config); fraction > 0) {
-          const int64_t n = data.train_.size();
-          const auto held =
-              static_cast<int64_t>(static_cast<double>(n) * fraction);
-          if (held < 1 || n - held < 2) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "cannot hold out ", fraction, " of ", n,
-                " training samples for the search's validation: give more "
-                "training data"));
-          }
-          // Another salt than the evaluation hold-out's: the two never
+          // Another salt than the evaluation hold-out's; the two never
           // overlap, since validation comes from what training kept.
-          torch::Tensor order = Shuffle(n, config.seed, /*salt=*/0x5A11);
-          Split all = data.train_;
-          data.validation_ = Take(all, order.narrow(0, 0, held));
-          data.train_ = Take(all, order.narrow(0, held, n - held));
-          data.description_["validation_samples"] = held;
+          auto held = HoldOut(fraction, config.seed, /*salt=*/0x5A11,
+                              "the search's validation: give more training "
+                              "data",
+                              &data.train_);
+          if (!held.ok()) return held.status();
+          data.validation_ = *std::move(held);
+          data.description_["validation_samples"] = data.validation_.size();
         }
         if (data.train_.size() < 2 || data.eval_.size() < 1) {
           return absl::InvalidArgumentError(

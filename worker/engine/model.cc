@@ -1,5 +1,6 @@
 #include "worker/engine/model.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,11 @@ void Layer::ApplyMask() {
 
 int64_t Layer::nonzeros() const {
   return param.count_nonzero().item<int64_t>();
+}
+
+double Layer::sparsity() const {
+  return 1.0 - static_cast<double>(nonzeros()) /
+                   static_cast<double>(std::max<int64_t>(param.numel(), 1));
 }
 
 void FloatingToFloat32(torch::jit::Module& module) {

@@ -53,6 +53,7 @@ struct Layer {
   // Zeroes pruned weights (as +0.0, so the codec's bit-exact check holds).
   void ApplyMask();
   int64_t nonzeros() const;
+  double sparsity() const;  // Fraction of the weights that are zero.
 };
 
 class Model {

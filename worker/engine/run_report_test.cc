@@ -31,7 +31,8 @@ StageRecord Base(const char* stage, int index, StageDetail detail) {
 
 std::vector<StageRecord> EveryKind() {
   PruneRecord prune;
-  prune.steps.push_back({1, 0.5, Measured(0.8, -1, 0.5), {{"fc1.weight", 0.5}}});
+  prune.steps.push_back(
+      {1, 0.5, Measured(0.8, -1, 0.5), {{"fc1.weight", 0.5}}});
   prune.steps.push_back({2, 0.9, EvalResult{}, {{"fc1.weight", 0.9}}});
   prune.layer_sparsity = {{"fc1.weight", 0.9}};
   DsdRecord dsd{Measured(0.7, -1, 1), Measured(0.6, -1, 1.2),
@@ -42,7 +43,8 @@ std::vector<StageRecord> EveryKind() {
   quantize.after_clustering = Measured(0.85, -1, 0.4);
   quantize.epochs = 2;
   return {Base("prune", 0, prune), Base("dsd", 1, dsd),
-          Base("quantize", 2, quantize), Base("finetune", 3, FinetuneRecord{4})};
+          Base("quantize", 2, quantize),
+          Base("finetune", 3, FinetuneRecord{4})};
 }
 
 TEST(RunReportTest, StageRecordsRoundTripThroughTheirJson) {

@@ -57,20 +57,6 @@ double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void Notify(const StageContext& ctx, const std::string& message,
-            double ratio = 0, double top1 = -1) {
-  if (ctx.env.observer == nullptr) return;
-  ProgressEvent ev;
-  ev.kind = ProgressEvent::Kind::kMessage;
-  ev.stage = ctx.info.name;
-  ev.stage_index = ctx.info.index;
-  ev.stage_count = ctx.info.count;
-  ev.message = message;
-  ev.ratio = ratio;
-  ev.accuracy = top1;
-  ctx.env.observer->OnEvent(ev);
-}
-
 // Predicted classes of the first `n` samples of the environment's
 // evaluation split (the validation split, in a search), on the CPU.
 torch::Tensor Predict(const TrainEnv& env, int64_t n) {
@@ -371,7 +357,7 @@ int Search::PruneSteps(const std::vector<double>& target) const {
 absl::Status Search::PruneTo(const std::vector<double>& target, int steps) {
   TrainEnv& env = ctx_.env;
   std::vector<double> from;
-  for (Layer& l : model_.layers()) from.push_back(LayerSparsity(l));
+  for (Layer& l : model_.layers()) from.push_back(l.sparsity());
   Trainer trainer(env, TrainingLearningRate(env.config->training));
   for (int step = 1; step <= steps; ++step) {
     const double left = std::pow(1.0 - static_cast<double>(step) / steps, 3);
@@ -426,7 +412,7 @@ absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
   c.predicted_loss = allowed_drop_ ? alloc.loss : alloc.bytes;
   for (const Layer& l : model_.layers()) {
     c.tensors.push_back(
-        {l.name, LayerSparsity(l), l.config.bits, l.config.gap_bits});
+        {l.name, l.sparsity(), l.config.bits, l.config.gap_bits});
   }
   auto sizes = SizeCdz(model_, ctx_.manifest);
   if (!sizes.ok()) return sizes.status();
@@ -464,15 +450,15 @@ absl::Status Search::RunControl() {
     reference_correct_ = control;
     record_.validation_reference = top1;
   }
-  Notify(ctx_,
-         absl::StrFormat(
-             "the dense model retrained %d epochs without the validation "
-             "split scores %.2f%% on it (the dense model %.2f%%); drops are "
-             "measured against %s",
-             kControlEpochs, 100 * top1, 100 * baseline_,
-             top1 < baseline_ ? "the retrained one, since the dense model "
-                                "trained on those samples"
-                              : "the dense model"));
+  NotifyStage(
+      ctx_, absl::StrFormat(
+                "the dense model retrained %d epochs without the validation "
+                "split scores %.2f%% on it (the dense model %.2f%%); drops are "
+                "measured against %s",
+                kControlEpochs, 100 * top1, 100 * baseline_,
+                top1 < baseline_ ? "the retrained one, since the dense model "
+                                   "trained on those samples"
+                                 : "the dense model"));
   return absl::OkStatus();
 }
 
@@ -564,10 +550,10 @@ absl::StatusOr<SearchRecord> Search::Run() {
   record_.validation_baseline = baseline_;
   const int64_t sens_samples =
       std::min<int64_t>(config_.sensitivity_samples, env.data->eval().size());
-  Notify(ctx_, absl::StrFormat("search for %s: dense model %.2f%% on %d "
-                               "validation samples; measuring sensitivity",
-                               record_.goal, 100 * baseline_,
-                               record_.validation_samples));
+  NotifyStage(ctx_, absl::StrFormat("search for %s: dense model %.2f%% on %d "
+                                    "validation samples; measuring sensitivity",
+                                    record_.goal, 100 * baseline_,
+                                    record_.validation_samples));
   auto analysis = Analyse(env, dense_correct_.narrow(0, 0, sens_samples),
                           env.config->seed, env.cancel);
   if (!analysis.ok()) return analysis.status();
@@ -603,8 +589,8 @@ absl::StatusOr<SearchRecord> Search::Run() {
   auto resumed = LoadProgress(&progress);
   if (!resumed.ok()) return resumed.status();
   if (*resumed) {
-    Notify(ctx_, absl::StrFormat("resuming the search after candidate %d",
-                                 record_.candidates.size() - 1));
+    NotifyStage(ctx_, absl::StrFormat("resuming the search after candidate %d",
+                                      record_.candidates.size() - 1));
   } else if (auto st = RunControl(); !st.ok()) {
     return st;
   }
@@ -648,18 +634,19 @@ absl::StatusOr<SearchRecord> Search::Run() {
     }
     const SearchCandidate* best =
         record_.chosen < 0 ? nullptr : &record_.candidates[record_.chosen];
-    Notify(ctx_,
-           absl::StrFormat(
-               "candidate %d: %.1fx (%d bytes), validation %.2f%% (drop "
-               "%.2f +- %.2f points), %s; best so far %s; %d of %d epochs",
-               cand.index, cand.ratio, cand.bytes, 100 * cand.validation_top1,
-               100 * cand.drop, 100 * cand.margin,
-               cand.meets ? "meets the goal" : "misses the goal",
-               best == nullptr ? std::string("none")
-                               : absl::StrFormat("candidate %d, %.1fx",
-                                                 best->index, best->ratio),
-               record_.epochs, config_.max_epochs),
-           cand.ratio, cand.validation_top1);
+    NotifyStage(
+        ctx_,
+        absl::StrFormat(
+            "candidate %d: %.1fx (%d bytes), validation %.2f%% (drop "
+            "%.2f +- %.2f points), %s; best so far %s; %d of %d epochs",
+            cand.index, cand.ratio, cand.bytes, 100 * cand.validation_top1,
+            100 * cand.drop, 100 * cand.margin,
+            cand.meets ? "meets the goal" : "misses the goal",
+            best == nullptr ? std::string("none")
+                            : absl::StrFormat("candidate %d, %.1fx",
+                                              best->index, best->ratio),
+            record_.epochs, config_.max_epochs),
+        cand.ratio, cand.validation_top1);
     progress.done = !Steer(cand, steer);
     if (auto st = SaveProgress(progress); !st.ok()) return st;
   }

@@ -9,6 +9,8 @@ torch::Tensor CloneIfDefined(const torch::Tensor& t) {
   return t.defined() ? t.detach().clone() : torch::Tensor();
 }
 
+}  // namespace
+
 void WriteIfDefined(torch::serialize::OutputArchive& a, const std::string& key,
                     const torch::Tensor& t) {
   if (t.defined()) a.write(key, t.detach().to(torch::kCPU));
@@ -22,13 +24,6 @@ torch::Tensor ReadIfPresent(torch::serialize::InputArchive& a,
   return t.to(device);
 }
 
-}  // namespace
-
-double LayerSparsity(const Layer& l) {
-  return 1.0 - static_cast<double>(l.nonzeros()) /
-                   static_cast<double>(std::max<int64_t>(l.param.numel(), 1));
-}
-
 Snapshot TakeSnapshot(Model& model) {
   torch::NoGradGuard no_grad;
   Snapshot s;
@@ -39,7 +34,7 @@ Snapshot TakeSnapshot(Model& model) {
     s.layers.push_back({CloneIfDefined(l.mask), CloneIfDefined(l.nz_index),
                         CloneIfDefined(l.nz_assign),
                         CloneIfDefined(l.centroids), l.dense_std, l.config});
-    s.sparsity.push_back(LayerSparsity(l));
+    s.sparsity.push_back(l.sparsity());
   }
   return s;
 }

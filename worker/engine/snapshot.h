@@ -24,14 +24,19 @@ struct Snapshot {
   std::vector<double> sparsity;        // Per layer, reached.
 };
 
-// Fraction of a layer's weights that are zero.
-double LayerSparsity(const Layer& layer);
-
 // Copies (clones) of everything; the snapshot shares nothing with `model`.
 Snapshot TakeSnapshot(Model& model);
 // Puts `snapshot` back into `model` (of the same tensors), cloning again so
 // the snapshot stays as it was.
 void RestoreSnapshot(Model& model, const Snapshot& snapshot);
+
+// An optional tensor in an archive: written (on the CPU) only when defined;
+// read back undefined when absent.
+void WriteIfDefined(torch::serialize::OutputArchive& archive,
+                    const std::string& key, const torch::Tensor& t);
+torch::Tensor ReadIfPresent(torch::serialize::InputArchive& archive,
+                            const std::string& key,
+                            const torch::Device& device);
 
 // Under keys starting with `prefix`.
 void WriteSnapshot(torch::serialize::OutputArchive& archive,

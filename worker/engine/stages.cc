@@ -41,21 +41,8 @@ uint64_t Salt(const StageContext& ctx, int step) {
 
 TensorValues LayerSparsity(Model& model) {
   TensorValues j;
-  for (const Layer& l : model.layers()) {
-    j[l.name] = 1.0 - static_cast<double>(l.nonzeros()) / l.param.numel();
-  }
+  for (const Layer& l : model.layers()) j[l.name] = l.sparsity();
   return j;
-}
-
-void Notify(const StageContext& ctx, const std::string& message) {
-  if (ctx.env.observer == nullptr) return;
-  ProgressEvent ev;
-  ev.kind = ProgressEvent::Kind::kMessage;
-  ev.stage = ctx.info.name;
-  ev.stage_index = ctx.info.index;
-  ev.stage_count = ctx.info.count;
-  ev.message = message;
-  ctx.env.observer->OnEvent(ev);
 }
 
 // Masks for one pruning step: step of steps, so thresholds rise gradually.
@@ -108,8 +95,8 @@ absl::StatusOr<StageDetail> RunPrune(const PruneConfig& p, StageContext& ctx) {
     }
     record.accuracy = EvalIfData(ctx);
     record.layer_sparsity = LayerSparsity(model);
-    Notify(ctx, absl::StrCat("pruning step ", step, "/", p.steps, ": sparsity ",
-                             model.Sparsity()));
+    NotifyStage(ctx, absl::StrCat("pruning step ", step, "/", p.steps,
+                                  ": sparsity ", model.Sparsity()));
     out.steps.push_back(std::move(record));
   }
   out.layer_sparsity = LayerSparsity(model);
@@ -228,6 +215,20 @@ absl::StatusOr<StageDetail> RunFinetune(const FinetuneConfig& f,
 }
 
 }  // namespace
+
+void NotifyStage(const StageContext& ctx, const std::string& message,
+                 double ratio, double top1) {
+  if (ctx.env.observer == nullptr) return;
+  ProgressEvent ev;
+  ev.kind = ProgressEvent::Kind::kMessage;
+  ev.stage = ctx.info.name;
+  ev.stage_index = ctx.info.index;
+  ev.stage_count = ctx.info.count;
+  ev.message = message;
+  ev.ratio = ratio;
+  ev.accuracy = top1;
+  ctx.env.observer->OnEvent(ev);
+}
 
 torch::Tensor TopMagnitudeMask(const torch::Tensor& w, double sparsity) {
   torch::NoGradGuard no_grad;

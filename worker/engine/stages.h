@@ -23,6 +23,11 @@ struct StageContext {
   std::string fingerprint;
 };
 
+// A message event from the stage in `ctx` (with a ratio and top-1 when
+// known), to its observer if any.
+void NotifyStage(const StageContext& ctx, const std::string& message,
+                 double ratio = 0, double top1 = -1);
+
 // Keeps the largest (1 - sparsity) of |w| (ties broken by position); the
 // rest is pruned. Returns a bool mask.
 torch::Tensor TopMagnitudeMask(const torch::Tensor& w, double sparsity);
