@@ -4,9 +4,11 @@
 # (examples/train_lenet.py), on Fashion-MNIST: the search decides on a
 # validation split carved from the training data and is judged on t10k.
 #
-#   bash bench/search/run_search_bench.sh BUILD_DIR [GOAL] [SEEDS]
+#   bash bench/search/run_search_bench.sh BUILD_DIR [GOAL] [SEEDS] [MODELS]
 #
-# Writes OUT/results.jsonl (one line per run) and prints the table
+# (defaults: max-drop=0.5pt, "1 2 3", "lenet300 lenet5"). Appends one line
+# per run to OUT/results.jsonl (remove it to start afresh) and prints the
+# table
 # (bench/search/search_table.py). OUT is build/bench-search. The worker
 # binary is copied first, so rebuilding while this runs changes nothing.
 set -euo pipefail
@@ -14,13 +16,13 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build/release}
 GOAL=${2:-max-drop=0.5pt}
 SEEDS=${3:-"1 2 3"}
+MODELS=${4:-"lenet300 lenet5"}
 OUT=build/bench-search
 DATA=/usr/share/datasets/fashion-mnist
 mkdir -p "$OUT"
 cp "$BUILD/worker/condense-worker" "$OUT/condense-worker"
 W="$OUT/condense-worker"
-: > "$OUT/results.jsonl"
-for model in lenet300 lenet5; do
+for model in $MODELS; do
   for seed in $SEEDS; do
     dense="$OUT/$model-seed$seed.pt"
     if [[ ! -f "$dense" ]]; then
