@@ -11,7 +11,7 @@ def fmt(row):
         return (f"| {row['model']} | {row['seed']} | {row['preset']} | failed "
                 f"| | | | | {row['wall_seconds']:.0f} | "
                 f"{' '.join(row.get('error', []))[:120]} |")
-    drop = 100 * (row["baseline"] - row["final"])
+    change = 100 * (row["final"] - row["baseline"])
     extra = ""
     if row["preset"] == "auto":
         extra = (f"{row['candidates']} candidates, {row['search_epochs']} "
@@ -20,20 +20,20 @@ def fmt(row):
                  f"{row['stopped']}")
     return (f"| {row['model']} | {row['seed']} | {row['preset']} | "
             f"{row['ratio']:.1f}x | {row['bytes']} | {100 * row['baseline']:.2f}"
-            f" | {100 * row['final']:.2f} | {drop:+.2f} | "
+            f" | {100 * row['final']:.2f} | {change:+.2f} | "
             f"{row['wall_seconds']:.0f} | {extra} |")
 
 
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     print("| model | seed | preset | ratio | bytes | dense t10k % | "
-          "compressed t10k % | drop (points) | wall s | search |")
+          "compressed t10k % | change (points) | wall s | search |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for row in rows:
         print(fmt(row))
     print()
-    print("| model | preset | worst ratio | worst drop (points) | "
-          "all within goal | mean wall s |")
+    print("| model | preset | worst ratio | worst change (points) | "
+          "all within 0.5 points | mean wall s |")
     print("|---|---|---:|---:|---|---:|")
     for model in sorted({r["model"] for r in rows}):
         for preset in ("auto", "deep-compression"):
@@ -42,11 +42,11 @@ def main(path):
             ok = [r for r in rs if not r.get("exit")]
             if not rs:
                 continue
-            drops = [100 * (r["baseline"] - r["final"]) for r in ok]
-            within = (len(ok) == len(rs) and all(d <= 0.5 for d in drops))
+            changes = [100 * (r["final"] - r["baseline"]) for r in ok]
+            within = (len(ok) == len(rs) and all(c >= -0.5 for c in changes))
             worst_ratio = min((r["ratio"] for r in ok), default=0)
             print(f"| {model} | {preset} | {worst_ratio:.1f}x | "
-                  f"{max(drops, default=float('nan')):+.2f} | "
+                  f"{min(changes, default=float('nan')):+.2f} | "
                   f"{'yes' if within else 'no'} ({len(ok)}/{len(rs)} ran) | "
                   f"{sum(r['wall_seconds'] for r in rs) / len(rs):.0f} |")
 

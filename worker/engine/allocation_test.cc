@@ -34,7 +34,8 @@ Allocation BruteForce(const Options& tensors, double budget) {
       best.feasible = true;
     }
     size_t t = 0;
-    while (t < tensors.size() && ++choice[t] == (int)tensors[t].size()) {
+    while (t < tensors.size() &&
+           ++choice[t] == static_cast<int>(tensors[t].size())) {
       choice[t++] = 0;
     }
     if (t == tensors.size()) break;
@@ -74,7 +75,9 @@ TEST(AllocationTest, NeverExceedsTheBudget) {
     const Allocation looser = BruteForce(
         tensors, budget - static_cast<double>(tensors.size()) * budget / 500);
     EXPECT_GE(a.bytes, exact.bytes - 1e-9);
-    if (looser.feasible) EXPECT_LE(a.bytes, looser.bytes + 1e-9);
+    if (looser.feasible) {
+      EXPECT_LE(a.bytes, looser.bytes + 1e-9);
+    }
   }
 }
 

@@ -79,8 +79,7 @@ struct Frame {
 };
 
 std::string Axes(const Frame& f, const std::string& x_label,
-                 const std::vector<double>& x_ticks,
-                 const std::string& x_format) {
+                 const std::vector<double>& x_ticks, int x_decimals) {
   std::string svg = absl::StrFormat(
       "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", kW, kH);
   absl::StrAppend(&svg, "<line class=\"axis\" x1=\"", F(kLeft), "\" x2=\"",
@@ -95,7 +94,7 @@ std::string Axes(const Frame& f, const std::string& x_label,
   for (double t : x_ticks) {
     absl::StrAppend(&svg, "<text x=\"", F(f.X(t)), "\" y=\"", F(kH - 18),
                     "\" text-anchor=\"middle\">",
-                    absl::StrFormat(x_format.c_str(), t), "</text>");
+                    absl::StrFormat("%.*f", x_decimals, t), "</text>");
   }
   absl::StrAppend(&svg, "<text x=\"", F((kW + kLeft) / 2), "\" y=\"", F(kH - 3),
                   "\" text-anchor=\"middle\">", base::HtmlEscape(x_label),
@@ -116,7 +115,7 @@ std::string Legend(const json& curves) {
 // Top-1 against one knob, a line per tensor.
 std::string Curves(const json& curves, const char* axis,
                    const std::string& x_label, double x0, double x1,
-                   const std::vector<double>& ticks, const std::string& fmt) {
+                   const std::vector<double>& ticks, int decimals) {
   double lo = 1, hi = 0;
   for (const json& c : curves) {
     for (const auto& [x, y] : Points(c, axis)) {
@@ -126,7 +125,7 @@ std::string Curves(const json& curves, const char* axis,
   }
   if (lo > hi) return "";
   const Frame f{x0, x1, std::max(0.0, lo - 0.01), std::min(1.0, hi + 0.01)};
-  std::string svg = Axes(f, x_label, ticks, fmt);
+  std::string svg = Axes(f, x_label, ticks, decimals);
   for (size_t i = 0; i < curves.size(); ++i) {
     std::string path;
     for (const auto& [x, y] : Points(curves[i], axis)) {
@@ -162,7 +161,7 @@ std::string Front(const json& search) {
       if (t * m >= f.x0 && t * m <= f.x1) ticks.push_back(t * m);
     }
   }
-  std::string svg = Axes(f, "bytes of the .cdz (log scale)", ticks, "%.0f");
+  std::string svg = Axes(f, "bytes of the .cdz (log scale)", ticks, 0);
   absl::StrAppend(&svg, "<line stroke=\"#9aa3b2\" stroke-dasharray=\"4 3\" ",
                   "x1=\"", F(kLeft), "\" x2=\"", F(kW - kRight), "\" y1=\"",
                   F(f.Y(base)), "\" y2=\"", F(f.Y(base)), "\"/>");
@@ -252,9 +251,9 @@ std::string SearchSections(const json& report) {
         "bits.</p>",
         Legend(curves),
         Curves(curves, "sparsity", "fraction of the tensor pruned", 0, 1,
-               {0, 0.25, 0.5, 0.75, 1}, "%.2f"),
+               {0, 0.25, 0.5, 0.75, 1}, 2),
         Curves(curves, "bits", "codebook bits", 1.5, 8.5, {2, 3, 4, 5, 6, 8},
-               "%.0f"),
+               0),
         "</section>");
   }
   return out;
