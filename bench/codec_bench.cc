@@ -22,6 +22,7 @@
 #include "benchmark/benchmark.h"
 #include "codec/cdz_reader.h"
 #include "codec/cdz_writer.h"
+#include "codec/context_coded.h"
 #include "codec/huffman.h"
 #include "codec/sparse_quantized.h"
 #include "codec/test_distributions.h"
@@ -202,15 +203,76 @@ void BM_PackedIndices(benchmark::State& state, const std::string& name) {
   state.counters["index_pack"] = parts.index_pack;
 }
 
+// The same indices as a dense tensor through the context coder (only its
+// index stream is coded: every element holds a weight). Sizes count the
+// index stream; speed is the whole tensor's decode to float32, per index.
+void BM_ContextIndices(benchmark::State& state, const std::string& name) {
+  const Stream& s = GetStream(name);
+  std::vector<float> codebook(s.alphabet);
+  for (uint32_t c = 0; c < s.alphabet; ++c) codebook[c] = 0.5f + c;
+  std::vector<float> values(s.symbols.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = codebook[s.symbols[i]];
+  }
+  std::string payload;
+  ContextCodedParts parts;
+  if (!EncodeContextCoded(values, codebook, values.size(), &payload, &parts)
+           .ok()) {
+    state.SkipWithError("encode failed");
+    return;
+  }
+  const std::span<const uint8_t> bytes(
+      reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  std::vector<float> out(values.size());
+  for (auto _ : state) {
+    if (!DecodeContextCoded(bytes, std::span<float>(out), "bench").ok()) {
+      state.SkipWithError("decode failed");
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (out != values) state.SkipWithError("decode mismatch");
+  Report(state, s, parts.index_bytes);
+}
+
+// The 100M-element layer through the context coder, decoded to float32:
+// items are elements (positions, zeros included).
+void BM_ContextDecodeLayer(benchmark::State& state) {
+  const Layer& layer = TheLayer();
+  static const std::string* payload = [&] {
+    auto* p = new std::string;
+    (void)EncodeContextCoded(layer.values, layer.codebook, 10000, p);
+    return p;
+  }();
+  const std::span<const uint8_t> bytes(
+      reinterpret_cast<const uint8_t*>(payload->data()), payload->size());
+  std::vector<float> out(layer.values.size());
+  (void)DecodeContextCoded(bytes, std::span<float>(out), "bench");
+  for (auto _ : state) {
+    if (!DecodeContextCoded(bytes, std::span<float>(out), "bench").ok()) {
+      state.SkipWithError("decode failed");
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (std::memcmp(out.data(), layer.values.data(), out.size() * 4) != 0) {
+    state.SkipWithError("decode mismatch");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(out.size()));
+  state.counters["body_bytes"] = static_cast<double>(payload->size());
+}
+
 // The whole container: open, checksum, decode, scatter to float32.
 void BM_CdzDecodeToFloat32(benchmark::State& state) {
   const Layer& layer = TheLayer();
   std::string file;
   {
     auto w = CdzWriter::Create(NewStringFile(&file), {{"bench", "1"}});
-    (void)(*w)->AddSparseQuantized("fc.weight", DType::kF32,
-                                   {10000, layer.values.size() / 10000},
-                                   layer.values, layer.codebook, kGapBits);
+    (void)(*w)->AddQuantized("fc.weight", DType::kF32,
+                             {10000, layer.values.size() / 10000}, layer.values,
+                             layer.codebook,
+                             {.gap_bits = kGapBits,
+                              .allow_context_coded = false,
+                              .allow_fixed_width = false});
     (void)(*w)->Finish();
   }
   auto reader = CdzReader::Open(NewMemoryFile(file));
@@ -252,6 +314,11 @@ void RegisterAll() {
                                    BM_PackedIndices, n)
           ->Unit(benchmark::kMillisecond);
     }
+    if (n != "a_gaps") {
+      benchmark::RegisterBenchmark(("context_indices/" + n).c_str(),
+                                   BM_ContextIndices, n)
+          ->Unit(benchmark::kMillisecond);
+    }
     for (int level : {1, 3, 19}) {
       // Level 19 compression takes seconds per run: one iteration is enough.
       auto* c = benchmark::RegisterBenchmark(("zstd_compress/" + n).c_str(),
@@ -266,6 +333,8 @@ void RegisterAll() {
     }
   }
   benchmark::RegisterBenchmark("cdz_decode_float32", BM_CdzDecodeToFloat32)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("context_decode_layer", BM_ContextDecodeLayer)
       ->Unit(benchmark::kMillisecond);
 }
 

@@ -37,7 +37,7 @@ def model_table(name, r):
           f"quantization {t['ratio_pruned_quantized']:.1f}x, after Huffman "
           f"{t['compression_ratio']:.1f}x (the paper's three columns); "
           f"engine wall time {r['duration_seconds']:.0f} s.\n")
-    print("| tensor | params | density | bits | b | bytes | index | gaps "
+    print("| tensor | params | density | bits | b | bytes | index | positions "
           "| codebook | bits/nz | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for x in r["tensors"]:
@@ -45,7 +45,7 @@ def model_table(name, r):
         print(f"| {x['name']} | {x['numel']:,} | {x['density']:.3f} | "
               f"{x['bits'] if comp else '-'} | "
               f"{x['index_bits'] if comp else '-'} | {x['total_bytes']:,} | "
-              f"{x['index_bytes']:,} | {x['gap_bytes']:,} | "
+              f"{x['index_bytes']:,} | {x['position_bytes']:,} | "
               f"{x['codebook_bytes']:,} | {x['bits_per_nonzero']:.2f} | "
               f"{x['ratio']:.1f}x |")
     print()

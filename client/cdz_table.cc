@@ -25,6 +25,20 @@ std::string ShapeOf(
                              : FormatShape(it->second->shape);
 }
 
+const char* ShortEncodingName(codec::cdz::Encoding encoding) {
+  switch (encoding) {
+    case codec::cdz::Encoding::kRaw:
+      return "raw";
+    case codec::cdz::Encoding::kSparseQuantized:
+      return "huff";
+    case codec::cdz::Encoding::kContextCoded:
+      return "ctx";
+    case codec::cdz::Encoding::kFixedWidth:
+      return "fixed";
+  }
+  return "?";
+}
+
 }  // namespace
 
 std::string FormatShape(const std::vector<uint64_t>& shape) {
@@ -55,11 +69,19 @@ std::string RenderCdzTable(const codec::ModelSize& sizes,
     out += absl::StrFormat(
         "%-*s %-*s %-6s %11d %10s %8s %7.2f %7.1fx\n", name_width,
         t.name.substr(0, 40), shape_width, ShapeOf(by_name, t.name),
-        t.encoding == codec::cdz::Encoding::kRaw ? "raw" : "sq", t.numel,
+        ShortEncodingName(t.encoding), t.numel,
         FormatBytes(static_cast<int64_t>(t.total_bytes)),
         FormatPercent(Fraction(static_cast<int64_t>(t.nonzeros),
                                static_cast<int64_t>(t.numel))),
         t.BitsPerNonzero(), t.Ratio());
+    const codec::QuantizedAlternatives& a = t.alternatives;
+    if (a.sparse_quantized + a.context_coded + a.fixed_width > 0) {
+      out += absl::StrFormat(
+          "%*s   in each encoding: huffman %s, context %s, fixed %s\n",
+          name_width, "", FormatBytes(static_cast<int64_t>(a.sparse_quantized)),
+          FormatBytes(static_cast<int64_t>(a.context_coded)),
+          FormatBytes(static_cast<int64_t>(a.fixed_width)));
+    }
   }
   out += absl::StrFormat(
       "total: %d tensors, %d params (%s nonzero), %s original (float32) -> "

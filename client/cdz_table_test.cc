@@ -15,7 +15,7 @@ codec::ModelSize Sizes() {
   w.original_bytes = 4000;
   w.nonzeros = 100;
   w.index_bytes = 50;
-  w.gap_bytes = 60;
+  w.position_bytes = 60;
   w.total_bytes = 200;
   codec::TensorSize b;
   b.name = "fc1.bias";

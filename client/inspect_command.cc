@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/cdz_table.h"
 #include "client/commands.h"
+#include "codec/alternatives.h"
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "codec/file_io.h"
@@ -17,6 +18,9 @@ int RunInspect(const CommandEnv& env, const std::string& path) {
   if (!reader.ok()) return Fail(env, reader.status());
   auto sizes = (*reader)->Sizes();
   if (!sizes.ok()) return Fail(env, sizes.status());
+  if (auto s = codec::AddAlternatives(**reader, &*sizes); !s.ok()) {
+    return Fail(env, s);
+  }
   const std::string version =
       absl::StrCat((*reader)->major_version(), ".", (*reader)->minor_version());
   if (env.json()) {

@@ -12,7 +12,8 @@ namespace condense::codec::cdz {
 inline constexpr uint8_t kMagic[8] = {0x89, 'C',  'D',  'Z',
                                       '\r', '\n', 0x1a, '\n'};
 inline constexpr uint16_t kMajorVersion = 1;
-inline constexpr uint16_t kMinorVersion = 0;
+// 1.1 added the CONTEXT_CODED and FIXED_WIDTH encodings.
+inline constexpr uint16_t kMinorVersion = 1;
 inline constexpr uint64_t kFileHeaderSize = 20;  // magic, versions, flags, crc
 
 inline constexpr uint64_t kSectionHeaderSize = 16;  // type, flags, length
@@ -33,8 +34,11 @@ inline constexpr uint64_t kEndSectionSize =
 
 enum class Encoding : uint8_t {
   kRaw = 0,
-  kSparseQuantized = 1,
+  kSparseQuantized = 1,  // Huffman-coded relative positions and indices.
+  kContextCoded = 2,     // Since 1.1: adaptive binary range coding.
+  kFixedWidth = 3,       // Since 1.1: bit mask and fixed-width indices.
 };
+inline constexpr uint8_t kMaxEncoding = 3;
 
 inline constexpr int kMaxRank = 8;
 inline constexpr uint64_t kMaxNameBytes = 65535;

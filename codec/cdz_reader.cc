@@ -5,11 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/crc32c.h"
-#include "codec/sparse_quantized.h"
+#include "codec/quantized_tensor.h"
 
 namespace condense::codec {
 
-using cdz::Encoding;
 using cdz::SectionType;
 
 namespace {
@@ -336,7 +335,7 @@ absl::Status CdzReader::Decode(size_t i, DecodedTensor* out) const {
       body_offset, section.size() - body_offset - cdz::kSectionTrailerSize);
   out->info = t;
   out->bytes.clear();
-  if (t.encoding == Encoding::kSparseQuantized) {
+  if (IsQuantizedEncoding(t.encoding)) {
     if (!IsFloatingDType(t.dtype)) {
       return DataLoss(Describe(t.section_offset),
                       "quantized tensor with a non-floating dtype");
@@ -345,8 +344,8 @@ absl::Status CdzReader::Decode(size_t i, DecodedTensor* out) const {
     // No clear(): the decoder overwrites every element, and keeping the old
     // contents spares zero-filling a reused buffer twice.
     out->values.resize(t.numel);
-    return DecodeSparseQuantized(body, std::span<float>(out->values),
-                                 Describe(t.section_offset));
+    return DecodeQuantized(t.encoding, body, std::span<float>(out->values),
+                           Describe(t.section_offset));
   }
   const uint64_t expected = t.numel * DTypeSize(t.dtype);
   if (body.size() != expected) {
@@ -387,12 +386,12 @@ absl::StatusOr<ModelSize> CdzReader::Sizes() const {
     ts.original_bytes = OriginalBytes(t.dtype, t.numel);
     ts.total_bytes = section.size();
     ts.overhead_bytes = section.size() - body_size;
-    if (t.encoding == Encoding::kSparseQuantized) {
-      auto parts = AnalyzeSparseQuantized(
-          AsBytes(section).subspan(body_offset, body_size), t.numel,
+    if (IsQuantizedEncoding(t.encoding)) {
+      auto parts = AnalyzeQuantized(
+          t.encoding, AsBytes(section).subspan(body_offset, body_size), t.numel,
           Describe(t.section_offset));
       if (!parts.ok()) return parts.status();
-      AddSparseParts(*parts, &ts);
+      AddQuantizedParts(*parts, &ts);
     } else {
       ts.raw_bytes = body_size;
       ts.nonzeros = t.numel;

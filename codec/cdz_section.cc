@@ -77,8 +77,7 @@ absl::Status ReadTensorHeader(ByteReader* r, uint64_t max_elements,
   }
   info->numel = *numel;
   if (auto s = r->U8("encoding", &encoding); !s.ok()) return s;
-  if (encoding != static_cast<uint8_t>(Encoding::kRaw) &&
-      encoding != static_cast<uint8_t>(Encoding::kSparseQuantized)) {
+  if (encoding > cdz::kMaxEncoding) {
     return r->Corrupt(
         absl::StrCat("tensor '", info->name, "': unknown encoding ", encoding,
                      " (written by a newer condense? upgrade to read it)"));

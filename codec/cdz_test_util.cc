@@ -15,15 +15,18 @@ std::vector<ModelTensor> SampleModel(uint64_t seed) {
   conv.values = QuantizedSparseWeights(16 * 3 * 5 * 5, 0.6, 256, true, seed,
                                        &conv.codebook);
   conv.gap_bits = 8;
+  conv.encoding = cdz::Encoding::kContextCoded;
   t.push_back(conv);
   ModelTensor fc{"classifier.fc1.weight", DType::kF32, {300, 784}, true};
   fc.values =
       QuantizedSparseWeights(300 * 784, 0.08, 32, true, seed + 1, &fc.codebook);
+  fc.encoding = cdz::Encoding::kSparseQuantized;
   t.push_back(fc);
   ModelTensor fc_half{"classifier.fc2.weight", DType::kF16, {10, 300}, true};
   fc_half.values = QuantizedSparseWeights(10 * 300, 0.2, 16, false, seed + 2,
                                           &fc_half.codebook);
   fc_half.gap_bits = 4;
+  fc_half.encoding = cdz::Encoding::kFixedWidth;
   t.push_back(fc_half);
   ModelTensor bias{"classifier.fc1.bias", DType::kF32, {300}, false};
   for (int i = 0; i < 300; ++i) bias.values.push_back(0.01f * (i - 150));
@@ -50,8 +53,16 @@ std::string WriteModel(const std::vector<ModelTensor>& tensors,
   for (const auto& t : tensors) {
     absl::Status s;
     if (t.compressed) {
-      s = (*writer)->AddSparseQuantized(t.name, t.dtype, t.shape, t.values,
-                                        t.codebook, t.gap_bits);
+      QuantizedEncodeOptions options{.gap_bits = t.gap_bits};
+      if (t.encoding) {
+        options.allow_sparse_quantized =
+            *t.encoding == cdz::Encoding::kSparseQuantized;
+        options.allow_context_coded =
+            *t.encoding == cdz::Encoding::kContextCoded;
+        options.allow_fixed_width = *t.encoding == cdz::Encoding::kFixedWidth;
+      }
+      s = (*writer)->AddQuantized(t.name, t.dtype, t.shape, t.values,
+                                  t.codebook, options);
     } else if (!t.values.empty() || t.dtype == DType::kF32) {
       s = (*writer)->AddRaw(t.name, t.dtype, t.shape,
                             {reinterpret_cast<const uint8_t*>(t.values.data()),

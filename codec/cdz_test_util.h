@@ -3,6 +3,7 @@
 #ifndef CONDENSE_CODEC_CDZ_TEST_UTIL_H_
 #define CONDENSE_CODEC_CDZ_TEST_UTIL_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,13 @@ struct ModelTensor {
   std::vector<float> codebook = {};  // Compressed only.
   int gap_bits = 5;
   std::vector<uint8_t> raw = {};  // Raw non-F32 tensors.
+  // Compressed only: the one encoding to use (unset: the smallest).
+  std::optional<cdz::Encoding> encoding = std::nullopt;
 };
 
-// conv (4-D, 8-bit gaps), fc (2-D, 5-bit gaps), biases, an I64 buffer, an
-// F16 tensor, a scalar and an empty tensor.
+// conv (4-D, context coded), fc (2-D, Huffman with 5-bit gaps), fc in F16
+// (fixed width), biases, an I64 buffer, an F16 tensor, a scalar and an empty
+// tensor.
 std::vector<ModelTensor> SampleModel(uint64_t seed);
 
 // Writes the tensors into an in-memory .cdz file.

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/crc32c.h"
-#include "codec/sparse_quantized.h"
 
 namespace condense::codec {
 
@@ -107,10 +106,10 @@ absl::Status CdzWriter::AddRaw(const std::string& name, DType dtype,
       {reinterpret_cast<const char*>(bytes.data()), bytes.size()}, size);
 }
 
-absl::StatusOr<EncodedTensor> CdzWriter::EncodeSparseQuantized(
+absl::StatusOr<EncodedTensor> CdzWriter::EncodeQuantized(
     const std::string& name, DType source_dtype,
     const std::vector<uint64_t>& shape, std::span<const float> values,
-    std::span<const float> codebook, int gap_bits) {
+    std::span<const float> codebook, const QuantizedEncodeOptions& options) {
   uint64_t numel = 0;
   if (auto s = CheckTensor(name, shape, &numel); !s.ok()) return s;
   if (!IsFloatingDType(source_dtype)) {
@@ -123,16 +122,17 @@ absl::StatusOr<EncodedTensor> CdzWriter::EncodeSparseQuantized(
         absl::StrCat("tensor '", name, "': ", values.size(),
                      " values given, the shape has ", numel));
   }
-  EncodedTensor t;
-  SparseQuantizedParts parts;
-  if (auto s = codec::EncodeSparseQuantized(values, codebook, gap_bits, &t.body,
-                                            &parts);
-      !s.ok()) {
-    return absl::Status(s.code(),
-                        absl::StrCat("tensor '", name, "': ", s.message()));
+  auto encoded = codec::EncodeQuantized(values, shape, codebook, options);
+  if (!encoded.ok()) {
+    return absl::Status(
+        encoded.status().code(),
+        absl::StrCat("tensor '", name, "': ", encoded.status().message()));
   }
-  t.info = {name, source_dtype, shape, Encoding::kSparseQuantized, numel, 0, 0};
-  AddSparseParts(parts, &t.size);  // WriteTensor adds the framing.
+  EncodedTensor t;
+  t.body = std::move(encoded->body);
+  t.info = {name, source_dtype, shape, encoded->encoding, numel, 0, 0};
+  AddQuantizedParts(encoded->parts, &t.size);  // WriteTensor adds framing.
+  t.size.alternatives = encoded->alternatives;
   return t;
 }
 
@@ -145,16 +145,16 @@ absl::Status CdzWriter::AddEncoded(EncodedTensor tensor) {
   return WriteTensor(std::move(tensor.info), tensor.body, tensor.size);
 }
 
-absl::Status CdzWriter::AddSparseQuantized(const std::string& name,
-                                           DType source_dtype,
-                                           const std::vector<uint64_t>& shape,
-                                           std::span<const float> values,
-                                           std::span<const float> codebook,
-                                           int gap_bits) {
+absl::Status CdzWriter::AddQuantized(const std::string& name,
+                                     DType source_dtype,
+                                     const std::vector<uint64_t>& shape,
+                                     std::span<const float> values,
+                                     std::span<const float> codebook,
+                                     const QuantizedEncodeOptions& options) {
   uint64_t numel = 0;
   if (auto s = CheckNewTensor(name, shape, &numel); !s.ok()) return s;
-  auto encoded = EncodeSparseQuantized(name, source_dtype, shape, values,
-                                       codebook, gap_bits);
+  auto encoded =
+      EncodeQuantized(name, source_dtype, shape, values, codebook, options);
   if (!encoded.ok()) return encoded.status();
   return AddEncoded(*std::move(encoded));
 }

@@ -5,8 +5,8 @@
 // Usage:
 //   auto file = NewAtomicFile("model.cdz");
 //   auto writer = CdzWriter::Create(*std::move(file), manifest);
-//   (*writer)->AddSparseQuantized("fc1.weight", DType::kF32, {300, 784},
-//                                 values, codebook, /*gap_bits=*/5);
+//   (*writer)->AddQuantized("fc1.weight", DType::kF32, {300, 784}, values,
+//                           codebook);
 //   (*writer)->AddRaw("fc1.bias", DType::kF32, {300}, bias_bytes);
 //   (*writer)->Finish();  // Index, end section, fsync, rename into place.
 //
@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "codec/cdz_section.h"
 #include "codec/file_io.h"
+#include "codec/quantized_tensor.h"
 #include "codec/size_report.h"
 
 namespace condense::codec {
@@ -36,8 +37,8 @@ namespace condense::codec {
 using Manifest = std::map<std::string, std::string>;
 
 // A tensor encoded and checked, ready to be written: what
-// CdzWriter::EncodeSparseQuantized produces (on any thread) and AddEncoded
-// writes (in order). `body` is the encoding's payload (sparse_quantized.h).
+// CdzWriter::EncodeQuantized produces (on any thread) and AddEncoded writes
+// (in order). `body` is the encoding's payload (quantized_tensor.h).
 struct EncodedTensor {
   cdz::TensorInfo info;
   std::string body;
@@ -46,12 +47,13 @@ struct EncodedTensor {
 
 class CdzWriter {
  public:
-  // Encodes a quantized tensor as AddSparseQuantized does, without writing
-  // it. Thread-safe (no writer involved), so tensors encode in parallel.
-  static absl::StatusOr<EncodedTensor> EncodeSparseQuantized(
+  // Encodes a quantized tensor as AddQuantized does, without writing it.
+  // Thread-safe (no writer involved), so tensors encode in parallel.
+  static absl::StatusOr<EncodedTensor> EncodeQuantized(
       const std::string& name, DType source_dtype,
       const std::vector<uint64_t>& shape, std::span<const float> values,
-      std::span<const float> codebook, int gap_bits);
+      std::span<const float> codebook,
+      const QuantizedEncodeOptions& options = {});
 
   static absl::StatusOr<std::unique_ptr<CdzWriter>> Create(
       std::unique_ptr<WritableFile> file, const Manifest& manifest);
@@ -61,16 +63,17 @@ class CdzWriter {
                       const std::vector<uint64_t>& shape,
                       std::span<const uint8_t> bytes);
 
-  // Stores a quantized tensor: every nonzero of `values` must be one of
-  // `codebook`'s entries (see EncodeSparseQuantized). `source_dtype` records
-  // the dtype the model had (a floating one); the decoder returns float32.
-  absl::Status AddSparseQuantized(const std::string& name, DType source_dtype,
-                                  const std::vector<uint64_t>& shape,
-                                  std::span<const float> values,
-                                  std::span<const float> codebook,
-                                  int gap_bits);
+  // Stores a quantized tensor in the smallest allowed encoding: every
+  // nonzero of `values` must be one of `codebook`'s entries (see
+  // EncodeQuantized in quantized_tensor.h). `source_dtype` records the dtype
+  // the model had (a floating one); the decoder returns float32.
+  absl::Status AddQuantized(const std::string& name, DType source_dtype,
+                            const std::vector<uint64_t>& shape,
+                            std::span<const float> values,
+                            std::span<const float> codebook,
+                            const QuantizedEncodeOptions& options = {});
 
-  // Writes a tensor that EncodeSparseQuantized encoded.
+  // Writes a tensor that EncodeQuantized encoded.
   absl::Status AddEncoded(EncodedTensor tensor);
 
   // Writes the index and end sections and closes the file.

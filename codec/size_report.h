@@ -10,7 +10,7 @@
 
 #include "codec/cdz_format.h"
 #include "codec/dtype.h"
-#include "codec/sparse_quantized.h"
+#include "codec/quantized_tensor.h"
 #include "nlohmann/json.hpp"
 
 namespace condense::codec {
@@ -25,18 +25,23 @@ struct TensorSize {
   uint64_t original_bytes = 0;
   uint64_t nonzeros = 0;  // Stored weights (all elements when raw).
   uint64_t fillers = 0;
-  int gap_bits = 0;
-  int index_pack = 0;  // Cluster indices per index symbol (compressed).
+  int gap_bits = 0;    // SPARSE_QUANTIZED.
+  int index_pack = 0;  // Cluster indices per index symbol (SPARSE_QUANTIZED).
+  uint64_t row_length = 0;  // CONTEXT_CODED.
+  int index_contexts = 0;   // CONTEXT_CODED.
   uint32_t centroids = 0;
   uint64_t codebook_bytes = 0;
   uint64_t table_bytes = 0;
-  uint64_t gap_bytes = 0;
+  uint64_t position_bytes = 0;  // Gaps, mask stream or bit mask.
   uint64_t index_bytes = 0;
   uint64_t raw_bytes = 0;
   // Section framing, name, shape and small fields.
   uint64_t overhead_bytes = 0;
   // The whole TENSOR section; the parts above add up to it.
   uint64_t total_bytes = 0;
+  // What the body took under each quantized encoding the writer tried (0:
+  // not tried or not known; the reader knows only the one stored).
+  QuantizedAlternatives alternatives;
 
   double BitsPerNonzero() const;
   double Ratio() const;
@@ -49,7 +54,7 @@ struct ModelSize {
   uint64_t container_bytes = 0;
 
   uint64_t OriginalBytes() const;
-  // Sum of one part over all tensors, e.g. Total(&TensorSize::gap_bytes).
+  // Sum of one part over all tensors, e.g. Total(&TensorSize::position_bytes).
   uint64_t Total(uint64_t TensorSize::*part) const;
   // original bytes / file bytes.
   double Ratio() const;
@@ -59,9 +64,12 @@ struct ModelSize {
 // model as float32), its own size otherwise.
 uint64_t OriginalBytes(DType dtype, uint64_t numel);
 
-// Copies a compressed tensor's parts into *t; its small fields are added to
+// Copies a quantized tensor's parts into *t; its small fields are added to
 // t->overhead_bytes.
-void AddSparseParts(const SparseQuantizedParts& parts, TensorSize* t);
+void AddQuantizedParts(const QuantizedParts& parts, TensorSize* t);
+
+// "raw", "sparse_quantized", "context_coded" or "fixed_width".
+const char* EncodingName(cdz::Encoding encoding);
 
 nlohmann::json ToJson(const TensorSize& t);
 nlohmann::json ToJson(const ModelSize& m);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/byte_io.h"
+#include "codec/codebook.h"
 #include "codec/huffman.h"
 
 namespace condense::codec {
@@ -233,61 +234,18 @@ absl::Status Scatter(const Layout& l, std::span<float> out,
 // in the narrowest type its alphabet fits (a byte per symbol for b <= 8 and
 // codebooks of up to 256 entries), since for a large layer these two streams
 // are the encoder's whole working memory.
-// The codebook entry equal to a value, by a branchless binary search over
-// the sorted entries padded to a power of two with +inf (real weights make
-// a branching search mispredict on almost every step).
-class CodebookLookup {
- public:
-  explicit CodebookLookup(
-      const std::vector<std::pair<float, uint32_t>>& sorted) {
-    size_t size = 1;
-    while (size < sorted.size() + 1) size *= 2;
-    keys_.assign(size, std::numeric_limits<float>::infinity());
-    index_.assign(size, 0);
-    for (size_t i = 0; i < sorted.size(); ++i) {
-      keys_[i] = sorted[i].first;
-      index_[i] = sorted[i].second;
-    }
-  }
-  // The entry's index, or -1 when `v` is in no entry (bit for bit).
-  int64_t Find(float v) const {
-    size_t i = 0;
-    for (size_t step = keys_.size() / 2; step > 0; step /= 2) {
-      i += keys_[i + step - 1] < v ? step : 0;
-    }
-    if (std::bit_cast<uint32_t>(keys_[i]) != std::bit_cast<uint32_t>(v)) {
-      return -1;
-    }
-    return index_[i];
-  }
-
- private:
-  std::vector<float> keys_;
-  std::vector<uint32_t> index_;
-};
-
-// Splits a quantized tensor into its gap symbols and cluster indices, each
-// in the narrowest type its alphabet fits (a byte per symbol for b <= 8 and
-// codebooks of up to 256 entries), since for a large layer these two streams
-// are the encoder's whole working memory.
 template <typename GapSym, typename IndexSym>
 absl::Status Collect(std::span<const float> values,
-                     const std::vector<std::pair<float, uint32_t>>& sorted,
-                     int gap_bits, std::vector<GapSym>* gaps,
+                     const CodebookLookup& lookup, int gap_bits,
+                     std::vector<GapSym>* gaps,
                      std::vector<IndexSym>* indices) {
   const uint32_t filler = (uint32_t{1} << gap_bits) - 1;
-  const CodebookLookup lookup(sorted);
   uint64_t cursor = 0;
   for (uint64_t pos = 0; pos < values.size(); ++pos) {
     const float v = values[pos];
     if (v == 0.0f) continue;
     const int64_t index = lookup.Find(v);
-    if (index < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "value ", v, " at flat position ", pos,
-          " is not in the codebook: quantize the tensor to its codebook "
-          "before encoding"));
-    }
+    if (index < 0) return NotInCodebookError(v, pos);
     uint64_t d = pos - cursor;
     while (d >= filler) {
       gaps->push_back(static_cast<GapSym>(filler));
@@ -326,15 +284,16 @@ absl::Status EncodeIndices(const std::vector<IndexSym>& indices,
 // Both streams of a tensor: the gap stream, then the index stream with the
 // index pack that codes smallest.
 template <typename GapSym, typename IndexSym>
-absl::Status EncodeStreams(
-    std::span<const float> values,
-    const std::vector<std::pair<float, uint32_t>>& sorted, int gap_bits,
-    std::string* gap_stream, std::string* index_stream, int* pack,
-    uint64_t* nonzeros) {
+absl::Status EncodeStreams(std::span<const float> values,
+                           std::span<const float> codebook, int gap_bits,
+                           std::string* gap_stream, std::string* index_stream,
+                           int* pack, uint64_t* nonzeros) {
   std::vector<IndexSym> indices;
   {
     std::vector<GapSym> gaps;
-    if (auto s = Collect(values, sorted, gap_bits, &gaps, &indices); !s.ok()) {
+    if (auto s = Collect(values, CodebookLookup(codebook), gap_bits, &gaps,
+                         &indices);
+        !s.ok()) {
       return s;
     }
     if (auto s = HuffmanEncode(std::span<const GapSym>(gaps),
@@ -349,7 +308,7 @@ absl::Status EncodeStreams(
   // alphabets outgrow the code length limit, so each candidate's exact size
   // is computed from its symbol counts (HuffmanStreamSizer) and only the
   // smallest is coded.
-  const auto centroids = static_cast<uint32_t>(sorted.size());
+  const auto centroids = static_cast<uint32_t>(codebook.size());
   *pack = 1;
   uint64_t best = 0;
   for (int candidate = 1;
@@ -410,28 +369,7 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
     return absl::InvalidArgumentError(absl::StrCat(
         "gap bits ", gap_bits, " outside ", kMinGapBits, "..", kMaxGapBits));
   }
-  if (codebook.empty() || codebook.size() > kMaxCentroids) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("codebook has ", codebook.size(),
-                     " centroids; it needs 1..", kMaxCentroids));
-  }
-  std::vector<std::pair<float, uint32_t>> sorted;
-  sorted.reserve(codebook.size());
-  for (uint32_t i = 0; i < codebook.size(); ++i) {
-    if (!std::isfinite(codebook[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("codebook entry ", i, " is not finite"));
-    }
-    sorted.emplace_back(codebook[i], i);
-  }
-  std::sort(sorted.begin(), sorted.end());
-  for (size_t i = 1; i < sorted.size(); ++i) {
-    if (sorted[i].first == sorted[i - 1].first) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "codebook entries ", sorted[i - 1].second, " and ", sorted[i].second,
-          " are equal (", sorted[i].first, "); centroids must be distinct"));
-    }
-  }
+  if (auto s = CheckCodebook(codebook); !s.ok()) return s;
 
   std::string gap_stream;
   std::string index_stream;
@@ -440,17 +378,18 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
   const bool narrow_gaps = gap_bits <= 8;
   const bool narrow_indices = codebook.size() <= 256;
   absl::Status encoded =
-      narrow_gaps && narrow_indices ? EncodeStreams<uint8_t, uint8_t>(
-                                          values, sorted, gap_bits, &gap_stream,
-                                          &index_stream, &pack, &nonzeros)
+      narrow_gaps && narrow_indices
+          ? EncodeStreams<uint8_t, uint8_t>(values, codebook, gap_bits,
+                                            &gap_stream, &index_stream, &pack,
+                                            &nonzeros)
       : narrow_gaps ? EncodeStreams<uint8_t, uint16_t>(
-                          values, sorted, gap_bits, &gap_stream, &index_stream,
-                          &pack, &nonzeros)
+                          values, codebook, gap_bits, &gap_stream,
+                          &index_stream, &pack, &nonzeros)
       : narrow_indices
-          ? EncodeStreams<uint16_t, uint8_t>(values, sorted, gap_bits,
+          ? EncodeStreams<uint16_t, uint8_t>(values, codebook, gap_bits,
                                              &gap_stream, &index_stream, &pack,
                                              &nonzeros)
-          : EncodeStreams<uint16_t, uint16_t>(values, sorted, gap_bits,
+          : EncodeStreams<uint16_t, uint16_t>(values, codebook, gap_bits,
                                               &gap_stream, &index_stream, &pack,
                                               &nonzeros);
   if (!encoded.ok()) return encoded;

@@ -20,12 +20,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "codec/codebook.h"
 
 namespace condense::codec {
 
 inline constexpr int kMinGapBits = 1;
 inline constexpr int kMaxGapBits = 16;
-inline constexpr uint32_t kMaxCentroids = 65536;
 // At most this many cluster indices per index-stream symbol.
 inline constexpr int kMaxIndexPack = 8;
 

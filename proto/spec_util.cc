@@ -104,6 +104,12 @@ absl::Status CheckLayer(absl::string_view where, const LayerSettings& s) {
         !st.ok())
       return st;
   }
+  if (s.has_rate_lambda()) {
+    if (auto st = CheckRange(absl::StrCat(where, ".rate_lambda"),
+                             s.rate_lambda(), 0, kMaxRateLambda);
+        !st.ok())
+      return st;
+  }
   return absl::OkStatus();
 }
 
@@ -165,6 +171,10 @@ absl::Status CheckStage(int i, const v1::Stage& stage) {
       const auto& q = stage.quantize();
       at += ".quantize";
       if (auto st = CheckEpochs(at + ".epochs", q.has_epochs(), q.epochs());
+          !st.ok())
+        return st;
+      if (auto st = CheckRange(at + ".rate_lambda", q.rate_lambda(), 0,
+                               kMaxRateLambda);
           !st.ok())
         return st;
       return CheckRate(at + ".learning_rate", q.has_learning_rate(),

@@ -58,6 +58,7 @@ absl::Status ValidateSpec(const CompressionSpec& spec);
 // Limits ValidateSpec enforces.
 inline constexpr int kMaxBits = 8;
 inline constexpr int kMaxGapBits = 16;
+inline constexpr double kMaxRateLambda = 10;
 inline constexpr int kMaxEpochs = 1000;
 inline constexpr int kMaxPruneSteps = 100;
 inline constexpr int kMaxBatchSize = 65536;

@@ -29,7 +29,7 @@ decoded = re.search(r"test accuracy ([0-9.]+)",
                     open(f"{work}/eval.log").read()).group(1)
 assert trained == decoded, f"accuracy changed: {trained} -> {decoded}"
 assert report["ratio"] > 25, f"ratio {report['ratio']:.1f}x, expected > 25x"
-parts = sum(report[k] for k in ("codebook_bytes", "table_bytes", "gap_bytes",
+parts = sum(report[k] for k in ("codebook_bytes", "table_bytes", "position_bytes",
                                 "index_bytes", "raw_bytes", "overhead_bytes",
                                 "container_bytes"))
 assert parts == report["file_bytes"], (parts, report["file_bytes"])

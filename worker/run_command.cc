@@ -68,7 +68,7 @@ void PrintSummary(const engine::RunOutputs& out) {
   std::fprintf(
       stderr,
       "\n%llu -> %llu bytes: %.1fx (pruned %.1fx, + quantized "
-      "%.1fx, + Huffman %.1fx)\n",
+      "%.1fx, + entropy coding %.1fx)\n",
       static_cast<unsigned long long>(tot["original_bytes"].get<uint64_t>()),
       static_cast<unsigned long long>(tot["compressed_bytes"].get<uint64_t>()),
       tot["compression_ratio"].get<double>(), tot["ratio_pruned"].get<double>(),

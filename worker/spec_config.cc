@@ -19,6 +19,7 @@ LayerOverride ToOverride(const v1::LayerSettings& s,
   if (s.has_gap_bits()) o.gap_bits = static_cast<int>(s.gap_bits());
   if (s.has_sensitivity()) o.sensitivity = s.sensitivity();
   if (s.has_sparsity()) o.sparsity = s.sparsity();
+  if (s.has_rate_lambda()) o.rate_lambda = s.rate_lambda();
   return o;
 }
 
@@ -78,6 +79,18 @@ StageConfig ToStage(const v1::Stage& s) {
                               : engine::KMeansSolver::kLloyd;
       if (q.has_epochs()) c.quantize.epochs = static_cast<int>(q.epochs());
       if (q.has_learning_rate()) c.quantize.learning_rate = q.learning_rate();
+      c.quantize.rate_lambda = q.rate_lambda();
+      switch (q.importance()) {
+        case v1::QuantizeStage::NONE:
+          c.quantize.importance = engine::QuantizeConfig::Importance::kNone;
+          break;
+        case v1::QuantizeStage::SQUARED_GRADIENTS:
+          c.quantize.importance =
+              engine::QuantizeConfig::Importance::kSquaredGradients;
+          break;
+        default:
+          c.quantize.importance = engine::QuantizeConfig::Importance::kAuto;
+      }
       break;
     }
     case v1::Stage::kFinetune:

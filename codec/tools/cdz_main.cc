@@ -12,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "codec/alternatives.h"
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "codec/cdz_writer.h"
@@ -77,8 +78,8 @@ absl::Status Pack(const PackOptions& o) {
     if (codebook) {
       const int gap_bits =
           e.shape.size() == 2 ? o.gap_bits_fc : o.gap_bits_conv;
-      s = (*writer)->AddSparseQuantized(e.name, e.dtype, e.shape, values,
-                                        *codebook, gap_bits);
+      s = (*writer)->AddQuantized(e.name, e.dtype, e.shape, values, *codebook,
+                                  {.gap_bits = gap_bits});
     } else {
       if (auto rs = (*in)->ReadBytes(e, &bytes); !rs.ok()) return rs;
       s = (*writer)->AddRaw(e.name, e.dtype, e.shape, bytes);
@@ -95,6 +96,7 @@ absl::Status Inspect(const std::string& path, const std::string& output) {
   if (!reader.ok()) return reader.status();
   auto sizes = (*reader)->Sizes();
   if (!sizes.ok()) return sizes.status();
+  if (auto s = AddAlternatives(**reader, &*sizes); !s.ok()) return s;
   if (output == "json") {
     nlohmann::json j = ToJson(*sizes);
     j["format_version"] = absl::StrCat((*reader)->major_version(), ".",

@@ -10,6 +10,7 @@ void Apply(const LayerOverride& o, LayerConfig* c) {
   if (o.gap_bits) c->gap_bits = *o.gap_bits;
   if (o.sensitivity) c->sensitivity = *o.sensitivity;
   if (o.sparsity) c->sparsity = *o.sparsity;
+  if (o.rate_lambda) c->rate_lambda = *o.rate_lambda;
 }
 
 }  // namespace

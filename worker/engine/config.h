@@ -23,6 +23,8 @@ struct LayerConfig {
   int gap_bits = 5;
   double sensitivity = 1.0;
   double sparsity = 0.0;
+  // Unset: the quantize stage's rate_lambda.
+  std::optional<double> rate_lambda;
 };
 
 // A partial LayerConfig: the fc/conv defaults and the per-name rules.
@@ -34,6 +36,7 @@ struct LayerOverride {
   std::optional<int> gap_bits;
   std::optional<double> sensitivity;
   std::optional<double> sparsity;
+  std::optional<double> rate_lambda;
 };
 
 enum class PruneCriterion { kSensitivity, kSparsity, kGlobalSparsity };
@@ -60,6 +63,11 @@ struct QuantizeConfig {
   // Unset: 2 epochs with data, none (data-free) without.
   std::optional<int> epochs;
   double learning_rate = 0;  // 0: training.learning_rate / 10.
+  // Entropy-constrained sharing (ecvq.h); 0 is plain k-means.
+  double rate_lambda = 0;
+  enum class Importance { kAuto, kNone, kSquaredGradients };
+  // kAuto: squared gradients with labelled data, none without.
+  Importance importance = Importance::kAuto;
 };
 
 struct FinetuneConfig {

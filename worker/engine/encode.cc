@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
+#include "codec/codebook.h"
 #include "nlohmann/json.hpp"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/torch_dtype.h"
@@ -91,10 +92,10 @@ absl::StatusOr<codec::ModelSize> EncodeCdz(
             cpu, layer->quantized() ? layer->centroids : torch::Tensor(),
             layer->config.gap_bits);
         if (codebook) {
-          absl::Status added = (*writer)->AddSparseQuantized(
+          absl::Status added = (*writer)->AddQuantized(
               nt.name, codec::DType::kF32, CodecShape(cpu),
               {cpu.data_ptr<float>(), static_cast<size_t>(cpu.numel())},
-              *codebook, layer->config.gap_bits);
+              *codebook, {.gap_bits = layer->config.gap_bits});
           if (!added.ok()) return added;
           continue;
         }

@@ -1,5 +1,6 @@
 // From the engine's model to files: the .cdz container (compressed tensors
-// as codebook + Huffman-coded gaps and indices, everything else raw), the
+// as a codebook and entropy-coded positions and indices, in the codec's
+// smallest encoding; everything else raw), the
 // bit-for-bit check that the file decodes to the model in memory, and the
 // exports (dense TorchScript rebuilt from the .cdz; safetensors). Every file
 // is written to a temporary name and renamed into place when complete.

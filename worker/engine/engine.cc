@@ -308,12 +308,14 @@ void ReportHeader(const Run& run, const ModelSource& source, int64_t parameters,
   rep.histogram_bins = kHistogramBins;
 }
 
+// What the .cdz records of its making: what it was made from and how. The
+// data it was trained on is described in report.json only: its paths are
+// the machine's business, not the shipped file's, and every byte of the
+// file counts in the ratio.
 codec::Manifest BaseManifest(const Run& run, const std::string& sha256) {
-  codec::Manifest manifest = {{"source_sha256", sha256},
-                              {"spec", run.config.spec_json},
-                              {"producer", EngineVersion()}};
-  if (run.data) manifest["data"] = run.data->Describe().dump();
-  return manifest;
+  return {{"source_sha256", sha256},
+          {"spec", run.config.spec_json},
+          {"producer", EngineVersion()}};
 }
 
 // A staging directory inside the output directory, removed on exit: outputs

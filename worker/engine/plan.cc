@@ -109,10 +109,10 @@ absl::StatusOr<PlanCost> Evaluate(const CompressionPlan& plan, Model& model,
       }
       auto codebook = Share(plan, tp, values);
       if (!codebook.ok()) return codebook.status();
-      auto encoded = codec::CdzWriter::EncodeSparseQuantized(
+      auto encoded = codec::CdzWriter::EncodeQuantized(
           nt.name, codec::DType::kF32, CodecShape(values),
           {values.data_ptr<float>(), static_cast<size_t>(values.numel())},
-          *codebook, tp.settings.gap_bits);
+          *codebook, {.gap_bits = tp.settings.gap_bits});
       if (!encoded.ok()) return encoded.status();
       if (auto s = (*writer)->AddEncoded(*std::move(encoded)); !s.ok()) {
         return s;

@@ -24,6 +24,9 @@ json ToJson(const ClusterRecord& c) {
     j["kmeans_sse"] = c.kmeans_sse;
     j["kmeans_iterations"] = c.kmeans_iterations;
     j["kmeans_seconds"] = c.kmeans_seconds;
+    j["rate_lambda"] = c.rate_lambda;
+    j["importance_weighted"] = c.importance_weighted;
+    j["index_entropy_bits"] = c.index_entropy_bits;
   }
   return j;
 }
@@ -37,6 +40,9 @@ ClusterRecord ClusterFromJson(const json& j) {
   c.kmeans_sse = j.value("kmeans_sse", 0.0);
   c.kmeans_iterations = j.value("kmeans_iterations", 0);
   c.kmeans_seconds = j.value("kmeans_seconds", 0.0);
+  c.rate_lambda = j.value("rate_lambda", 0.0);
+  c.importance_weighted = j.value("importance_weighted", false);
+  c.index_entropy_bits = j.value("index_entropy_bits", 0.0);
   return c;
 }
 

@@ -61,6 +61,11 @@ struct ClusterRecord {
   double kmeans_sse = 0;
   int kmeans_iterations = 0;
   double kmeans_seconds = 0;
+  // Rate-aware sharing (ecvq.h): its lambda (0: plain k-means), whether
+  // importance weighted the errors, and the index entropy it reached.
+  double rate_lambda = 0;
+  bool importance_weighted = false;
+  double index_entropy_bits = 0;
 };
 
 struct QuantizeRecord {

@@ -109,14 +109,6 @@ absl::StatusOr<std::vector<float>> PruneAndShare(torch::Tensor& w,
   return UsedCentroids(km->centroids, used);
 }
 
-// Gap widths worth trying at a density: around log2 of the mean gap.
-std::vector<int> GapWidths(double sparsity) {
-  const double mean_gap = 1.0 / std::max(1.0 - sparsity, 1e-6);
-  const int centre =
-      std::clamp(static_cast<int>(std::ceil(std::log2(mean_gap))), 1, 14);
-  return {centre, centre + 1, centre + 2};
-}
-
 struct Analysis {
   std::vector<SensitivityCurve> curves;
   std::vector<std::vector<TensorOption>> options;  // Per layer.
@@ -192,18 +184,15 @@ absl::StatusOr<Analysis> Analyse(const TrainEnv& env,
         if (si == 0) curve.bits.emplace_back(bits, joint.top1);
         const std::span<const float> values(w.data_ptr<float>(),
                                             static_cast<size_t>(w.numel()));
-        uint64_t best = std::numeric_limits<uint64_t>::max();
-        int best_gap = l.config.gap_bits;
-        for (int g : GapWidths(sparsities[si])) {
-          auto encoded = codec::CdzWriter::EncodeSparseQuantized(
-              l.name, codec::DType::kF32, CodecShape(w), values, *codebook, g);
-          if (!encoded.ok()) return encoded.status();
-          // The body: the tensor's framing is the same at every option.
-          if (encoded->body.size() < best) {
-            best = encoded->body.size();
-            best_gap = g;
-          }
-        }
+        // The codec picks the encoding (and the gap width, for Huffman)
+        // that stores this option smallest.
+        auto encoded = codec::CdzWriter::EncodeQuantized(
+            l.name, codec::DType::kF32, CodecShape(w), values, *codebook);
+        if (!encoded.ok()) return encoded.status();
+        // The body: the tensor's framing is the same at every option.
+        const uint64_t best = encoded->body.size();
+        const int best_gap = encoded->size.gap_bits > 0 ? encoded->size.gap_bits
+                                                        : l.config.gap_bits;
         TensorOption o;
         o.sparsity = sparsities[si];
         o.bits = bits;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/ecvq.h"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/requirements.h"
 #include "worker/engine/search.h"
@@ -18,6 +19,11 @@ using Clock = std::chrono::steady_clock;
 // Lloyd's iterations are O(k log n) after one sort (or over the histogram):
 // run to convergence.
 constexpr int kQuantizeIterations = 10000;
+// The importance pass: squared gradients over this many training samples in
+// batches this small (small batches estimate the curvature better than the
+// square of an average gradient).
+constexpr int64_t kImportanceSamples = 4096;
+constexpr int64_t kImportanceBatch = 16;
 
 double Lr(double stage_lr, const EngineConfig& c, double scale = 1.0) {
   return stage_lr > 0 ? stage_lr : TrainingLearningRate(c.training) * scale;
@@ -146,7 +152,22 @@ absl::StatusOr<StageDetail> RunQuantize(const QuantizeConfig& q,
         "for data-free quantization"));
   }
   QuantizeRecord record;
-  for (Layer& l : model.layers()) {
+  // Importance: how much the loss cares about each weight's error.
+  const bool labelled =
+      ctx.env.data != nullptr && ctx.env.data->labelled() && model.trainable();
+  std::vector<torch::Tensor> importance;
+  if (q.importance == QuantizeConfig::Importance::kSquaredGradients &&
+      !labelled) {
+    return absl::InvalidArgumentError(
+        "the quantize stage's squared-gradient importance needs labelled "
+        "data and a TorchScript model: give them, or set importance to NONE");
+  }
+  if (q.importance != QuantizeConfig::Importance::kNone && labelled) {
+    importance = SquaredGradients(ctx.env, kImportanceSamples, kImportanceBatch,
+                                  Salt(ctx, 3));
+  }
+  for (size_t li = 0; li < model.layers().size(); ++li) {
+    Layer& l = model.layers()[li];
     torch::NoGradGuard no_grad;
     const auto start = Clock::now();
     torch::Tensor kept = l.mask.defined() ? l.mask : (l.param != 0);
@@ -178,12 +199,39 @@ absl::StatusOr<StageDetail> RunQuantize(const QuantizeConfig& q,
       return absl::Status(km.status().code(),
                           absl::StrCat(l.name, ": ", km.status().message()));
     }
+    std::vector<float> centroids = km->centroids;
     std::vector<int32_t> assign(n);
-    AssignNearest(span, km->centroids, assign);
-    l.centroids = torch::tensor(km->centroids).to(l.param.device());
+    const double lambda = l.config.rate_lambda.value_or(q.rate_lambda);
+    if (lambda > 0 || !importance.empty()) {
+      torch::Tensor h;
+      if (!importance.empty()) {
+        h = importance[li]
+                .flatten()
+                .index_select(0, l.nz_index)
+                .to(torch::kCPU, torch::kFloat)
+                .contiguous();
+      }
+      auto ec = EntropyConstrainedQuantize(
+          span,
+          h.defined() ? std::span<const float>(h.data_ptr<float>(), n)
+                      : std::span<const float>(),
+          km->centroids, {.lambda = lambda});
+      if (!ec.ok()) {
+        return absl::Status(ec.status().code(),
+                            absl::StrCat(l.name, ": ", ec.status().message()));
+      }
+      centroids = std::move(ec->centroids);
+      assign = std::move(ec->assign);
+      rec.rate_lambda = lambda;
+      rec.importance_weighted = h.defined();
+      rec.index_entropy_bits = ec->entropy_bits;
+    } else {
+      AssignNearest(span, km->centroids, assign);
+    }
+    l.centroids = torch::tensor(centroids).to(l.param.device());
     l.nz_assign = torch::tensor(assign).to(torch::kInt64).to(l.param.device());
     l.ApplyCentroids();
-    rec.centroids = static_cast<int64_t>(km->centroids.size());
+    rec.centroids = static_cast<int64_t>(centroids.size());
     rec.kmeans_sse = km->sse;
     rec.kmeans_iterations = km->iterations;
     rec.kmeans_seconds =
@@ -396,11 +444,35 @@ class QuantizeStage : public Stage {
         return absl::Status(km.status().code(),
                             absl::StrCat(t.name, ": ", km.status().message()));
       }
+      std::vector<float> centroids = km->centroids;
+      const double lambda = t.settings.rate_lambda.value_or(c_.rate_lambda);
+      if (lambda > 0) {
+        // Data-free: no importance, every weight's error counts the same.
+        std::vector<float> nz;
+        nz.reserve(static_cast<size_t>(nonzeros));
+        for (float v : t.weights) {
+          if (v != 0.0f) nz.push_back(v);
+        }
+        auto ec = EntropyConstrainedQuantize(nz, {}, km->centroids,
+                                             {.lambda = lambda});
+        if (!ec.ok()) {
+          return absl::Status(
+              ec.status().code(),
+              absl::StrCat(t.name, ": ", ec.status().message()));
+        }
+        size_t k = 0;
+        for (float& v : t.weights) {
+          if (v != 0.0f) v = ec->centroids[ec->assign[k++]];
+        }
+        centroids = std::move(ec->centroids);
+        rec.rate_lambda = lambda;
+        rec.index_entropy_bits = ec->entropy_bits;
+      }
       const std::vector<uint64_t> used =
-          SnapToCentroids(t.weights, km->centroids, t.threads);
-      t.centroids = torch::tensor(km->centroids);
-      t.codebook = UsedCentroids(km->centroids, used);
-      rec.centroids = static_cast<int64_t>(km->centroids.size());
+          SnapToCentroids(t.weights, centroids, t.threads);
+      t.centroids = torch::tensor(centroids);
+      t.codebook = UsedCentroids(centroids, used);
+      rec.centroids = static_cast<int64_t>(centroids.size());
       rec.kmeans_sse = km->sse;
       rec.kmeans_iterations = km->iterations;
     }

@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "codec/crc32c.h"
+#include "codec/quantized_tensor.h"
 #include "codec/safetensors.h"
-#include "codec/sparse_quantized.h"
 #include "worker/engine/encode.h"
 #include "worker/engine/model.h"
 #include "worker/engine/plan.h"
@@ -164,12 +164,14 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
     codebook = *std::move(found);
   }
   const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
-  auto encoded = codec::CdzWriter::EncodeSparseQuantized(
-      e.name, codec::DType::kF32, Shape(e), w, codebook, lc.gap_bits);
+  auto encoded =
+      codec::CdzWriter::EncodeQuantized(e.name, codec::DType::kF32, Shape(e), w,
+                                        codebook, {.gap_bits = lc.gap_bits});
   if (!encoded.ok()) return encoded.status();
   // Decoding into the tensor itself makes every export exactly what the
   // .cdz decodes to; the CRC proves that is what was encoded.
-  if (auto st = codec::DecodeSparseQuantized(
+  if (auto st = codec::DecodeQuantized(
+          encoded->info.encoding,
           {reinterpret_cast<const uint8_t*>(encoded->body.data()),
            encoded->body.size()},
           w, e.name);

@@ -195,6 +195,45 @@ absl::Status Trainer::TrainEpochs(int epochs, const StageInfo& stage,
   return absl::OkStatus();
 }
 
+std::vector<torch::Tensor> SquaredGradients(const TrainEnv& env,
+                                            int64_t max_samples, int64_t batch,
+                                            uint64_t salt) {
+  Model& model = *env.model;
+  const Data& data = *env.data;
+  torch::jit::Module& module = model.module();
+  module.eval();
+  std::vector<torch::Tensor> sums;
+  for (Layer& l : model.layers()) sums.push_back(torch::zeros_like(l.param));
+  auto zero_grads = [&] {
+    for (Layer& l : model.layers()) {
+      if (l.param.grad().defined()) l.param.mutable_grad().zero_();
+    }
+  };
+  const int64_t total = data.train().size();
+  const int64_t n = std::min(total, max_samples);
+  torch::Tensor order = Data::Shuffle(total, env.config->seed, salt)
+                            .narrow(0, 0, n)
+                            .to(data.train().inputs.device());
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t size = std::min(batch, n - start);
+    torch::Tensor index = order.narrow(0, start, size);
+    torch::Tensor x =
+        data.Prepare(data.train().inputs.index_select(0, index), env.device);
+    torch::Tensor y =
+        data.train().targets.index_select(0, index).to(env.device);
+    zero_grads();
+    torch::Tensor logits = module.forward({x}).toTensor();
+    F::cross_entropy(logits, y).backward();
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < sums.size(); ++i) {
+      const torch::Tensor& g = model.layers()[i].param.grad();
+      if (g.defined()) sums[i].add_(g.square());
+    }
+  }
+  zero_grads();
+  return sums;
+}
+
 EvalResult Evaluate(const TrainEnv& env) {
   EvalResult r;
   const Data& data = *env.data;

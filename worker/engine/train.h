@@ -67,6 +67,15 @@ class Trainer {
 // Top-1 (and top-5) accuracy and mean loss on the evaluation data.
 EvalResult Evaluate(const TrainEnv& env);
 
+// Per layer (in model.layers() order), the squared gradients of the
+// cross-entropy loss summed over batches of `batch` samples from a seeded
+// subset of at most `max_samples` training samples, in eval mode: a diagonal
+// estimate of the loss's curvature for importance-weighted quantization.
+// Needs labelled data; leaves every gradient zero.
+std::vector<torch::Tensor> SquaredGradients(const TrainEnv& env,
+                                            int64_t max_samples, int64_t batch,
+                                            uint64_t salt);
+
 }  // namespace condense::engine
 
 #endif  // CONDENSE_WORKER_ENGINE_TRAIN_H_

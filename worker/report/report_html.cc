@@ -259,7 +259,7 @@ std::string RatioByStage(const json& r) {
   for (const auto& [label, key] :
        {std::pair{"Pruning", "ratio_pruned"},
         std::pair{"+ quantization", "ratio_pruned_quantized"},
-        std::pair{"+ Huffman coding", "ratio_pruned_quantized_huffman"}}) {
+        std::pair{"+ entropy coding", "ratio_pruned_quantized_huffman"}}) {
     if (!Has(totals, key)) continue;
     bars.push_back({label, Num(totals, key), Ratio(Num(totals, key))});
   }
@@ -268,7 +268,8 @@ std::string RatioByStage(const json& r) {
       "<section><h2>Compression after each step</h2><p class=\"note\">As in "
       "the Deep Compression paper: pruned (32-bit values with relative "
       "indices), then with shared-weight indices and codebooks, then the "
-      "Huffman-coded file.</p>",
+      "entropy-coded file (each tensor Huffman-coded, context-coded or "
+      "fixed-width, whichever is smallest).</p>",
       BarChart(bars, "ratio"), "</section>");
 }
 
@@ -326,7 +327,7 @@ std::string BitsPerWeight(const json& r) {
   for (const json& t : tensors) {
     const double n = std::max(1.0, Num(t, "numel"));
     const double index = 8 * Num(t, "index_bytes") / n;
-    const double gap = 8 * Num(t, "gap_bytes") / n;
+    const double gap = 8 * Num(t, "position_bytes") / n;
     const double book = 8 *
                         (Num(t, "codebook_bytes") + Num(t, "table_bytes") +
                          Num(t, "overhead_bytes")) /

@@ -72,7 +72,7 @@ json SampleReport() {
          {"bits", 5},
          {"gap_bits", 5},
          {"index_bytes", 8000},
-         {"gap_bytes", 9000},
+         {"position_bytes", 9000},
          {"codebook_bytes", 128},
          {"table_bytes", 40},
          {"overhead_bytes", 60},
@@ -122,7 +122,7 @@ TEST(ReportHtml, ShowsTheKeyNumbersAndEverySection) {
     EXPECT_NE(html.find(heading), std::string::npos) << heading;
   }
   // The paper's three columns, one bar each.
-  EXPECT_NE(html.find("+ Huffman coding"), std::string::npos);
+  EXPECT_NE(html.find("+ entropy coding"), std::string::npos);
   EXPECT_EQ(Count(html, "class=\"ratio\""), 3);
   // Two layers, two panels each; five centroids marked on the first.
   EXPECT_EQ(Count(html, "class=\"hist\""), 4);
