@@ -29,6 +29,14 @@ int TreeLevels(uint32_t centroids) {
 // The adaptation limits the encoder tries for each stream (the one that codes
 // smallest is recorded in the header).
 constexpr int kLimits[] = {5, 7, 10};
+// Past this many elements one pass costs more than a choice can save: such
+// tensors are coded once with the middle limit.
+constexpr uint64_t kTryLimitsUpTo = uint64_t{1} << 22;
+
+std::span<const int> LimitsToTry(uint64_t elements) {
+  if (elements <= kTryLimitsUpTo) return kLimits;
+  return std::span<const int>(kLimits).subspan(1, 1);
+}
 
 using Wide = unsigned __int128;  // Exact products of counts and sizes.
 
@@ -296,9 +304,10 @@ absl::Status EncodeContextCoded(std::span<const float> values,
   }
 
   std::string mask;
-  int mask_limit = kLimits[0];
+  const std::span<const int> limits = LimitsToTry(numel);
+  int mask_limit = limits[0];
   if (nonzeros > 0 && nonzeros < numel) {
-    for (int limit : kLimits) {
+    for (int limit : limits) {
       std::string candidate;
       RangeEncoder enc(&candidate, limit);
       std::vector<BitModel> models(kMaskContexts);
@@ -311,7 +320,7 @@ absl::Status EncodeContextCoded(std::span<const float> values,
         state.Update(c, bit);
       }
       enc.Finish();
-      if (limit == kLimits[0] || candidate.size() < mask.size()) {
+      if (limit == limits[0] || candidate.size() < mask.size()) {
         mask = std::move(candidate);
         mask_limit = limit;
       }
@@ -319,12 +328,12 @@ absl::Status EncodeContextCoded(std::span<const float> values,
   }
   std::string indices;
   int index_contexts = 0;
-  int index_limit = kLimits[0];
+  int index_limit = limits[0];
   if (nonzeros > 0 && sorted.size() > 1) {
     bool first = true;
     for (int contexts = 0; contexts <= (sorted.size() > 2 ? 1 : 0);
          ++contexts) {
-      for (int limit : kLimits) {
+      for (int limit : limits) {
         std::string candidate =
             EncodeIndexStream(values, sorted, row_length, contexts, limit);
         if (first || candidate.size() < indices.size()) {

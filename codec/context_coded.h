@@ -42,8 +42,8 @@ struct ContextCodedParts {
 // Appends the encoding of `values` (row-major, rows of `row_length`
 // elements; row_length must divide the element count) to *payload. Every
 // nonzero must equal one entry of `codebook` bit for bit (CheckCodebook's
-// rules); zeros decode as +0.0. Tries both index models and a few
-// adaptation limits per stream and keeps the smallest.
+// rules); zeros decode as +0.0. Tries both index models and, below 4M
+// elements, a few adaptation limits per stream, and keeps the smallest.
 absl::Status EncodeContextCoded(std::span<const float> values,
                                 std::span<const float> codebook,
                                 uint64_t row_length, std::string* payload,

@@ -96,6 +96,8 @@ TEST(ValidateTest, NamesTheFieldAndTheRange) {
       {"conv.gap_bits=17", "conv.gap_bits"},
       {"stages[0].prune.steps=0", "stages[0].prune.steps"},
       {"stages[1].quantize.epochs=5000", "stages[1].quantize.epochs"},
+      {"stages[1].quantize.rate_lambda=-0.1", "stages[1].quantize.rate_lambda"},
+      {"fc.rate_lambda=11", "fc.rate_lambda"},
       {"training.batch_size=0", "training.batch_size"},
       {"training.learning_rate=-1", "training.learning_rate"},
       {"data.eval_fraction=1", "data.eval_fraction"},

@@ -117,6 +117,31 @@ TEST(EngineTest, CompressesVerifiesAndExports) {
   EXPECT_TRUE(r["warnings"].empty()) << r["warnings"];
 }
 
+// Entropy-constrained sharing: the same run with rate_lambda above 0 codes
+// fewer bits per index, and with labelled data the errors are importance
+// weighted either way.
+TEST(EngineTest, RateLambdaLowersTheIndexEntropyAndTheBytes) {
+  double entropy[2] = {}, bytes[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    Inputs in = MakeInputs(i == 0 ? "rate0" : "rate1");
+    EngineConfig c = SmallConfig();
+    c.stages[1].quantize.rate_lambda = i == 0 ? 0.0 : 0.2;
+    auto out = RunCompression(c, in.run, nullptr, nullptr);
+    ASSERT_TRUE(out.ok()) << out.status();
+    const auto& layers = out->report["stages"][1]["layers"];
+    ASSERT_FALSE(layers.empty());
+    for (const auto& l : layers) {
+      EXPECT_TRUE(l["importance_weighted"].get<bool>()) << l;
+      EXPECT_EQ(l["rate_lambda"].get<double>(), i == 0 ? 0.0 : 0.2);
+      entropy[i] +=
+          l["index_entropy_bits"].get<double>() * l["nonzeros"].get<double>();
+    }
+    bytes[i] = out->report["totals"]["compressed_bytes"].get<double>();
+  }
+  EXPECT_LT(entropy[1], 0.8 * entropy[0]);
+  EXPECT_LT(bytes[1], bytes[0]);
+}
+
 TEST(EngineTest, WarnsOfALayerPrunedAway) {
   Inputs in = MakeInputs("pruned_away");
   EngineConfig c;
