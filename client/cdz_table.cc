@@ -25,20 +25,6 @@ std::string ShapeOf(
                              : FormatShape(it->second->shape);
 }
 
-const char* ShortEncodingName(codec::cdz::Encoding encoding) {
-  switch (encoding) {
-    case codec::cdz::Encoding::kRaw:
-      return "raw";
-    case codec::cdz::Encoding::kSparseQuantized:
-      return "huff";
-    case codec::cdz::Encoding::kContextCoded:
-      return "ctx";
-    case codec::cdz::Encoding::kFixedWidth:
-      return "fixed";
-  }
-  return "?";
-}
-
 }  // namespace
 
 std::string FormatShape(const std::vector<uint64_t>& shape) {
@@ -69,7 +55,7 @@ std::string RenderCdzTable(const codec::ModelSize& sizes,
     out += absl::StrFormat(
         "%-*s %-*s %-6s %11d %10s %8s %7.2f %7.1fx\n", name_width,
         t.name.substr(0, 40), shape_width, ShapeOf(by_name, t.name),
-        ShortEncodingName(t.encoding), t.numel,
+        codec::ShortEncodingName(t.encoding), t.numel,
         FormatBytes(static_cast<int64_t>(t.total_bytes)),
         FormatPercent(Fraction(static_cast<int64_t>(t.nonzeros),
                                static_cast<int64_t>(t.numel))),

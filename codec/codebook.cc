@@ -70,6 +70,22 @@ int64_t CodebookLookup::Find(float v) const {
   return index_[i];
 }
 
+int IndexBits(uint32_t centroids) {
+  return centroids <= 1 ? 0 : std::bit_width(centroids - 1);
+}
+
+std::vector<float> LoadCodebook(std::span<const uint8_t> bytes) {
+  std::vector<float> out(bytes.size() / 4);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const uint32_t bits = static_cast<uint32_t>(bytes[4 * i]) |
+                          static_cast<uint32_t>(bytes[4 * i + 1]) << 8 |
+                          static_cast<uint32_t>(bytes[4 * i + 2]) << 16 |
+                          static_cast<uint32_t>(bytes[4 * i + 3]) << 24;
+    out[i] = std::bit_cast<float>(bits);
+  }
+  return out;
+}
+
 absl::Status NotInCodebookError(float v, uint64_t position) {
   return absl::InvalidArgumentError(absl::StrCat(
       "value ", v, " at flat position ", position,

@@ -36,6 +36,13 @@ class CodebookLookup {
   std::vector<uint32_t> index_;
 };
 
+// The bits of an index into `centroids` entries: ceil(log2(centroids)), 0
+// for a single entry.
+int IndexBits(uint32_t centroids);
+
+// A codebook as the formats store it: little-endian f32, 4 bytes each.
+std::vector<float> LoadCodebook(std::span<const uint8_t> bytes);
+
 // The InvalidArgument error for a weight that is in no entry.
 absl::Status NotInCodebookError(float v, uint64_t position);
 

@@ -1,7 +1,6 @@
 #include "codec/context_coded.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -20,11 +19,6 @@ constexpr int kMaskContexts = 7 * 5 * 2 * 4;
 // three sets (no weight before it in the row; one in the lower half of the
 // codebook; one in the upper half).
 constexpr int kMaxModel = 1;
-
-// Levels of the index tree: ceil(log2(centroids)).
-int TreeLevels(uint32_t centroids) {
-  return centroids <= 1 ? 0 : std::bit_width(centroids - 1);
-}
 
 // The adaptation limits the encoder tries for each stream (the one that codes
 // smallest is recorded in the header).
@@ -197,13 +191,11 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
   }
   if (auto s = r.Bytes("codebook", centroids * 4, &l->codebook); !s.ok())
     return s;
-  for (uint64_t i = 1; i < centroids; ++i) {
-    float a, b;
-    const uint32_t ab = LoadLE32(l->codebook.data() + 4 * (i - 1));
-    const uint32_t bb = LoadLE32(l->codebook.data() + 4 * i);
-    std::memcpy(&a, &ab, 4);
-    std::memcpy(&b, &bb, 4);
-    if (!(a < b)) return r.Corrupt("codebook is not strictly ascending");
+  const std::vector<float> book = LoadCodebook(l->codebook);
+  for (size_t i = 1; i < book.size(); ++i) {
+    if (!(book[i - 1] < book[i])) {
+      return r.Corrupt("codebook is not strictly ascending");
+    }
   }
   const size_t before = r.offset();
   if (auto s = r.Varint("row length", &l->row_length); !s.ok()) return s;
@@ -240,7 +232,7 @@ std::string EncodeIndexStream(std::span<const float> values,
                               int index_contexts, int limit) {
   std::string out;
   const auto centroids = static_cast<uint32_t>(sorted.size());
-  const int levels = TreeLevels(centroids);
+  const int levels = IndexBits(centroids);
   if (levels == 0) return out;
   const size_t tree = size_t{1} << levels;
   std::vector<BitModel> models(tree * IndexSets(index_contexts));
@@ -380,15 +372,11 @@ absl::Status DecodeContextCoded(std::span<const uint8_t> payload,
   };
   float* dst = out.data();
   if (l.nonzeros == 0) {
-    std::memset(dst, 0, numel * sizeof(float));
+    if (numel > 0) std::memset(dst, 0, numel * sizeof(float));
     return absl::OkStatus();
   }
-  std::vector<float> codebook(l.centroids);
-  for (uint32_t i = 0; i < l.centroids; ++i) {
-    const uint32_t bits = LoadLE32(l.codebook.data() + 4 * i);
-    std::memcpy(&codebook[i], &bits, 4);
-  }
-  const int levels = TreeLevels(l.centroids);
+  const std::vector<float> codebook = LoadCodebook(l.codebook);
+  const int levels = IndexBits(l.centroids);
   const size_t tree = size_t{1} << levels;
   std::vector<BitModel> index_models(tree * IndexSets(l.index_contexts));
   std::vector<BitModel> mask_models(kMaskContexts);

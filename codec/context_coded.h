@@ -3,11 +3,12 @@
 // DeepCABAC. The tensor is seen as rows (its first dimension) of columns
 // (the rest). Two streams:
 //   - the mask: one significance flag per weight, in row-major order, its
-//     model chosen by what is already known around it: the weight before it
-//     in the row, the weight above it, how many of the last eight weights in
-//     the row are nonzero, and how often its column has been nonzero in the
-//     rows above. This sees what order-0 codes of gaps cannot: inputs pruned
-//     in every row, rows of different density, clustered survivors.
+//     model chosen by what is already known around it: how often its column
+//     held a weight in the rows above (against the mean column), its row's
+//     density so far (against what the rows above predict), the flag before
+//     it and how many of the last eight in the row were set. This sees what
+//     order-0 codes of gaps cannot: inputs pruned in every row, rows of
+//     different density, clustered survivors.
 //   - the indices: per nonzero, its codebook entry (the codebook ascending,
 //     so neighbouring indices are neighbouring values) as a binary tree of
 //     adaptive bits, optionally conditioned on the sign side of the nonzero

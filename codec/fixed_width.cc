@@ -1,7 +1,5 @@
 #include "codec/fixed_width.h"
 
-#include <bit>
-#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -13,10 +11,6 @@ namespace {
 
 constexpr uint8_t kBitMask = 0;
 constexpr uint8_t kDense = 1;
-
-int IndexBits(uint32_t centroids) {
-  return centroids <= 1 ? 0 : std::bit_width(centroids - 1);
-}
 
 uint64_t VarintSize(uint64_t v) {
   uint64_t n = 1;
@@ -169,11 +163,7 @@ absl::Status DecodeFixedWidth(std::span<const uint8_t> payload,
   auto corrupt = [&](absl::string_view what) {
     return absl::DataLossError(absl::StrCat(context, ": ", what));
   };
-  std::vector<float> codebook(l.centroids);
-  for (uint32_t i = 0; i < l.centroids; ++i) {
-    const uint32_t bits = LoadLE32(l.codebook.data() + 4 * i);
-    std::memcpy(&codebook[i], &bits, 4);
-  }
+  const std::vector<float> codebook = LoadCodebook(l.codebook);
   const int bits = IndexBits(l.centroids);
   const uint32_t value_mask = (1u << bits) - 1;
   uint64_t bit_pos = 0;  // In the index data.

@@ -53,6 +53,20 @@ const char* EncodingName(cdz::Encoding encoding) {
   return "unknown";
 }
 
+const char* ShortEncodingName(cdz::Encoding encoding) {
+  switch (encoding) {
+    case cdz::Encoding::kRaw:
+      return "raw";
+    case cdz::Encoding::kSparseQuantized:
+      return "huff";
+    case cdz::Encoding::kContextCoded:
+      return "ctx";
+    case cdz::Encoding::kFixedWidth:
+      return "fixed";
+  }
+  return "?";
+}
+
 void AddQuantizedParts(const QuantizedParts& parts, TensorSize* t) {
   t->nonzeros = parts.nonzeros;
   t->fillers = parts.fillers;
@@ -124,22 +138,6 @@ nlohmann::json ToJson(const ModelSize& m) {
   };
 }
 
-namespace {
-const char* ShortName(cdz::Encoding encoding) {
-  switch (encoding) {
-    case cdz::Encoding::kRaw:
-      return "raw";
-    case cdz::Encoding::kSparseQuantized:
-      return "huff";
-    case cdz::Encoding::kContextCoded:
-      return "ctx";
-    case cdz::Encoding::kFixedWidth:
-      return "fixed";
-  }
-  return "?";
-}
-}  // namespace
-
 std::string FormatSizeTable(const ModelSize& m) {
   size_t name_width = 6;
   for (const auto& t : m.tensors) {
@@ -155,7 +153,7 @@ std::string FormatSizeTable(const ModelSize& m) {
         t.numel ? 100.0 * static_cast<double>(t.nonzeros) / t.numel : 0.0;
     out += absl::StrFormat(
         "%-*s %-5s %11d %6.2f%% %9d %9d %9d %9d %9d %7.2f %7.1fx\n", w,
-        t.name.substr(0, 40), ShortName(t.encoding), t.numel, density,
+        t.name.substr(0, 40), ShortEncodingName(t.encoding), t.numel, density,
         t.codebook_bytes, t.table_bytes, t.position_bytes, t.index_bytes,
         t.raw_bytes, t.BitsPerNonzero(), t.Ratio());
     const QuantizedAlternatives& a = t.alternatives;

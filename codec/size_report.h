@@ -70,6 +70,8 @@ void AddQuantizedParts(const QuantizedParts& parts, TensorSize* t);
 
 // "raw", "sparse_quantized", "context_coded" or "fixed_width".
 const char* EncodingName(cdz::Encoding encoding);
+// For tables: "raw", "huff", "ctx" or "fixed".
+const char* ShortEncodingName(cdz::Encoding encoding);
 
 nlohmann::json ToJson(const TensorSize& t);
 nlohmann::json ToJson(const ModelSize& m);

@@ -180,11 +180,7 @@ absl::Status Scatter(const Layout& l, std::span<float> out,
         absl::StrCat(context, ": gap stream: ", s.message()));
   }
   if (auto s = DecodeIndices(l, &indices, context); !s.ok()) return s;
-  std::vector<float> codebook(l.centroids);
-  for (uint32_t i = 0; i < l.centroids; ++i) {
-    const uint32_t bits = LoadLE32(l.codebook.data() + 4 * i);
-    std::memcpy(&codebook[i], &bits, 4);
-  }
+  const std::vector<float> codebook = LoadCodebook(l.codebook);
 
   // Zeroing runs just ahead of the scatter, a cache-sized chunk at a time, so
   // the output is written in one pass while it is hot in cache.
