@@ -1,5 +1,6 @@
 #include "codec/cdz_reader.h"
 
+#include <cstdint>
 #include <cstring>
 #include <set>
 
@@ -46,6 +47,26 @@ bool SectionChecksumOk(const uint8_t* section, uint64_t total) {
 
 std::span<const uint8_t> AsBytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+absl::Status OutOfRange(size_t i, size_t count) {
+  return absl::OutOfRangeError(
+      absl::StrCat("tensor ", i, " requested; the file has ", count));
+}
+
+std::span<uint8_t> FloatBytes(std::vector<float>& v) {
+  return {reinterpret_cast<uint8_t*>(v.data()), v.size() * sizeof(float)};
+}
+
+absl::Status CheckDecodeAs(const cdz::TensorInfo& t, DType as) {
+  if (IsFloatingDType(t.dtype) ? !IsFloatingDType(as) : as != t.dtype) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", t.name, "' is ", DTypeName(t.dtype),
+                     " and cannot be decoded as ", DTypeName(as), "; ask for ",
+                     IsFloatingDType(t.dtype) ? "F32, F16, BF16 or F64"
+                                              : DTypeName(t.dtype)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -296,10 +317,7 @@ absl::Status CdzReader::LoadIndex(uint64_t offset) {
 
 absl::Status CdzReader::ReadTensorSection(size_t i, std::string* section,
                                           size_t* body_offset) const {
-  if (i >= tensors_.size()) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "tensor ", i, " requested; the file has ", tensors_.size()));
-  }
+  if (i >= tensors_.size()) return OutOfRange(i, tensors_.size());
   const cdz::TensorInfo& t = tensors_[i];
   const std::string where = Describe(t.section_offset);
   section->resize(t.section_size);
@@ -327,42 +345,82 @@ absl::Status CdzReader::ReadTensorSection(size_t i, std::string* section,
 }
 
 absl::Status CdzReader::Decode(size_t i, DecodedTensor* out) const {
-  std::string section;
-  size_t body_offset = 0;
-  if (auto s = ReadTensorSection(i, &section, &body_offset); !s.ok()) return s;
+  if (i >= tensors_.size()) return OutOfRange(i, tensors_.size());
   const cdz::TensorInfo& t = tensors_[i];
-  const auto body = AsBytes(section).subspan(
-      body_offset, section.size() - body_offset - cdz::kSectionTrailerSize);
   out->info = t;
-  out->bytes.clear();
-  if (IsQuantizedEncoding(t.encoding)) {
-    if (!IsFloatingDType(t.dtype)) {
-      return DataLoss(Describe(t.section_offset),
-                      "quantized tensor with a non-floating dtype");
-    }
+  DecodeScratch scratch;
+  if (IsFloatingDType(t.dtype)) {
     out->dtype = DType::kF32;
+    out->bytes.clear();
     // No clear(): the decoder overwrites every element, and keeping the old
     // contents spares zero-filling a reused buffer twice.
     out->values.resize(t.numel);
-    return DecodeQuantized(t.encoding, body, std::span<float>(out->values),
-                           Describe(t.section_offset));
+    return DecodeTo(i, DType::kF32, FloatBytes(out->values), &scratch);
   }
-  const uint64_t expected = t.numel * DTypeSize(t.dtype);
-  if (body.size() != expected) {
-    return DataLoss(
-        Describe(t.section_offset),
-        absl::StrCat("raw data has ", body.size(),
-                     " bytes; its shape and dtype need ", expected));
+  out->dtype = t.dtype;
+  out->values.clear();
+  out->bytes.resize(t.numel * DTypeSize(t.dtype));
+  return DecodeTo(i, t.dtype, std::span<uint8_t>(out->bytes), &scratch);
+}
+
+absl::StatusOr<uint64_t> CdzReader::ScratchBytes(size_t i, DType as) const {
+  if (i >= tensors_.size()) return OutOfRange(i, tensors_.size());
+  const cdz::TensorInfo& t = tensors_[i];
+  if (auto s = CheckDecodeAs(t, as); !s.ok()) return s;
+  const bool through_f32 =
+      as != DType::kF32 && (IsQuantizedEncoding(t.encoding) || (as != t.dtype));
+  return t.section_size + (through_f32 ? t.numel * 4 : 0);
+}
+
+absl::Status CdzReader::DecodeTo(size_t i, DType as, std::span<uint8_t> out,
+                                 DecodeScratch* scratch) const {
+  if (i >= tensors_.size()) return OutOfRange(i, tensors_.size());
+  const cdz::TensorInfo& t = tensors_[i];
+  if (auto s = CheckDecodeAs(t, as); !s.ok()) return s;
+  if (out.size() != t.numel * DTypeSize(as)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", t.name, "' has ", t.numel, " elements: as ",
+                     DTypeName(as), " it needs ", t.numel * DTypeSize(as),
+                     " bytes; the buffer has ", out.size()));
   }
-  if (IsFloatingDType(t.dtype)) {
-    out->dtype = DType::kF32;
-    out->values.resize(t.numel);  // Every element is overwritten below.
-    ConvertToFloat32(t.dtype, body.data(), t.numel, out->values.data());
+  size_t body_offset = 0;
+  if (auto s = ReadTensorSection(i, &scratch->section, &body_offset); !s.ok())
+    return s;
+  const std::string& section = scratch->section;
+  const auto body = AsBytes(section).subspan(
+      body_offset, section.size() - body_offset - cdz::kSectionTrailerSize);
+  const std::string where = Describe(t.section_offset);
+  // Float32 values go straight to `out` when it is F32, else through scratch.
+  std::span<float> values;
+  const bool direct =
+      as == DType::kF32 &&
+      reinterpret_cast<uintptr_t>(out.data()) % alignof(float) == 0;
+  if (direct) {
+    values = {reinterpret_cast<float*>(out.data()), t.numel};
   } else {
-    out->dtype = t.dtype;
-    out->values.clear();
-    out->bytes.assign(body.begin(), body.end());
+    scratch->values.resize(t.numel);
+    values = std::span<float>(scratch->values);
   }
+  if (IsQuantizedEncoding(t.encoding)) {
+    if (!IsFloatingDType(t.dtype)) {
+      return DataLoss(where, "quantized tensor with a non-floating dtype");
+    }
+    if (auto s = DecodeQuantized(t.encoding, body, values, where); !s.ok())
+      return s;
+  } else {
+    const uint64_t expected = t.numel * DTypeSize(t.dtype);
+    if (body.size() != expected) {
+      return DataLoss(
+          where, absl::StrCat("raw data has ", body.size(),
+                              " bytes; its shape and dtype need ", expected));
+    }
+    if (as == t.dtype) {
+      if (!body.empty()) std::memcpy(out.data(), body.data(), body.size());
+      return absl::OkStatus();
+    }
+    ConvertToFloat32(t.dtype, body.data(), t.numel, values.data());
+  }
+  if (!direct) ConvertFromFloat32(as, values.data(), t.numel, out.data());
   return absl::OkStatus();
 }
 

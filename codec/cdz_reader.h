@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ struct DecodedTensor {
   std::vector<uint8_t> bytes;
 };
 
+// Buffers a decode reuses across calls, so decoding tensor after tensor
+// allocates only when one is larger than all before.
+struct DecodeScratch {
+  std::string section;
+  std::vector<float> values;
+};
+
 class CdzReader {
  public:
   static absl::StatusOr<std::unique_ptr<CdzReader>> Open(
@@ -53,6 +61,17 @@ class CdzReader {
 
   // Reads, verifies and decodes tensor i into *out, reusing its buffers.
   absl::Status Decode(size_t i, DecodedTensor* out) const;
+
+  // Decodes tensor i into the caller's buffer as `as`: a floating tensor
+  // (compressed or raw) as any floating dtype, rounded to nearest even where
+  // `as` is narrower; an integer or bool tensor only as its own dtype. `out`
+  // must hold exactly numel * DTypeSize(as) bytes.
+  absl::Status DecodeTo(size_t i, DType as, std::span<uint8_t> out,
+                        DecodeScratch* scratch) const;
+  // The bytes of scratch DecodeTo(i, as) needs: the stored section, plus
+  // float32 values when `as` is not F32 and the tensor is compressed or
+  // needs a conversion through float32.
+  absl::StatusOr<uint64_t> ScratchBytes(size_t i, DType as) const;
 
   // Where the bytes go, from the sections' headers (no decoding; every
   // tensor section is read and checksummed).

@@ -62,6 +62,44 @@ float HalfToFloat(uint16_t h) {
   return f;
 }
 
+// Round to nearest, ties to even; NaN stays NaN (quiet), overflow goes to
+// infinity, as a hardware conversion does.
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t abs = x & 0x7fffffffu;
+  if (abs >= 0x7f800000u) {  // Inf or NaN.
+    return sign | (abs > 0x7f800000u ? 0x7e00u : 0x7c00u);
+  }
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;  // Rounds past 65504.
+  if (abs < 0x38800000u) {                        // Below 2^-14: subnormal.
+    if (abs < 0x33000000u) return sign;           // Below half of 2^-24.
+    const uint32_t exp = abs >> 23;
+    const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+    const uint32_t shift = 126 - exp;  // 14..24
+    uint32_t half = mant >> shift;
+    const uint32_t rest = mant & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1))) ++half;
+    return sign | static_cast<uint16_t>(half);
+  }
+  uint32_t half = ((abs >> 23) - 112) << 10 | ((abs >> 13) & 0x3ffu);
+  const uint32_t rest = abs & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1))) ++half;
+  return sign | static_cast<uint16_t>(half);
+}
+
+uint16_t FloatToBFloat16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) {
+    return static_cast<uint16_t>((x >> 16) | 0x40u);  // Quiet NaN.
+  }
+  const uint32_t rounding = 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
 }  // namespace
 
 size_t DTypeSize(DType t) {
@@ -112,6 +150,32 @@ bool ConvertToFloat32(DType t, const uint8_t* src, size_t n, float* dst) {
         double d;
         std::memcpy(&d, src + 8 * i, 8);
         dst[i] = static_cast<float>(d);
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool ConvertFromFloat32(DType t, const float* src, size_t n, uint8_t* dst) {
+  if (n == 0) return IsFloatingDType(t);
+  switch (t) {
+    case DType::kF32:
+      std::memcpy(dst, src, n * 4);
+      return true;
+    case DType::kF16:
+    case DType::kBF16:
+      for (size_t i = 0; i < n; ++i) {
+        const uint16_t h =
+            t == DType::kF16 ? FloatToHalf(src[i]) : FloatToBFloat16(src[i]);
+        dst[2 * i] = static_cast<uint8_t>(h);
+        dst[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+      }
+      return true;
+    case DType::kF64:
+      for (size_t i = 0; i < n; ++i) {
+        const double d = src[i];
+        std::memcpy(dst + 8 * i, &d, 8);
       }
       return true;
     default:

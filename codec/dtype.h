@@ -35,6 +35,10 @@ std::optional<DType> DTypeFromName(absl::string_view name);
 // Converts n little-endian elements of a floating dtype to float32 (F64 is
 // rounded). Returns false for non-floating dtypes.
 bool ConvertToFloat32(DType t, const uint8_t* src, size_t n, float* dst);
+// The inverse: n float32 values to little-endian elements of a floating
+// dtype, rounded to nearest even (F16 and BF16). A value that came from t
+// converts back to the same bits. Returns false for non-floating dtypes.
+bool ConvertFromFloat32(DType t, const float* src, size_t n, uint8_t* dst);
 
 }  // namespace condense::codec
 

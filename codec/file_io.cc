@@ -61,10 +61,12 @@ class PosixRandomAccessFile final : public RandomAccessFile {
   std::string path_;
 };
 
-class MemoryFile final : public RandomAccessFile {
+// Reads from bytes that outlive it: a borrowed view, or (OwnedMemoryFile)
+// its own copy.
+class MemoryView : public RandomAccessFile {
  public:
-  MemoryFile(std::string data, std::string name)
-      : data_(std::move(data)), name_(std::move(name)) {}
+  MemoryView(absl::string_view data, std::string name)
+      : data_(data), name_(std::move(name)) {}
   uint64_t Size() const override { return data_.size(); }
   const std::string& Name() const override { return name_; }
   absl::Status ReadAt(uint64_t offset, size_t n, uint8_t* dst) const override {
@@ -73,13 +75,27 @@ class MemoryFile final : public RandomAccessFile {
           absl::StrCat(name_, ": read of ", n, " bytes at ", offset,
                        " passes the end (", data_.size(), " bytes)"));
     }
-    std::memcpy(dst, data_.data() + offset, n);
+    if (n != 0) std::memcpy(dst, data_.data() + offset, n);
     return absl::OkStatus();
   }
 
+ protected:
+  void Rebind(absl::string_view data) { data_ = data; }
+
  private:
-  std::string data_;
+  absl::string_view data_;
   std::string name_;
+};
+
+class OwnedMemoryFile final : public MemoryView {
+ public:
+  OwnedMemoryFile(std::string data, std::string name)
+      : MemoryView({}, std::move(name)), owned_(std::move(data)) {
+    Rebind(owned_);
+  }
+
+ private:
+  std::string owned_;
 };
 
 class AtomicFile final : public WritableFile {
@@ -201,7 +217,12 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenRandomAccessFile(
 
 std::unique_ptr<RandomAccessFile> NewMemoryFile(std::string data,
                                                 std::string name) {
-  return std::make_unique<MemoryFile>(std::move(data), std::move(name));
+  return std::make_unique<OwnedMemoryFile>(std::move(data), std::move(name));
+}
+
+std::unique_ptr<RandomAccessFile> NewMemoryView(absl::string_view data,
+                                                std::string name) {
+  return std::make_unique<MemoryView>(data, std::move(name));
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>> NewAtomicFile(

@@ -33,6 +33,10 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenRandomAccessFile(
     const std::string& path);
 std::unique_ptr<RandomAccessFile> NewMemoryFile(std::string data,
                                                 std::string name = "memory");
+// Reads bytes the caller owns and keeps alive (and unchanged) as long as the
+// file: no copy, for models embedded in a program or mapped from flash.
+std::unique_ptr<RandomAccessFile> NewMemoryView(absl::string_view data,
+                                                std::string name = "memory");
 
 class WritableFile {
  public:

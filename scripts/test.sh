@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 JOBS=$(nproc)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (%s, %ss in)\n' "$*" "$(date +%T)" "$SECONDS"; }
 
 step "release build and tests"
 cmake --preset release

@@ -5,9 +5,10 @@
 # accuracy is the reported one. Also: a structure zoo (Conv1d/2d/3d,
 # BatchNorm, Embedding, tied weights, buffers) compressed data-free, and the
 # bad-input exits.
-#   engine_presets_test.sh CONDENSE_WORKER
+#   engine_presets_test.sh CONDENSE_WORKER PYTHON_SDK_DIR
 set -euo pipefail
 WORKER=$1
+SDK=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=/usr/share/datasets/fashion-mnist
 WORK=$(mktemp -d)
@@ -23,7 +24,7 @@ run() {  # name model preset sample_shape [extra args...]
   shift 4
   "$WORKER" run --model "$WORK/models/$model" --data "$DATA" \
     --preset "$preset" --out "$WORK/$name" "${SMALL[@]}" "$@"
-  $PY "$HERE/check_outputs.py" "$WORK/$name" --data "$DATA" \
+  $PY "$HERE/check_outputs.py" "$WORK/$name" --sdk "$SDK" --data "$DATA" \
     --eval-samples 1000 --sample-shape "$shape"
 }
 
@@ -37,7 +38,7 @@ run cnn-dsd tiny_cnn.pt dsd 1,28,28
 "$WORKER" run --model "$WORK/models/zoo.pt" --preset quantize \
   --set 'layers=[{"pattern":"*","settings":{"prune":false}}]' \
   --out "$WORK/zoo" --quiet
-$PY "$HERE/check_outputs.py" "$WORK/zoo"
+$PY "$HERE/check_outputs.py" "$WORK/zoo" --sdk "$SDK"
 
 # Bad inputs exit 2 with a message and write nothing.
 expect_fail() {  # needle args...

@@ -189,25 +189,32 @@ def test_tokens_are_required_when_configured(condense, server_factory, workdir):
 
 
 def test_the_wheel_builds_and_imports(workdir):
-    """pip builds a wheel from the checkout, with the stubs generated."""
+    """pip builds a wheel from the checkout, with the stubs generated and
+    libcdz inside (the build's, so CI compiles the codec once)."""
     import subprocess
     import sys
-    from conftest import ROOT
+    from conftest import BUILD, ROOT
     wheels = os.path.join(workdir, "wheels")
     target = os.path.join(workdir, "site")
+    libcdz = os.path.join(BUILD, "codec", "libcdz.so.1")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet",
                     "--no-build-isolation", "--no-deps", "-w", wheels,
-                    os.path.join(ROOT, "client", "python")], check=True)
+                    os.path.join(ROOT, "client", "python")], check=True,
+                   env={**os.environ, "CONDENSE_LIBCDZ": libcdz})
     [wheel] = os.listdir(wheels)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                     "--no-deps", "--target", target,
                     os.path.join(wheels, wheel)], check=True)
+    assert "linux" in wheel  # Tagged for the platform: it holds libcdz.
+    env = {k: v for k, v in os.environ.items() if k != "CONDENSE_LIBCDZ"}
     out = subprocess.run(
         [sys.executable, "-c", "import condense, condense.v1.jobs_pb2 as j; "
-         "print(condense.__file__, j.Job.SUCCEEDED)"],
-        env={**os.environ, "PYTHONPATH": target}, capture_output=True,
+         "print(condense.__file__, j.Job.SUCCEEDED, "
+         "condense.cdz._library()._name)"],
+        env={**env, "PYTHONPATH": target}, capture_output=True,
         text=True, check=True).stdout
-    assert out.startswith(os.path.join(target, "condense")) and "3" in out
+    assert out.startswith(os.path.join(target, "condense")) and " 3 " in out
+    assert out.split()[-1] == os.path.join(target, "condense", "libcdz.so.1")
     # pip builds in the source tree; leave it as it was.
     import shutil
     for leftover in ("build", "condense.egg-info"):
