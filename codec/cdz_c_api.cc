@@ -17,7 +17,6 @@
 
 struct cdz_reader {
   std::unique_ptr<condense::codec::CdzReader> reader;
-  std::vector<std::vector<uint64_t>> shapes;  // Stable copies for the infos.
   uint64_t max_scratch_bytes = 0;
 };
 
@@ -103,9 +102,6 @@ cdz_status Open(
   handle->reader = std::move(*reader);
   handle->max_scratch_bytes =
       options != nullptr ? options->max_scratch_bytes : 0;
-  for (const auto& t : handle->reader->tensors()) {
-    handle->shapes.push_back(t.shape);
-  }
   *out = handle.release();
   last_error.clear();
   return CDZ_OK;
@@ -216,7 +212,7 @@ cdz_status cdz_tensor_info_at(const cdz_reader* reader, size_t index,
   out->dtype = static_cast<cdz_dtype>(t.dtype);
   out->encoding = static_cast<cdz_encoding>(t.encoding);
   out->rank = static_cast<uint32_t>(t.shape.size());
-  out->shape = reader->shapes[index].data();
+  out->shape = t.shape.data();  // The reader's index never changes after open.
   out->numel = t.numel;
   out->stored_bytes = t.section_size;
   last_error.clear();
