@@ -65,7 +65,10 @@ typedef enum cdz_dtype {
   CDZ_I16 = 7,
   CDZ_I8 = 8,
   CDZ_U8 = 9,
-  CDZ_BOOL = 10
+  CDZ_BOOL = 10,
+  /* Makes the enum int-sized, so any int a caller passes is a value the
+     library may check (and refuse) without undefined behaviour. */
+  CDZ_DTYPE_MAX_ENUM = 0x7FFFFFFF
 } cdz_dtype;
 
 /* How a tensor is stored, numbered as in the file format. */
@@ -73,7 +76,8 @@ typedef enum cdz_encoding {
   CDZ_RAW = 0,
   CDZ_SPARSE_QUANTIZED = 1, /* Huffman-coded positions and indices. */
   CDZ_CONTEXT_CODED = 2,    /* Adaptive range coding. */
-  CDZ_FIXED_WIDTH = 3       /* Bit mask and fixed-width indices. */
+  CDZ_FIXED_WIDTH = 3,      /* Bit mask and fixed-width indices. */
+  CDZ_ENCODING_MAX_ENUM = 0x7FFFFFFF
 } cdz_encoding;
 
 #define CDZ_MAX_RANK 8
