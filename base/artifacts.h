@@ -13,6 +13,10 @@ inline constexpr char kTorchScript[] = "model.pt";
 inline constexpr char kSafetensors[] = "model.safetensors";
 inline constexpr char kReportJson[] = "report.json";
 inline constexpr char kReportHtml[] = "report.html";
+// For a sharded safetensors checkpoint, in place of kSafetensors: a
+// directory with the checkpoint's own shard files and index, decoded. Local
+// runs only (the service takes one file per model).
+inline constexpr char kShardedSafetensors[] = "model-shards";
 
 // Every output, in the order a job lists them (model.pt only for
 // TorchScript inputs).

@@ -70,7 +70,7 @@ std::string RenderCdzTable(const codec::ModelSize& sizes,
     }
   }
   out += absl::StrFormat(
-      "total: %d tensors, %d params (%s nonzero), %s original (float32) -> "
+      "total: %d tensors, %d params (%s nonzero), %s original -> "
       "%s in file (%s container), ratio %.1fx\n",
       sizes.tensors.size(), params,
       FormatPercent(Fraction(static_cast<int64_t>(nonzeros),

@@ -47,9 +47,7 @@ int RunDecompress(const CommandEnv& env, const std::string& path,
                   const std::string& output) {
   auto reader = codec::CdzReader::OpenPath(path);
   if (!reader.ok()) return Fail(env, reader.status());
-  auto out = codec::NewAtomicFile(output);
-  if (!out.ok()) return Fail(env, out.status());
-  absl::Status s = codec::ExportSafetensors(**reader, *std::move(out));
+  absl::Status s = codec::Decompress(**reader, output);
   if (!s.ok()) return Fail(env, s);
   if (env.json()) {
     *env.io.out << nlohmann::json{{"file", output},
@@ -80,9 +78,12 @@ void AddDecompressCommand(CLI::App* app, const CommandEnv* env,
   auto paths = std::make_shared<std::pair<std::string, std::string>>();
   CLI::App* cmd = app->add_subcommand(
       "decompress",
-      "Decode a .cdz file to a dense safetensors file (local, no server)");
+      "Decode a .cdz file to a dense safetensors file, or to the sharded "
+      "checkpoint's directory it came from (local, no server)");
   cmd->add_option("file", paths->first, "the .cdz file")->required();
-  cmd->add_option("-o", paths->second, "the safetensors file to write")
+  cmd->add_option("-o", paths->second,
+                  "the safetensors file (a directory for a sharded "
+                  "checkpoint) to write")
       ->required();
   cmd->callback([env, action, paths] {
     *action = [env, paths] {

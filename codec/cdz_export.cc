@@ -1,33 +1,112 @@
 #include "codec/cdz_export.h"
 
+#include <map>
+
+#include "absl/strings/str_cat.h"
 #include "codec/safetensors.h"
+#include "codec/safetensors_shards.h"
 
 namespace condense::codec {
+namespace {
+
+SafetensorsWriter::Tensor Declared(const cdz::TensorInfo& t) {
+  return {t.name, t.dtype, t.shape};
+}
+
+// Decodes tensor i in its own dtype and hands the bytes to `append`.
+template <typename Append>
+absl::Status DecodeEach(const CdzReader& reader, Append append) {
+  DecodeScratch scratch;
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i < reader.tensors().size(); ++i) {
+    const cdz::TensorInfo& t = reader.tensors()[i];
+    bytes.resize(t.numel * DTypeSize(t.dtype));
+    if (auto s =
+            reader.DecodeTo(i, t.dtype, std::span<uint8_t>(bytes), &scratch);
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = append(t.name, absl::string_view(
+                                    reinterpret_cast<const char*>(bytes.data()),
+                                    bytes.size()));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status ExportSafetensors(const CdzReader& reader,
                                std::unique_ptr<WritableFile> out) {
   std::vector<SafetensorsWriter::Tensor> declared;
-  for (const auto& t : reader.tensors()) {
-    declared.push_back(
-        {t.name, IsFloatingDType(t.dtype) ? DType::kF32 : t.dtype, t.shape});
-  }
+  for (const auto& t : reader.tensors()) declared.push_back(Declared(t));
   auto writer = SafetensorsWriter::Create(std::move(out), std::move(declared),
                                           reader.manifest());
   if (!writer.ok()) return writer.status();
-  DecodedTensor tensor;
-  for (size_t i = 0; i < reader.tensors().size(); ++i) {
-    if (auto s = reader.Decode(i, &tensor); !s.ok()) return s;
-    absl::string_view bytes =
-        tensor.dtype == DType::kF32
-            ? absl::string_view(
-                  reinterpret_cast<const char*>(tensor.values.data()),
-                  tensor.values.size() * sizeof(float))
-            : absl::string_view(
-                  reinterpret_cast<const char*>(tensor.bytes.data()),
-                  tensor.bytes.size());
-    if (auto s = (*writer)->Append(tensor.info.name, bytes); !s.ok()) return s;
+  if (auto s = DecodeEach(reader,
+                          [&](const std::string& name, absl::string_view b) {
+                            return (*writer)->Append(name, b);
+                          });
+      !s.ok()) {
+    return s;
   }
   return (*writer)->Finish();
+}
+
+bool HasShardLayout(const CdzReader& reader) {
+  return reader.manifest().contains(kShardLayoutKey);
+}
+
+absl::Status ExportShardedSafetensors(const CdzReader& reader,
+                                      const std::string& dir) {
+  auto it = reader.manifest().find(kShardLayoutKey);
+  if (it == reader.manifest().end()) {
+    return absl::InvalidArgumentError(
+        "this .cdz was not made from a sharded checkpoint: decompress it to "
+        "one safetensors file instead");
+  }
+  auto layout = ShardLayoutFromJson(it->second);
+  if (!layout.ok()) return layout.status();
+  // The layout's order is the container's: shard after shard.
+  std::map<std::string, SafetensorsWriter::Tensor> tensors;
+  size_t i = 0;
+  for (const ShardLayout::Shard& s : layout->shards) {
+    for (const std::string& name : s.tensors) {
+      if (i >= reader.tensors().size() || reader.tensors()[i].name != name) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the .cdz's shard layout puts tensor '", name, "' of ",
+                         s.file, " at position ", i,
+                         ", where the container holds another: the "
+                         "file is damaged"));
+      }
+      tensors[name] = Declared(reader.tensors()[i++]);
+    }
+  }
+  if (i != reader.tensors().size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the .cdz holds ", reader.tensors().size(),
+        " tensors but its shard layout names ", i, ": the file is damaged"));
+  }
+  auto writer =
+      ShardedSafetensorsWriter::Create(dir, *std::move(layout), tensors);
+  if (!writer.ok()) return writer.status();
+  if (auto s = DecodeEach(reader,
+                          [&](const std::string& name, absl::string_view b) {
+                            return (*writer)->Append(name, b);
+                          });
+      !s.ok()) {
+    return s;
+  }
+  return (*writer)->Finish();
+}
+
+absl::Status Decompress(const CdzReader& reader, const std::string& output) {
+  if (HasShardLayout(reader)) return ExportShardedSafetensors(reader, output);
+  auto out = NewAtomicFile(output);
+  if (!out.ok()) return out.status();
+  return ExportSafetensors(reader, *std::move(out));
 }
 
 }  // namespace condense::codec

@@ -22,13 +22,18 @@ absl::StatusOr<uint64_t> ElementCount(const std::vector<uint64_t>& shape,
   return n;
 }
 
+void WriteSectionFrame(SectionType type, uint32_t flags, uint64_t payload_size,
+                       ByteWriter* w) {
+  w->U32(static_cast<uint32_t>(type));
+  w->U32(flags);
+  w->U64(payload_size);
+}
+
 void AppendSection(SectionType type, uint32_t flags, absl::string_view payload,
                    std::string* out) {
   const size_t start = out->size();
   ByteWriter w(out);
-  w.U32(static_cast<uint32_t>(type));
-  w.U32(flags);
-  w.U64(payload.size());
+  WriteSectionFrame(type, flags, payload.size(), &w);
   w.Bytes(payload);
   const uint32_t crc = Crc32c(out->data() + start, out->size() - start);
   w.U32(crc);

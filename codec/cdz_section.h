@@ -32,6 +32,11 @@ struct TensorInfo {
 absl::StatusOr<uint64_t> ElementCount(const std::vector<uint64_t>& shape,
                                       uint64_t max_elements);
 
+// Writes a section's frame (type, flags, payload length), which comes before
+// its payload; the section's CRC covers frame and payload.
+void WriteSectionFrame(SectionType type, uint32_t flags, uint64_t payload_size,
+                       ByteWriter* w);
+
 // Appends a whole section (header, payload, CRC) to *out.
 void AppendSection(SectionType type, uint32_t flags, absl::string_view payload,
                    std::string* out);

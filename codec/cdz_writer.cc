@@ -161,26 +161,39 @@ absl::Status CdzWriter::AddQuantized(const std::string& name,
 
 absl::Status CdzWriter::WriteTensor(cdz::TensorInfo info,
                                     absl::string_view body, TensorSize size) {
-  std::string payload;
-  ByteWriter pw(&payload);
-  cdz::WriteTensorHeader(info, &pw);
-  pw.Bytes(body);
-  std::string section;
-  cdz::AppendSection(SectionType::kTensor, cdz::kSectionRequired, payload,
-                     &section);
-  info.section_offset = file_->Size();
-  info.section_size = section.size();
-  if (auto s = file_->Append(section); !s.ok()) {
-    error_ = s;
-    return s;
+  // The section as AppendSection frames it, written in three pieces so the
+  // body (a whole raw tensor, possibly large) is never copied.
+  std::string header;
+  {
+    std::string tensor_header;
+    ByteWriter th(&tensor_header);
+    cdz::WriteTensorHeader(info, &th);
+    ByteWriter w(&header);
+    cdz::WriteSectionFrame(SectionType::kTensor, cdz::kSectionRequired,
+                           tensor_header.size() + body.size(), &w);
+    w.Bytes(tensor_header);
   }
+  uint32_t crc = Crc32c(header.data(), header.size());
+  crc = Crc32cExtend(crc, body.data(), body.size());
+  std::string trailer;
+  ByteWriter(&trailer).U32(crc);
+  info.section_offset = file_->Size();
+  info.section_size = header.size() + body.size() + trailer.size();
+  for (absl::string_view piece :
+       {absl::string_view(header), body, absl::string_view(trailer)}) {
+    if (auto s = file_->Append(piece); !s.ok()) {
+      error_ = s;
+      return s;
+    }
+  }
+  const uint64_t section_size = info.section_size;
   size.name = info.name;
   size.encoding = info.encoding;
   size.dtype = info.dtype;
   size.numel = info.numel;
   size.original_bytes = OriginalBytes(info.dtype, info.numel);
-  size.total_bytes = section.size();
-  size.overhead_bytes += section.size() - body.size();
+  size.total_bytes = section_size;
+  size.overhead_bytes += section_size - body.size();
   sizes_.tensors.push_back(std::move(size));
   names_.insert(info.name);
   index_.push_back(std::move(info));

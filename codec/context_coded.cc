@@ -229,11 +229,15 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
 // Codes the indices of `values`' nonzeros in row-major order.
 std::string EncodeIndexStream(std::span<const float> values,
                               std::span<const float> sorted, uint64_t cols,
-                              int index_contexts, int limit) {
+                              uint64_t nonzeros, int index_contexts,
+                              int limit) {
   std::string out;
   const auto centroids = static_cast<uint32_t>(sorted.size());
   const int levels = IndexBits(centroids);
   if (levels == 0) return out;
+  // About the fixed-width size, which an adaptive code rarely exceeds: the
+  // candidates of a large tensor then hold no doubling slack.
+  out.reserve(nonzeros * static_cast<uint64_t>(levels) / 8 + 16);
   const size_t tree = size_t{1} << levels;
   std::vector<BitModel> models(tree * IndexSets(index_contexts));
   const CodebookLookup lookup(sorted);
@@ -301,6 +305,7 @@ absl::Status EncodeContextCoded(std::span<const float> values,
   if (nonzeros > 0 && nonzeros < numel) {
     for (int limit : limits) {
       std::string candidate;
+      candidate.reserve(numel / 8 + 16);  // About one bit per flag at most.
       RangeEncoder enc(&candidate, limit);
       std::vector<BitModel> models(kMaskContexts);
       MaskState state(numel / row_length, row_length);
@@ -326,8 +331,8 @@ absl::Status EncodeContextCoded(std::span<const float> values,
     for (int contexts = 0; contexts <= (sorted.size() > 2 ? 1 : 0);
          ++contexts) {
       for (int limit : limits) {
-        std::string candidate =
-            EncodeIndexStream(values, sorted, row_length, contexts, limit);
+        std::string candidate = EncodeIndexStream(values, sorted, row_length,
+                                                  nonzeros, contexts, limit);
         if (first || candidate.size() < indices.size()) {
           indices = std::move(candidate);
           index_contexts = contexts;

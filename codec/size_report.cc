@@ -36,7 +36,7 @@ double ModelSize::Ratio() const {
 }
 
 uint64_t OriginalBytes(DType dtype, uint64_t numel) {
-  return numel * (IsFloatingDType(dtype) ? 4 : DTypeSize(dtype));
+  return numel * DTypeSize(dtype);
 }
 
 const char* EncodingName(cdz::Encoding encoding) {
@@ -164,7 +164,7 @@ std::string FormatSizeTable(const ModelSize& m) {
     }
   }
   out += absl::StrFormat(
-      "total: %d bytes original (float32), %d bytes in file "
+      "total: %d bytes original, %d bytes in file "
       "(%d container), ratio %.1fx\n",
       m.OriginalBytes(), m.file_bytes, m.container_bytes, m.Ratio());
   return out;

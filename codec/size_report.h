@@ -60,8 +60,8 @@ struct ModelSize {
   double Ratio() const;
 };
 
-// The ratio's baseline for one tensor: numel * 4 for floating dtypes (the
-// model as float32), its own size otherwise.
+// The ratio's baseline for one tensor: its size in the dtype it came in (a
+// bf16 checkpoint counts 2 bytes a weight, a float32 model 4).
 uint64_t OriginalBytes(DType dtype, uint64_t numel);
 
 // Copies a quantized tensor's parts into *t; its small fields are added to

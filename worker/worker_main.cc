@@ -1,6 +1,8 @@
 // condense-worker: runs compressions. `--server ADDR` serves a condense
 // server (leases jobs, runs them, reports back); `run` does one compression
 // on this machine from files to files (the offline command).
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -102,6 +104,14 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // A tensor's buffers (a large layer is hundreds of MiB) are mapped and
+  // handed back to the system when freed. glibc's default threshold rises
+  // after the first such free, and later buffers then stay in per-thread
+  // arenas, so the process would keep the sum of the largest tensors each
+  // thread ever held rather than what is live.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
   try {
     return Main(argc, argv);
   } catch (const std::exception& e) {

@@ -132,9 +132,7 @@ absl::Status Verify(const std::string& path) {
 absl::Status Decompress(const std::string& path, const std::string& output) {
   auto reader = CdzReader::OpenPath(path);
   if (!reader.ok()) return reader.status();
-  auto out = NewAtomicFile(output);
-  if (!out.ok()) return out.status();
-  if (auto s = ExportSafetensors(**reader, *std::move(out)); !s.ok()) return s;
+  if (auto s = Decompress(**reader, output); !s.ok()) return s;
   std::cout << "wrote " << output << " (" << (*reader)->tensors().size()
             << " tensors)\n";
   return absl::OkStatus();
@@ -181,9 +179,13 @@ int Main(int argc, char** argv) {
       "verify", "Decode every tensor and check every checksum");
   verify_cmd->add_option("file", path, ".cdz file")->required();
   auto* decompress_cmd =
-      app.add_subcommand("decompress", "Decode to a safetensors file");
+      app.add_subcommand("decompress",
+                         "Decode to a safetensors file, or to the sharded "
+                         "checkpoint's directory it came from");
   decompress_cmd->add_option("file", path, ".cdz file")->required();
-  decompress_cmd->add_option("-o,--output", output, "safetensors file")
+  decompress_cmd
+      ->add_option("-o,--output", output,
+                   "safetensors file (a directory for a sharded checkpoint)")
       ->required();
 
   try {

@@ -137,6 +137,10 @@ absl::Status Publish(const std::string& out_dir, RunOutputs* out) {
     if (path->empty()) continue;
     const fs::path target = fs::path(out_dir) / fs::path(*path).filename();
     std::error_code ec;
+    // A directory (a sharded checkpoint) replaces an older one whole.
+    if (fs::is_directory(*path, ec) && fs::is_directory(target, ec)) {
+      fs::remove_all(target, ec);
+    }
     fs::rename(*path, target, ec);
     if (ec) {
       return absl::InternalError(absl::StrCat(
@@ -372,7 +376,10 @@ absl::Status RunStreamed(Run& run, const fs::path& dir, RunOutputs* out) {
     Emit(run.observer, ev);
   }
   out->cdz_path = (dir / artifacts::kCdz).string();
-  out->safetensors_path = (dir / artifacts::kSafetensors).string();
+  out->safetensors_path =
+      (dir / (source.shard_layout() != nullptr ? artifacts::kShardedSafetensors
+                                               : artifacts::kSafetensors))
+          .string();
   if (source.module() != nullptr) {
     out->torchscript_path = (dir / artifacts::kTorchScript).string();
   }

@@ -51,6 +51,7 @@ struct RunInputs {
 struct RunOutputs {
   std::string cdz_path;
   std::string torchscript_path;  // Empty for safetensors inputs.
+  // One file, or for a sharded checkpoint a directory in its layout.
   std::string safetensors_path;
   std::string report_path;
   std::string report_html_path;  // report.html, rendered from `report`.

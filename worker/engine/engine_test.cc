@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/engine/model.h"
+#include "worker/engine/model_source.h"
 #include "worker/engine/stages.h"
 #include "worker/engine/testing/engine_testing.h"
 
@@ -18,6 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using testing::MakeMlp;
+using ::testing::Not;
 using testing::SaveModule;
 using testing::TempDir;
 using testing::WriteClassificationData;
@@ -292,6 +294,21 @@ TEST(EngineTest, DataFreeSafetensorsModel) {
   c.stages[0].quantize.epochs = 1;
   auto bad = RunCompression(c, in.run, nullptr, nullptr);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A model saved by a newer PyTorch that calls an op this LibTorch lacks
+// (worker/engine/testdata/make_unknown_op_model.py) is refused with the op's
+// name and what to do, not LibTorch's traceback.
+TEST(EngineTest, ModelCallingAnUnknownOpIsRefusedNamingIt) {
+  const std::string path = std::string(CONDENSE_SOURCE_DIR) +
+                           "/worker/engine/testdata/unknown_op.pt";
+  auto source = OpenModelSource(path, std::nullopt);
+  ASSERT_FALSE(source.ok());
+  EXPECT_EQ(source.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string m(source.status().message());
+  EXPECT_THAT(m, HasSubstr("calls aten::zelu, which this worker's LibTorch"));
+  EXPECT_THAT(m, HasSubstr("Re-export it"));
+  EXPECT_THAT(m, Not(HasSubstr("suggestions")));
 }
 
 TEST(EngineTest, TiedParametersAreStoredOnceAndStayTied) {

@@ -1,5 +1,6 @@
 #include "worker/engine/model_source.h"
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -9,12 +10,46 @@
 #include "absl/strings/str_cat.h"
 #include "base/sha256.h"
 #include "codec/safetensors.h"
+#include "codec/safetensors_shards.h"
+#include "torch/version.h"
 #include "worker/engine/model.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
 
 namespace condense::engine {
 namespace {
+
+// A TorchScript file saved by a newer PyTorch may call an op this LibTorch
+// lacks (PyTorch 2.x attention calls aten::scaled_dot_product_attention);
+// LibTorch says "Unknown builtin op: aten::NAME" deep in its message. The
+// user needs the op's name and a way out, not the script traceback.
+absl::Status ExplainMissingOp(const absl::Status& st, const std::string& path) {
+  constexpr absl::string_view kUnknown = "Unknown builtin op: ";
+  const absl::string_view m = st.message();
+  const size_t at = m.find(kUnknown);
+  if (at == absl::string_view::npos) return st;
+  size_t end = at + kUnknown.size();
+  while (end < m.size() &&
+         (std::isalnum(static_cast<unsigned char>(m[end])) || m[end] == '_' ||
+          m[end] == ':' ||
+          (m[end] == '.' && end + 1 < m.size() &&
+           std::isalnum(static_cast<unsigned char>(m[end + 1]))))) {
+    ++end;
+  }
+  const absl::string_view op =
+      m.substr(at + kUnknown.size(), end - at - kUnknown.size());
+  return absl::InvalidArgumentError(absl::StrCat(
+      "model ", path, " calls ", op, ", which this worker's LibTorch ",
+      TORCH_VERSION,
+      " does not have: the model was saved by a newer PyTorch. Re-export it "
+      "using only ops LibTorch ",
+      TORCH_VERSION,
+      " knows (for attention: write softmax(q @ k.transpose(-2, -1) * scale) "
+      "@ v instead of F.scaled_dot_product_attention or "
+      "nn.MultiheadAttention's "
+      "fast path), or run workers built on a LibTorch that has the op "
+      "(docs/engine.md, \"PyTorch 2.x models\")"));
+}
 
 class TorchScriptSource : public ModelSource {
  public:
@@ -32,7 +67,7 @@ class TorchScriptSource : public ModelSource {
           return absl::OkStatus();
         },
         absl::StatusCode::kInvalidArgument);
-    if (!st.ok()) return st;
+    if (!st.ok()) return ExplainMissingOp(st, path);
     return std::unique_ptr<ModelSource>(std::move(s));
   }
 
@@ -94,6 +129,8 @@ class TorchScriptSource : public ModelSource {
   std::vector<torch::Tensor> live_;
 };
 
+// A state dict in one safetensors file or in the shards of a checkpoint:
+// tensors in file order, shard after shard, each read on demand.
 class SafetensorsSource : public ModelSource {
  public:
   static absl::StatusOr<std::unique_ptr<ModelSource>> Open(
@@ -101,46 +138,55 @@ class SafetensorsSource : public ModelSource {
     auto reader = codec::SafetensorsReader::OpenPath(path);
     if (!reader.ok()) return reader.status();
     std::unique_ptr<SafetensorsSource> s(new SafetensorsSource);
-    s->reader_ = *std::move(reader);
-    for (const codec::SafetensorsEntry& e : s->reader_->entries()) {
-      TensorEntry t;
-      t.name = e.name;
-      t.shape.assign(e.shape.begin(), e.shape.end());
-      t.dtype = e.dtype;
-      // A state dict does not say what is a parameter: floating tensors are
-      // treated as parameters, the rest (counters, index tables) as buffers.
-      t.parameter = codec::IsFloatingDType(e.dtype);
-      t.role = t.parameter
-                   ? RoleFromName(e.name, static_cast<int>(e.shape.size()))
-                   : TensorRole::kBuffer;
-      s->tensors_.push_back(std::move(t));
+    for (const codec::SafetensorsEntry& e : (*reader)->entries()) {
+      s->Add(**reader, e);
     }
+    s->single_ = *std::move(reader);
     return std::unique_ptr<ModelSource>(std::move(s));
   }
 
-  ModelFormat format() const override { return ModelFormat::kSafetensors; }
+  static absl::StatusOr<std::unique_ptr<ModelSource>> OpenSharded(
+      const std::string& path) {
+    auto checkpoint = codec::ShardedSafetensors::Open(path);
+    if (!checkpoint.ok()) return checkpoint.status();
+    std::unique_ptr<SafetensorsSource> s(new SafetensorsSource);
+    for (const auto& e : (*checkpoint)->entries()) {
+      s->Add((*checkpoint)->shard(e.shard), *e.entry);
+    }
+    s->sharded_ = *std::move(checkpoint);
+    return std::unique_ptr<ModelSource>(std::move(s));
+  }
+
+  ModelFormat format() const override {
+    return sharded_ ? ModelFormat::kSafetensorsSharded
+                    : ModelFormat::kSafetensors;
+  }
   bool reads_allocate() const override { return true; }
+  const codec::ShardLayout* shard_layout() const override {
+    return sharded_ ? &sharded_->layout() : nullptr;
+  }
   absl::StatusOr<torch::Tensor> Read(size_t i) const override {
     if (i >= tensors_.size()) return absl::OutOfRangeError("no such tensor");
-    const codec::SafetensorsEntry& e = reader_->entries()[i];
+    const auto& [reader, e] = stored_[i];
     const TensorEntry& t = tensors_[i];
     absl::StatusOr<torch::Tensor> out;
     absl::Status st = TorchCall(
-        absl::StrCat("reading ", e.name, " of ", path_), [&]() -> absl::Status {
+        absl::StrCat("reading ", e->name, " of ", path_),
+        [&]() -> absl::Status {
           if (t.floating()) {
             torch::Tensor x = torch::empty(t.shape, torch::kFloat32);
-            auto s = reader_->ReadFloat32Into(
-                e, {x.data_ptr<float>(), static_cast<size_t>(x.numel())});
+            auto s = reader->ReadFloat32Into(
+                *e, {x.data_ptr<float>(), static_cast<size_t>(x.numel())});
             if (!s.ok()) return s;
             out = x;
             return absl::OkStatus();
           }
-          auto dtype = TorchDType(e.dtype);
+          auto dtype = TorchDType(e->dtype);
           if (!dtype.ok()) return dtype.status();
           torch::Tensor x = torch::empty(t.shape, *dtype);
-          auto s = reader_->ReadBytesInto(
-              e, {static_cast<uint8_t*>(x.data_ptr()),
-                  static_cast<size_t>(x.numel() * x.element_size())});
+          auto s = reader->ReadBytesInto(
+              *e, {static_cast<uint8_t*>(x.data_ptr()),
+                   static_cast<size_t>(x.numel() * x.element_size())});
           if (!s.ok()) return s;
           out = x;
           return absl::OkStatus();
@@ -150,8 +196,44 @@ class SafetensorsSource : public ModelSource {
   }
 
  private:
-  std::unique_ptr<codec::SafetensorsReader> reader_;
+  void Add(const codec::SafetensorsReader& reader,
+           const codec::SafetensorsEntry& e) {
+    TensorEntry t;
+    t.name = e.name;
+    t.shape.assign(e.shape.begin(), e.shape.end());
+    t.dtype = e.dtype;
+    // A state dict does not say what is a parameter: floating tensors are
+    // treated as parameters, the rest (counters, index tables) as buffers.
+    t.parameter = codec::IsFloatingDType(e.dtype);
+    t.role = t.parameter
+                 ? RoleFromName(e.name, static_cast<int>(e.shape.size()))
+                 : TensorRole::kBuffer;
+    tensors_.push_back(std::move(t));
+    stored_.emplace_back(&reader, &e);
+  }
+
+  std::unique_ptr<codec::SafetensorsReader> single_;
+  std::unique_ptr<codec::ShardedSafetensors> sharded_;
+  // Per tensor: the reader holding it and its entry there (owned by
+  // single_ or sharded_).
+  std::vector<std::pair<const codec::SafetensorsReader*,
+                        const codec::SafetensorsEntry*>>
+      stored_;
 };
+
+// The digest of a sharded checkpoint: over each file's name and digest.
+absl::StatusOr<std::string> CheckpointSha256(const std::string& path) {
+  auto checkpoint = codec::ShardedSafetensors::Open(path);
+  if (!checkpoint.ok()) return checkpoint.status();
+  std::string lines;
+  for (const std::string& f : (*checkpoint)->Files()) {
+    auto digest = base::FileSha256Hex(f);
+    if (!digest.ok()) return digest.status();
+    absl::StrAppend(&lines, std::filesystem::path(f).filename().string(), " ",
+                    *digest, "\n");
+  }
+  return base::Sha256Hex(lines);
+}
 
 }  // namespace
 
@@ -162,6 +244,9 @@ int64_t TensorEntry::numel() const {
 }
 
 absl::StatusOr<ModelFormat> SniffModelFormat(const std::string& path) {
+  if (codec::ShardedSafetensors::Looks(path)) {
+    return ModelFormat::kSafetensorsSharded;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("model file ", path, " not found"));
@@ -174,9 +259,10 @@ absl::StatusOr<ModelFormat> SniffModelFormat(const std::string& path) {
   if (in.gcount() == 9 && head[8] == '{') return ModelFormat::kSafetensors;
   return absl::InvalidArgumentError(absl::StrCat(
       path,
-      " is neither a TorchScript file (a zip archive from torch.jit.save) "
-      "nor a safetensors state dict: export the model with torch.jit.save "
-      "or safetensors"));
+      " is neither a TorchScript file (a zip archive from torch.jit.save), "
+      "a safetensors state dict, nor a sharded safetensors checkpoint (its "
+      "directory or model.safetensors.index.json): export the model with "
+      "torch.jit.save or safetensors"));
 }
 
 absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
@@ -192,10 +278,22 @@ absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
   // The digest (for the manifest and checkpoints) is computed on another
   // core while the model loads: both are a pass over the file.
   absl::StatusOr<std::string> digest;
-  std::thread hasher([&] { digest = base::FileSha256Hex(path); });
-  absl::StatusOr<std::unique_ptr<ModelSource>> source =
-      *format == ModelFormat::kTorchScript ? TorchScriptSource::Open(path)
-                                           : SafetensorsSource::Open(path);
+  std::thread hasher([&, f = *format] {
+    digest = f == ModelFormat::kSafetensorsSharded ? CheckpointSha256(path)
+                                                   : base::FileSha256Hex(path);
+  });
+  absl::StatusOr<std::unique_ptr<ModelSource>> source;
+  switch (*format) {
+    case ModelFormat::kTorchScript:
+      source = TorchScriptSource::Open(path);
+      break;
+    case ModelFormat::kSafetensors:
+      source = SafetensorsSource::Open(path);
+      break;
+    case ModelFormat::kSafetensorsSharded:
+      source = SafetensorsSource::OpenSharded(path);
+      break;
+  }
   hasher.join();
   if (!source.ok()) return source.status();
   if (!digest.ok()) {

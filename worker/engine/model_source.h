@@ -19,14 +19,16 @@
 
 #include "absl/status/statusor.h"
 #include "codec/dtype.h"
+#include "codec/safetensors_shards.h"
 #include "worker/engine/model_format.h"
 #include "worker/engine/tensor_role.h"
 #include "worker/engine/torch_includes.h"
 
 namespace condense::engine {
 
-// The format of the file at `path` from its first bytes: a zip archive is
-// TorchScript, an 8-byte length and a JSON object is safetensors.
+// The format of the model at `path` from its first bytes: a zip archive is
+// TorchScript, an 8-byte length and a JSON object is safetensors, a
+// directory or a JSON index with a weight_map is a sharded checkpoint.
 absl::StatusOr<ModelFormat> SniffModelFormat(const std::string& path);
 
 // One tensor of the model: a parameter or a buffer, tied ones listed once.
@@ -61,6 +63,9 @@ class ModelSource {
   virtual bool reads_allocate() const = 0;
   // The trainable module when the format has one, else null.
   virtual torch::jit::Module* module() { return nullptr; }
+  // For a sharded checkpoint, which tensor lives in which shard (tensors()
+  // lists them in this order); else null.
+  virtual const codec::ShardLayout* shard_layout() const { return nullptr; }
 
  protected:
   friend absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(

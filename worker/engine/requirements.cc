@@ -10,16 +10,20 @@ const char* ModelFormatName(ModelFormat format) {
       return "torchscript";
     case ModelFormat::kSafetensors:
       return "safetensors";
+    case ModelFormat::kSafetensorsSharded:
+      return "safetensors-sharded";
   }
   return "unknown";
 }
 
 absl::StatusOr<ModelFormat> ParseModelFormat(const std::string& name) {
-  for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors}) {
+  for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors,
+                        ModelFormat::kSafetensorsSharded}) {
     if (name == ModelFormatName(f)) return f;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown model format '", name, "': use torchscript or safetensors"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown model format '", name,
+                   "': use torchscript, safetensors or safetensors-sharded"));
 }
 
 const char* StageName(StageConfig::Kind kind) {
@@ -59,7 +63,7 @@ int StageEpochs(const StageConfig& s, bool has_data) {
 }
 
 absl::Status CheckSpecFits(const EngineConfig& config, const JobFacts& facts) {
-  const bool state_dict = facts.format == ModelFormat::kSafetensors;
+  const bool state_dict = IsStateDict(facts.format);
   if (state_dict && facts.has_data) {
     return absl::InvalidArgumentError(
         "the model is a weights-only safetensors state dict, which cannot be "

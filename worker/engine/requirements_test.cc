@@ -32,13 +32,14 @@ TEST(RequirementsTest, CrossEntropyNeedsLabelsOnceTheyAreKnown) {
 }
 
 TEST(RequirementsTest, FormatNames) {
-  for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors}) {
+  for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors,
+                        ModelFormat::kSafetensorsSharded}) {
     auto parsed = ParseModelFormat(ModelFormatName(f));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, f);
   }
   EXPECT_THAT(ParseModelFormat("onnx").status().message(),
-              HasSubstr("torchscript or safetensors"));
+              HasSubstr("torchscript, safetensors or safetensors-sharded"));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -40,6 +41,120 @@ std::span<float> Floats(const torch::Tensor& t) {
 std::vector<uint64_t> Shape(const TensorEntry& e) {
   return {e.shape.begin(), e.shape.end()};
 }
+
+// Quantized weights are read as float32; a model held in F16 or BF16 gets
+// them rounded to its dtype's grid, and its codebook with them, so the .cdz,
+// the exports and the model's own dtype all give the same values. Centroids
+// that round together merge; one that rounds to zero prunes its weights.
+bool NarrowFloat(codec::DType dtype) {
+  return dtype == codec::DType::kF16 || dtype == codec::DType::kBF16;
+}
+
+void SnapToDType(codec::DType dtype, std::span<float> w) {
+  if (!NarrowFloat(dtype)) return;
+  const size_t size = codec::DTypeSize(dtype);
+  const size_t chunk = 1 << 16;
+  std::vector<uint8_t> narrow(std::min(w.size(), chunk) * size);
+  for (size_t at = 0; at < w.size(); at += chunk) {
+    const size_t n = std::min(w.size() - at, chunk);
+    codec::ConvertFromFloat32(dtype, w.data() + at, n, narrow.data());
+    codec::ConvertToFloat32(dtype, narrow.data(), n, w.data() + at);
+  }
+}
+
+void SnapCodebookToDType(codec::DType dtype, std::vector<float>* codebook) {
+  if (!NarrowFloat(dtype)) return;
+  SnapToDType(dtype, *codebook);
+  std::erase(*codebook, 0.0f);
+  std::sort(codebook->begin(), codebook->end());
+  codebook->erase(std::unique(codebook->begin(), codebook->end()),
+                  codebook->end());
+  if (codebook->empty()) codebook->push_back(0.0f);  // As UsedCentroids.
+}
+
+// A tensor's bytes in the dtype the source holds it in: floating tensors
+// were read as float32 and go back to F16, BF16 or F64 here (exactly, since
+// their values came from that dtype or were snapped to it). A tensor the
+// run owns (`overwrite`) is narrowed in its own memory, a chunk at a time
+// through a small buffer, so a large bf16 tensor needs no second copy.
+class StoredBytes {
+ public:
+  StoredBytes(const TensorEntry& e, const torch::Tensor& t, bool overwrite) {
+    auto* data = static_cast<uint8_t*>(t.data_ptr());
+    const size_t n = static_cast<size_t>(t.numel());
+    if (!e.floating() || e.dtype == codec::DType::kF32) {
+      view_ = {data, n * static_cast<size_t>(t.element_size())};
+      return;
+    }
+    const size_t size = codec::DTypeSize(e.dtype);
+    const float* values = t.data_ptr<float>();
+    if (!overwrite || size > sizeof(float)) {
+      converted_.resize(n * size);
+      codec::ConvertFromFloat32(e.dtype, values, n, converted_.data());
+      view_ = converted_;
+      return;
+    }
+    // Chunk k's narrow bytes end at (k + 1) * chunk * size, inside the
+    // floats chunks 0..k held, which are already converted.
+    constexpr size_t kChunk = 1 << 14;
+    std::vector<uint8_t> buffer(std::min(n, kChunk) * size);
+    for (size_t at = 0; at < n; at += kChunk) {
+      const size_t count = std::min(n - at, kChunk);
+      codec::ConvertFromFloat32(e.dtype, values + at, count, buffer.data());
+      std::memcpy(data + at * size, buffer.data(), count * size);
+    }
+    view_ = {data, n * size};
+  }
+  std::span<const uint8_t> bytes() const { return view_; }
+  absl::string_view chars() const {
+    return {reinterpret_cast<const char*>(view_.data()), view_.size()};
+  }
+
+ private:
+  std::vector<uint8_t> converted_;
+  std::span<const uint8_t> view_;
+};
+
+// Where the decoded model goes: one safetensors file, or a sharded
+// checkpoint's layout rebuilt in a directory.
+class SafetensorsExport {
+ public:
+  absl::Status Open(const std::string& path, const ModelSource& source,
+                    const codec::Manifest& manifest) {
+    if (const codec::ShardLayout* layout = source.shard_layout()) {
+      std::map<std::string, codec::SafetensorsWriter::Tensor> tensors;
+      for (const TensorEntry& e : source.tensors()) {
+        tensors[e.name] = {e.name, e.dtype, Shape(e)};
+      }
+      auto w = codec::ShardedSafetensorsWriter::Create(path, *layout, tensors);
+      if (!w.ok()) return w.status();
+      sharded_ = *std::move(w);
+      return absl::OkStatus();
+    }
+    std::vector<codec::SafetensorsWriter::Tensor> declared;
+    for (const TensorEntry& e : source.tensors()) {
+      declared.push_back({e.name, e.dtype, Shape(e)});
+    }
+    auto file = codec::NewAtomicFile(path);
+    if (!file.ok()) return file.status();
+    auto w = codec::SafetensorsWriter::Create(*std::move(file),
+                                              std::move(declared), manifest);
+    if (!w.ok()) return w.status();
+    single_ = *std::move(w);
+    return absl::OkStatus();
+  }
+  absl::Status Append(const std::string& name, absl::string_view bytes) {
+    return sharded_ ? sharded_->Append(name, bytes)
+                    : single_->Append(name, bytes);
+  }
+  absl::Status Finish() {
+    return sharded_ ? sharded_->Finish() : single_->Finish();
+  }
+
+ private:
+  std::unique_ptr<codec::SafetensorsWriter> single_;
+  std::unique_ptr<codec::ShardedSafetensorsWriter> sharded_;
+};
 
 // A stage's record before any tensor's part is added (streamed stages
 // neither step nor train).
@@ -148,6 +263,7 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
     r->weights.centroids = std::vector<double>(
         c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
   }
+  SnapToDType(e.dtype, w);
   for (float& v : w) {
     if (v == 0.0f) v = 0.0f;  // +0.0, as the codec decodes zeros.
   }
@@ -163,10 +279,10 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
     }
     codebook = *std::move(found);
   }
+  SnapCodebookToDType(e.dtype, &codebook);
   const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
-  auto encoded =
-      codec::CdzWriter::EncodeQuantized(e.name, codec::DType::kF32, Shape(e), w,
-                                        codebook, {.gap_bits = lc.gap_bits});
+  auto encoded = codec::CdzWriter::EncodeQuantized(
+      e.name, e.dtype, Shape(e), w, codebook, {.gap_bits = lc.gap_bits});
   if (!encoded.ok()) return encoded.status();
   // Decoding into the tensor itself makes every export exactly what the
   // .cdz decodes to; the CRC proves that is what was encoded.
@@ -234,20 +350,17 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
     for (const std::string& a : e.aliases) aliases[a] = e.name;
   }
   if (!aliases.empty()) full["aliases"] = aliases.dump();
+  if (const codec::ShardLayout* layout = source_.shard_layout()) {
+    full[codec::kShardLayoutKey] = codec::ShardLayoutToJson(*layout);
+  }
   auto cdz_file = codec::NewAtomicFile(paths.cdz);
   if (!cdz_file.ok()) return cdz_file.status();
   auto cdz = codec::CdzWriter::Create(*std::move(cdz_file), full);
   if (!cdz.ok()) return cdz.status();
-  std::vector<codec::SafetensorsWriter::Tensor> declared;
-  for (const TensorEntry& e : entries) {
-    declared.push_back(
-        {e.name, e.floating() ? codec::DType::kF32 : e.dtype, Shape(e)});
+  SafetensorsExport safetensors;
+  if (auto st = safetensors.Open(paths.safetensors, source_, full); !st.ok()) {
+    return st;
   }
-  auto st_file = codec::NewAtomicFile(paths.safetensors);
-  if (!st_file.ok()) return st_file.status();
-  auto safetensors = codec::SafetensorsWriter::Create(
-      *std::move(st_file), std::move(declared), full);
-  if (!safetensors.ok()) return safetensors.status();
 
   // Admission: a tensor starts when the ones in flight (read, processed or
   // waiting to be written) leave room for it within the largest one's
@@ -337,24 +450,16 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
     if (st.ok() && cancel != nullptr && cancel->cancelled()) {
       st = absl::CancelledError("cancelled while encoding");
     }
+    std::optional<StoredBytes> stored;
     if (st.ok()) {
-      st = r.encoded ? (*cdz)->AddEncoded(*std::move(r.encoded))
-                     : TorchCall("storing " + e.name, [&]() -> absl::Status {
-                         auto dtype = CodecDType(r.tensor.scalar_type());
-                         if (!dtype.ok()) return dtype.status();
-                         return (*cdz)->AddRaw(
-                             e.name, *dtype, Shape(e),
-                             {static_cast<const uint8_t*>(r.tensor.data_ptr()),
-                              static_cast<size_t>(r.tensor.numel() *
-                                                  r.tensor.element_size())});
-                       });
+      st = TorchCall("storing " + e.name, [&]() -> absl::Status {
+        stored.emplace(e, r.tensor, source_.reads_allocate());
+        return r.encoded
+                   ? (*cdz)->AddEncoded(*std::move(r.encoded))
+                   : (*cdz)->AddRaw(e.name, e.dtype, Shape(e), stored->bytes());
+      });
     }
-    if (st.ok()) {
-      st = (*safetensors)
-               ->Append(e.name, {static_cast<const char*>(r.tensor.data_ptr()),
-                                 static_cast<size_t>(r.tensor.numel() *
-                                                     r.tensor.element_size())});
-    }
+    if (st.ok()) st = safetensors.Append(e.name, stored->chars());
     if (!st.ok()) return st;
     for (size_t s = 0; s < stage_count; ++s) {
       stage_bytes[s].Add(r.stage_bytes[s]);
@@ -381,6 +486,7 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
       out.weights.push_back(std::move(r.weights));
     }
     out.tensors.push_back({(*cdz)->tensor_sizes().back(), r.facts});
+    stored.reset();
     r = TensorResult();  // Drops the tensor before admitting the next.
     {
       std::lock_guard lock(mu);
@@ -401,7 +507,7 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
     }
   }
   if (auto st = (*cdz)->Finish(); !st.ok()) return st;
-  if (auto st = (*safetensors)->Finish(); !st.ok()) return st;
+  if (auto st = safetensors.Finish(); !st.ok()) return st;
   out.sizes = (*cdz)->sizes();
   out.sparsity = total > 0 ? 1.0 - static_cast<double>(nonzero) / total : 0;
   for (size_t s = 0; s < stage_count; ++s) {

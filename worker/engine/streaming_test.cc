@@ -1,11 +1,15 @@
 #include "worker/engine/streaming.h"
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
+#include "codec/safetensors_shards.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/engine/engine.h"
@@ -164,6 +168,143 @@ TEST(StreamingTest, CancelStopsAndLeavesNoOutput) {
   auto out = RunCompression(DataFreeConfig(false), in, nullptr, &cancel);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kCancelled);
   EXPECT_FALSE(std::filesystem::exists(in.out_dir + "/model.cdz"));
+}
+
+// A Hugging Face style checkpoint in bf16 and fp16: two shards and an index.
+std::string MakeHalfCheckpoint(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  struct T {
+    std::string name;
+    codec::DType dtype;
+    std::vector<uint64_t> shape;
+  };
+  const std::vector<std::vector<T>> shards = {
+      {{"embed.weight", codec::DType::kBF16, {40, 24}},
+       {"block.fc.weight", codec::DType::kBF16, {48, 24}},
+       {"block.fc.bias", codec::DType::kBF16, {48}}},
+      {{"block.norm.weight", codec::DType::kF32, {24}},
+       {"block.out.weight", codec::DType::kF16, {24, 48}},
+       {"step", codec::DType::kI64, {1}}}};
+  nlohmann::json map = nlohmann::json::object();
+  torch::manual_seed(5);
+  for (size_t s = 0; s < shards.size(); ++s) {
+    const std::string file =
+        "model-0000" + std::to_string(s + 1) + "-of-00002.safetensors";
+    std::vector<codec::SafetensorsWriter::Tensor> declared;
+    for (const T& t : shards[s]) {
+      declared.push_back({t.name, t.dtype, t.shape});
+      map[t.name] = file;
+    }
+    auto w = codec::SafetensorsWriter::Create(
+        *codec::NewAtomicFile(dir + "/" + file), declared, {{"format", "pt"}});
+    EXPECT_TRUE(w.ok());
+    for (const T& t : shards[s]) {
+      std::vector<int64_t> shape(t.shape.begin(), t.shape.end());
+      torch::Tensor x =
+          t.dtype == codec::DType::kI64
+              ? torch::full(shape, 7, torch::kInt64)
+              : (0.05 * torch::randn(shape))
+                    .to(t.dtype == codec::DType::kBF16  ? torch::kBFloat16
+                        : t.dtype == codec::DType::kF16 ? torch::kFloat16
+                                                        : torch::kFloat32);
+      EXPECT_TRUE((*w)->Append(t.name, {static_cast<const char*>(x.data_ptr()),
+                                        static_cast<size_t>(x.numel() *
+                                                            x.element_size())})
+                      .ok());
+    }
+    EXPECT_TRUE((*w)->Finish().ok());
+  }
+  std::ofstream(dir + "/model.safetensors.index.json") << nlohmann::json{
+      {"metadata", {{"total_size", 0}}}, {"weight_map", map}}.dump();
+  return dir;
+}
+
+// Read and written in their own dtypes, shard by shard: the exported
+// checkpoint has the input's layout, its raw tensors bit for bit, and its
+// compressed ones exactly as the .cdz decodes them in their dtype.
+TEST(StreamingTest, ShardedHalfCheckpointComesBackInItsLayoutAndDTypes) {
+  namespace fs = std::filesystem;
+  const std::string dir = TempDir("stream_sharded");
+  const std::string model = MakeHalfCheckpoint(dir + "/ckpt");
+  RunInputs in;
+  in.model_path = model + "/model.safetensors.index.json";
+  in.out_dir = dir + "/out";
+  in.threads = 2;
+  auto out = RunCompression(DataFreeConfig(false), in, nullptr, nullptr);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->report["model"]["format"], "safetensors-sharded");
+  ASSERT_TRUE(fs::is_directory(out->safetensors_path));
+  EXPECT_EQ(fs::path(out->safetensors_path).filename(), "model-shards");
+
+  auto original = codec::ShardedSafetensors::Open(model);
+  auto exported = codec::ShardedSafetensors::Open(out->safetensors_path);
+  ASSERT_TRUE(original.ok()) << original.status();
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  const codec::ShardLayout& a_layout = (*original)->layout();
+  const codec::ShardLayout& b_layout = (*exported)->layout();
+  EXPECT_EQ(b_layout.index_file, a_layout.index_file);
+  ASSERT_EQ(b_layout.shards.size(), a_layout.shards.size());
+  for (size_t s = 0; s < a_layout.shards.size(); ++s) {
+    EXPECT_EQ(b_layout.shards[s].file, a_layout.shards[s].file);
+    EXPECT_EQ(b_layout.shards[s].metadata, a_layout.shards[s].metadata);
+    EXPECT_EQ(b_layout.shards[s].tensors, a_layout.shards[s].tensors);
+  }
+  auto reader = codec::CdzReader::OpenPath(out->cdz_path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  uint64_t original_bytes = 0;
+  int compressed = 0;
+  for (size_t i = 0; i < (*original)->entries().size(); ++i) {
+    const auto& a = (*original)->entries()[i];
+    const auto& b = (*exported)->entries()[i];
+    SCOPED_TRACE(a.entry->name);
+    ASSERT_EQ(b.entry->name, a.entry->name);
+    EXPECT_EQ(b.entry->dtype, a.entry->dtype);
+    EXPECT_EQ(b.entry->shape, a.entry->shape);
+    original_bytes += a.entry->data_bytes;
+    std::vector<uint8_t> before, after;
+    ASSERT_TRUE((*original)->shard(a.shard).ReadBytes(*a.entry, &before).ok());
+    ASSERT_TRUE((*exported)->shard(b.shard).ReadBytes(*b.entry, &after).ok());
+    const codec::cdz::TensorInfo& info = (*reader)->tensors()[i];
+    EXPECT_EQ(info.name, a.entry->name);
+    EXPECT_EQ(info.dtype, a.entry->dtype);
+    std::vector<uint8_t> decoded(after.size());
+    codec::DecodeScratch scratch;
+    ASSERT_TRUE((*reader)->DecodeTo(i, info.dtype, decoded, &scratch).ok());
+    EXPECT_EQ(decoded, after);
+    if (info.encoding == codec::cdz::Encoding::kRaw) {
+      EXPECT_EQ(after, before);
+      continue;
+    }
+    ++compressed;
+    // Quantized in its own dtype: few distinct values, close to the input.
+    std::vector<float> x(a.entry->numel), y(a.entry->numel);
+    codec::ConvertToFloat32(a.entry->dtype, before.data(), x.size(), x.data());
+    codec::ConvertToFloat32(a.entry->dtype, after.data(), y.size(), y.data());
+    std::set<float> distinct(y.begin(), y.end());
+    EXPECT_LE(distinct.size(), 257u);
+    double err = 0, norm = 0;
+    for (size_t k = 0; k < x.size(); ++k) {
+      err += (x[k] - y[k]) * (x[k] - y[k]);
+      norm += x[k] * x[k];
+    }
+    EXPECT_LT(std::sqrt(err / norm), 0.1);
+  }
+  EXPECT_EQ(compressed, 3);  // embed, fc and out weights.
+  // The ratio's baseline is the checkpoint's own bytes, 2 per bf16 weight.
+  EXPECT_EQ(out->report["totals"]["original_bytes"], original_bytes);
+  EXPECT_EQ(nlohmann::json::parse(b_layout.index_metadata)["total_size"],
+            original_bytes);
+
+  // The .cdz alone rebuilds the same checkpoint.
+  const std::string again = dir + "/again";
+  ASSERT_TRUE(codec::ExportShardedSafetensors(**reader, again).ok());
+  for (const auto& f : fs::directory_iterator(again)) {
+    EXPECT_EQ(
+        ReadFile(f.path().string()),
+        ReadFile(out->safetensors_path + "/" + f.path().filename().string()))
+        << f.path();
+  }
 }
 
 TEST(StreamingTest, GlobalSparsityRunsInMemory) {
