@@ -31,7 +31,7 @@ void Write(const fs::path& p, const std::string& text) {
 }
 
 fs::path FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("shards_" + name);
+  fs::path dir = fs::path(::testing::TempDir()) / ("shards_" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
