@@ -70,7 +70,7 @@ cdz_status FromStatus(const absl::Status& s) {
     default:
       break;
   }
-  return Fail(code, std::string(s.message()));
+  return Fail(code, std::string{s.message()});
 }
 
 // Runs f, turning a C++ exception (only std::bad_alloc is expected) into a
