@@ -13,9 +13,10 @@ SafetensorsWriter::Tensor Declared(const cdz::TensorInfo& t) {
   return {t.name, t.dtype, t.shape};
 }
 
-// Decodes tensor i in its own dtype and hands the bytes to `append`.
-template <typename Append>
-absl::Status DecodeEach(const CdzReader& reader, Append append) {
+// Decodes every tensor in its own dtype, appends it to `writer` (a
+// SafetensorsWriter or a ShardedSafetensorsWriter) and finishes it.
+template <typename Writer>
+absl::Status DecodeInto(const CdzReader& reader, Writer& writer) {
   DecodeScratch scratch;
   std::vector<uint8_t> bytes;
   for (size_t i = 0; i < reader.tensors().size(); ++i) {
@@ -26,14 +27,15 @@ absl::Status DecodeEach(const CdzReader& reader, Append append) {
         !s.ok()) {
       return s;
     }
-    if (auto s = append(t.name, absl::string_view(
-                                    reinterpret_cast<const char*>(bytes.data()),
-                                    bytes.size()));
+    if (auto s = writer.Append(
+            t.name,
+            absl::string_view(reinterpret_cast<const char*>(bytes.data()),
+                              bytes.size()));
         !s.ok()) {
       return s;
     }
   }
-  return absl::OkStatus();
+  return writer.Finish();
 }
 
 }  // namespace
@@ -45,14 +47,7 @@ absl::Status ExportSafetensors(const CdzReader& reader,
   auto writer = SafetensorsWriter::Create(std::move(out), std::move(declared),
                                           reader.manifest());
   if (!writer.ok()) return writer.status();
-  if (auto s = DecodeEach(reader,
-                          [&](const std::string& name, absl::string_view b) {
-                            return (*writer)->Append(name, b);
-                          });
-      !s.ok()) {
-    return s;
-  }
-  return (*writer)->Finish();
+  return DecodeInto(reader, **writer);
 }
 
 bool HasShardLayout(const CdzReader& reader) {
@@ -92,14 +87,7 @@ absl::Status ExportShardedSafetensors(const CdzReader& reader,
   auto writer =
       ShardedSafetensorsWriter::Create(dir, *std::move(layout), tensors);
   if (!writer.ok()) return writer.status();
-  if (auto s = DecodeEach(reader,
-                          [&](const std::string& name, absl::string_view b) {
-                            return (*writer)->Append(name, b);
-                          });
-      !s.ok()) {
-    return s;
-  }
-  return (*writer)->Finish();
+  return DecodeInto(reader, **writer);
 }
 
 absl::Status Decompress(const CdzReader& reader, const std::string& output) {
