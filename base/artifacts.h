@@ -18,10 +18,17 @@ inline constexpr char kReportHtml[] = "report.html";
 // runs only (the service takes one file per model).
 inline constexpr char kShardedSafetensors[] = "model-shards";
 
+// For an ONNX model, in place of kTorchScript and kSafetensors: the model's
+// graph with the decoded weights, and beside it their external data when
+// the model keeps its weights outside (as models over 2 GiB must).
+inline constexpr char kOnnx[] = "model.onnx";
+inline constexpr char kOnnxData[] = "model.onnx.data";
+
 // Every output, in the order a job lists them (model.pt only for
-// TorchScript inputs).
-inline constexpr std::array<const char*, 5> kAll = {
-    kCdz, kTorchScript, kSafetensors, kReportJson, kReportHtml};
+// TorchScript inputs, model.onnx only for ONNX ones).
+inline constexpr std::array<const char*, 7> kAll = {
+    kCdz,      kTorchScript, kSafetensors, kOnnx,
+    kOnnxData, kReportJson,  kReportHtml};
 
 }  // namespace condense::artifacts
 

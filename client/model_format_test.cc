@@ -67,6 +67,14 @@ TEST_F(ModelFormatTest, SafetensorsByHeader) {
   EXPECT_EQ(*format, v1::Model::SAFETENSORS);
 }
 
+TEST_F(ModelFormatTest, OnnxByItsFirstField) {
+  // ir_version = 8, as torch.onnx.export and onnx.save_model write first.
+  auto format = InferModelFormat(
+      Write("model.bin", std::string("\x08\x08\x12\x07pytorch", 11)));
+  ASSERT_TRUE(format.ok()) << format.status();
+  EXPECT_EQ(*format, v1::Model::ONNX);
+}
+
 TEST_F(ModelFormatTest, UnknownSaysToPassFormat) {
   auto format = InferModelFormat(Write("model.bin", "not a model at all"));
   EXPECT_EQ(format.status().code(), absl::StatusCode::kInvalidArgument);
@@ -81,7 +89,8 @@ TEST_F(ModelFormatTest, MissingFile) {
 TEST(ParseModelFormat, Names) {
   EXPECT_EQ(*ParseModelFormat("TorchScript"), v1::Model::TORCHSCRIPT);
   EXPECT_EQ(*ParseModelFormat("safetensors"), v1::Model::SAFETENSORS);
-  EXPECT_FALSE(ParseModelFormat("onnx").ok());
+  EXPECT_EQ(*ParseModelFormat("ONNX"), v1::Model::ONNX);
+  EXPECT_FALSE(ParseModelFormat("tflite").ok());
 }
 
 }  // namespace

@@ -100,8 +100,8 @@ void AddUploadCommand(CLI::App* app, const CommandEnv* env,
                     "display name (default: the file's name)");
   model
       ->add_option("--format", o->format,
-                   "torchscript or safetensors (default: from the file)")
-      ->check(CLI::IsMember({"torchscript", "safetensors"}));
+                   "torchscript, safetensors or onnx (default: from the file)")
+      ->check(CLI::IsMember({"torchscript", "safetensors", "onnx"}));
   model->add_option("--label", o->labels, "KEY=VALUE label (repeatable)")
       ->allow_extra_args(false);
   model->callback([env, action, o] {

@@ -16,8 +16,8 @@ BUILD_PACKAGES=(
   # The service: gRPC, metadata, TLS, /metrics, logs.
   libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev sqlite3 libssl-dev openssl
   libcivetweb-dev civetweb libspdlog-dev
-  # The engine (worker/engine): LibTorch 1.13 CPU.
-  libtorch-dev
+  # The engine (worker/engine): LibTorch 1.13 CPU; ONNX models (codec/).
+  libtorch-dev libonnx-dev
   # LibTorch on Debian uses reference BLAS (15x slower) without this.
   libopenblas0-openmp
 )
@@ -33,10 +33,16 @@ PACKAGES=(
   chromium chromium-driver python3-yaml
   # Demo and model scripts: Debian's torch lives under /usr/bin/python3.
   python3 python3-numpy python3-torch python3-torchvision
+  # ONNX models: export and check (python3-onnx), run them with ONNX
+  # Runtime from npm (tests/onnx).
+  python3-onnx nodejs
   # Real data for demos and tests.
   dataset-fashion-mnist
   zstd
 )
+
+# Debian's npm conflicts with NodeSource's nodejs, which bundles its own npm.
+if ! command -v npm >/dev/null; then PACKAGES+=(npm); fi
 
 if [[ "${1:-}" == "--build-only" ]]; then
   PACKAGES=("${BUILD_PACKAGES[@]}")
@@ -50,12 +56,19 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "bootstrap: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-echo "bootstrap: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# ONNX Runtime for the ONNX tests, pinned by tests/onnx/package-lock.json.
+# Its install script would download GPU binaries; the CPU runtime ships
+# inside the package.
+ONNX_TESTS="$(dirname "$0")/../tests/onnx"
+if [[ "${1:-}" != "--build-only" && ! -d "$ONNX_TESTS/node_modules" ]]; then
+  (cd "$ONNX_TESTS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi

@@ -2,14 +2,16 @@
 # Every test: unit and integration tests on an optimized build (codec, spec,
 # engine, end to end through every preset, the service through the CLI, the
 # Python SDK and a headless browser), the codec and cores again under
-# AddressSanitizer + UBSan, the .cdz decoder fuzzed for a minute, the
-# deployment files checked, and clang-format / clang-tidy over our sources.
+# AddressSanitizer + UBSan, the .cdz decoder fuzzed for a minute and the
+# ONNX reader for half a minute, the deployment files checked, and
+# clang-format / clang-tidy over our sources.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 JOBS=$(nproc)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+ONNX_FUZZ_SECONDS=${ONNX_FUZZ_SECONDS:-30}
 step() { printf '\n== %s (%s, %ss in)\n' "$*" "$(date +%T)" "$SECONDS"; }
 
 step "release build and tests"
@@ -26,7 +28,8 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 
 step "fuzz the .cdz decoder (${FUZZ_SECONDS}s)"
 cmake --preset fuzz
-cmake --build build/fuzz -j "$JOBS" --target cdz_reader_fuzzer cdz_seed_corpus
+cmake --build build/fuzz -j "$JOBS" --target cdz_reader_fuzzer cdz_seed_corpus \
+  onnx_model_fuzzer onnx_seed_corpus
 CORPUS=build/fuzz/corpus
 mkdir -p "$CORPUS"
 build/fuzz/codec/cdz_seed_corpus "$CORPUS"
@@ -35,6 +38,14 @@ build/fuzz/codec/cdz_reader_fuzzer codec/fuzz/regressions/*
 build/fuzz/codec/cdz_reader_fuzzer -max_total_time="$FUZZ_SECONDS" \
   -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
   -artifact_prefix=build/fuzz/ "$CORPUS"
+
+step "fuzz the ONNX model reader and writer (${ONNX_FUZZ_SECONDS}s)"
+ONNX_CORPUS=build/fuzz/onnx-corpus
+mkdir -p "$ONNX_CORPUS"
+build/fuzz/codec/onnx_seed_corpus "$ONNX_CORPUS"
+build/fuzz/codec/onnx_model_fuzzer -max_total_time="$ONNX_FUZZ_SECONDS" \
+  -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
+  -artifact_prefix=build/fuzz/onnx- "$ONNX_CORPUS"
 
 step "deployment files (compose, Kubernetes, Prometheus rules, Grafana)"
 /usr/bin/python3 deploy/check.py

@@ -68,9 +68,7 @@ absl::StatusOr<v1::Job> JobCore::CreateJob(
     return absl::InvalidArgumentError(
         absl::StrCat("spec: ", config.status().message()));
   }
-  const engine::JobFacts facts{model->format() == v1::Model::SAFETENSORS
-                                   ? engine::ModelFormat::kSafetensors
-                                   : engine::ModelFormat::kTorchScript,
+  const engine::JobFacts facts{worker::ToEngineFormat(model->format()),
                                !request.dataset().empty(), std::nullopt};
   if (auto st = engine::CheckSpecFits(*config, facts); !st.ok()) return st;
   v1::Job job;

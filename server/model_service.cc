@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/service_util.h"
+#include "worker/engine/model_format.h"
 
 namespace condense::server {
 namespace {
@@ -58,9 +59,17 @@ absl::Status ModelService::CheckModelBlob(const std::string& tenant,
       }
       return absl::OkStatus();
     }
+    case v1::Model::ONNX:
+      if (!engine::LooksLikeOnnx(*head)) {
+        return absl::InvalidArgumentError(
+            "the file is not an ONNX model (it does not start as a "
+            "ModelProto does): export the model with torch.onnx.export or "
+            "onnx.save_model");
+      }
+      return absl::OkStatus();
     default:
       return absl::InvalidArgumentError(
-          "model.format must be TORCHSCRIPT or SAFETENSORS");
+          "model.format must be TORCHSCRIPT, SAFETENSORS or ONNX");
   }
 }
 

@@ -293,9 +293,8 @@ void LeasedJob::Run() {
                          lease_.lease_id(), lease_.job());
     engine::RunInputs inputs;
     // The record's format picks the model source, whatever the file name.
-    inputs.model_format = lease_.model().format() == v1::Model::SAFETENSORS
-                              ? "safetensors"
-                              : "torchscript";
+    inputs.model_format =
+        engine::ModelFormatName(ToEngineFormat(lease_.model().format()));
     status = FetchInputs(&inputs.model_path, &inputs.data_dir,
                          &inputs.train_data, &inputs.eval_data);
     if (!status.ok()) {

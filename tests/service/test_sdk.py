@@ -253,3 +253,57 @@ def test_uploads_resume_from_what_the_server_holds(condense, server_factory,
         out = os.path.join(workdir, "back.bin")
         client.download_blob(digest, out)
         assert sha256(out) == digest.sha256
+
+
+def test_onnx_model_through_the_service(condense, server_factory, assets,
+                                        workdir):
+    """An ONNX model is uploaded, compressed data-free by a worker, and
+    comes back as model.onnx: the same graph with the decoded weights. With
+    a dataset, or a spec that retrains, CreateJob refuses it up front."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64),
+                              torch.nn.ReLU(), torch.nn.Linear(64, 10)).eval()
+    path = os.path.join(workdir, "mlp.onnx")
+    torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), path,
+                      input_names=["x"], output_names=["y"])
+    server = server_factory(local_workers=1)
+    with condense.Client(server.addr, timeout=60) as client:
+        model = client.upload_model(path)
+        assert model.format == condense.client.models_pb2.Model.ONNX
+        with pytest.raises(condense.InvalidArgument) as e:
+            client.submit(model, assets["data"], preset="quantize")
+        assert "an ONNX model" in e.value.message
+        with pytest.raises(condense.InvalidArgument) as e:
+            client.submit(model, None, preset="deep-compression",
+                          overrides={"stages[0].prune.epochs_per_step": 1})
+        assert "retrains" in e.value.message
+
+        job = client.submit(model, None, preset="quantize")
+        result = job.result(timeout=300)
+        names = {a.file_name for a in result.artifacts}
+        assert {"model.cdz", "model.onnx", "report.json"} <= names
+        assert not names & {"model.pt", "model.safetensors"}
+        assert result.ratio > 3
+        files = job.download(os.path.join(workdir, "out"))
+
+    out = onnx.load(files["model.onnx"])
+    onnx.checker.check_model(out)
+    original = onnx.load(path)
+    assert [n.op_type for n in out.graph.node] == \
+        [n.op_type for n in original.graph.node]
+    weights = {t.name: numpy_helper.to_array(t)
+               for t in out.graph.initializer}
+    before = {t.name: numpy_helper.to_array(t)
+              for t in original.graph.initializer}
+    matrices = [n for n, w in before.items() if w.ndim == 2]
+    assert matrices
+    for name in matrices:
+        # Quantized: a few shared values, close to the original weights.
+        assert len(np.unique(weights[name])) <= 256
+        assert not np.array_equal(weights[name], before[name])
+        err = np.linalg.norm(weights[name] - before[name]) / \
+            np.linalg.norm(before[name])
+        assert err < 0.1, (name, err)

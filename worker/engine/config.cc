@@ -39,12 +39,12 @@ bool GlobMatch(const std::string& pattern, const std::string& name) {
 LayerConfig ResolveLayer(const EngineConfig& config, const std::string& name,
                          int rank, TensorRole role) {
   LayerConfig c;
-  const bool conv = rank >= 3;
+  const bool conv = TakesConvSettings(role, rank);
   // Deep Compression's defaults: 8-bit codebooks and gaps for conv, 5 for fc.
   c.bits = conv ? 8 : 5;
   c.gap_bits = conv ? 8 : 5;
-  // The fc/conv settings apply by rank to whatever gets compressed; their
-  // `compress` only to the weights they describe.
+  // The fc/conv settings apply by layer kind to whatever gets compressed;
+  // their `compress` only to the weights they describe.
   const LayerOverride& defaults = conv ? config.conv : config.fc;
   c.prune = true;
   Apply(defaults, &c);

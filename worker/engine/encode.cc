@@ -11,6 +11,7 @@
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "codec/codebook.h"
+#include "codec/onnx_export.h"
 #include "nlohmann/json.hpp"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/torch_dtype.h"
@@ -266,6 +267,14 @@ absl::Status ExportSafetensorsFile(const std::string& cdz_path,
   auto file = codec::NewAtomicFile(out_path);
   if (!file.ok()) return file.status();
   return codec::ExportSafetensors(**reader, *std::move(file));
+}
+
+absl::Status ExportOnnxFile(const std::string& cdz_path,
+                            codec::OnnxModel& model,
+                            const std::string& out_path) {
+  auto reader = codec::CdzReader::OpenPath(cdz_path);
+  if (!reader.ok()) return reader.status();
+  return codec::ExportOnnx(**reader, model, out_path);
 }
 
 }  // namespace condense::engine

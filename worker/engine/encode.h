@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "codec/cdz_writer.h"
+#include "codec/onnx_model.h"
 #include "codec/size_report.h"
 #include "worker/engine/model.h"
 
@@ -52,6 +53,12 @@ absl::Status ExportTorchScript(const std::string& cdz_path,
 
 absl::Status ExportSafetensorsFile(const std::string& cdz_path,
                                    const std::string& out_path);
+
+// Writes `model` with the .cdz's tensors to `out_path` (and its external
+// data beside it when the model keeps its weights outside).
+absl::Status ExportOnnxFile(const std::string& cdz_path,
+                            codec::OnnxModel& model,
+                            const std::string& out_path);
 
 }  // namespace condense::engine
 

@@ -133,7 +133,8 @@ void Emit(ProgressObserver* observer, ProgressEvent ev) {
 absl::Status Publish(const std::string& out_dir, RunOutputs* out) {
   for (std::string* path :
        {&out->cdz_path, &out->safetensors_path, &out->torchscript_path,
-        &out->report_path, &out->report_html_path}) {
+        &out->onnx_path, &out->onnx_data_path, &out->report_path,
+        &out->report_html_path}) {
     if (path->empty()) continue;
     const fs::path target = fs::path(out_dir) / fs::path(*path).filename();
     std::error_code ec;
@@ -148,9 +149,13 @@ absl::Status Publish(const std::string& out_dir, RunOutputs* out) {
     }
     *path = target.string();
   }
+  // Stale outputs of an earlier run of another format go.
+  std::error_code ignored;
   if (out->torchscript_path.empty()) {
-    std::error_code ignored;
     fs::remove(fs::path(out_dir) / artifacts::kTorchScript, ignored);
+  }
+  if (out->onnx_data_path.empty()) {
+    fs::remove(fs::path(out_dir) / artifacts::kOnnxData, ignored);
   }
   return absl::OkStatus();
 }
@@ -376,19 +381,28 @@ absl::Status RunStreamed(Run& run, const fs::path& dir, RunOutputs* out) {
     Emit(run.observer, ev);
   }
   out->cdz_path = (dir / artifacts::kCdz).string();
-  out->safetensors_path =
-      (dir / (source.shard_layout() != nullptr ? artifacts::kShardedSafetensors
-                                               : artifacts::kSafetensors))
-          .string();
+  std::string decoded;
+  if (source.onnx_model() != nullptr) {
+    decoded = out->onnx_path = (dir / artifacts::kOnnx).string();
+  } else {
+    decoded = out->safetensors_path =
+        (dir / (source.shard_layout() != nullptr
+                    ? artifacts::kShardedSafetensors
+                    : artifacts::kSafetensors))
+            .string();
+  }
   if (source.module() != nullptr) {
     out->torchscript_path = (dir / artifacts::kTorchScript).string();
   }
   const auto start = Clock::now();
-  auto streamed = CompressStreaming(
-      source, run.config, BaseManifest(run, source.sha256()),
-      {out->cdz_path, out->safetensors_path, out->torchscript_path},
-      torch::get_num_threads(), run.observer, run.cancel);
+  auto streamed =
+      CompressStreaming(source, run.config, BaseManifest(run, source.sha256()),
+                        {out->cdz_path, decoded, out->torchscript_path},
+                        torch::get_num_threads(), run.observer, run.cancel);
   if (!streamed.ok()) return streamed.status();
+  if (!out->onnx_path.empty() && fs::exists(out->onnx_path + ".data")) {
+    out->onnx_data_path = out->onnx_path + ".data";
+  }
   ReportHeader(run, source, streamed->parameters, rep);
   rep.streamed = true;
   rep.encode_seconds = Since(start);
@@ -545,6 +559,17 @@ absl::Status EncodeModel(Run& run, const fs::path& dir, RunOutputs* out) {
   run.report.size = *sizes;
   for (const auto& t : sizes->tensors) {
     run.report.tensors.push_back(TensorReport(t, model));
+  }
+  if (codec::OnnxModel* onnx = model.source().onnx_model()) {
+    out->onnx_path = (dir / artifacts::kOnnx).string();
+    if (auto st = ExportOnnxFile(out->cdz_path, *onnx, out->onnx_path);
+        !st.ok()) {
+      return st;
+    }
+    if (fs::exists(out->onnx_path + ".data")) {
+      out->onnx_data_path = out->onnx_path + ".data";
+    }
+    return absl::OkStatus();
   }
   out->safetensors_path = (dir / artifacts::kSafetensors).string();
   if (auto st = ExportSafetensorsFile(out->cdz_path, out->safetensors_path);

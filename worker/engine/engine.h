@@ -52,7 +52,11 @@ struct RunOutputs {
   std::string cdz_path;
   std::string torchscript_path;  // Empty for safetensors inputs.
   // One file, or for a sharded checkpoint a directory in its layout.
-  std::string safetensors_path;
+  std::string safetensors_path;  // Empty for ONNX inputs.
+  // For ONNX inputs: the model with its decoded weights, and their external
+  // data (empty when inline).
+  std::string onnx_path;
+  std::string onnx_data_path;
   std::string report_path;
   std::string report_html_path;  // report.html, rendered from `report`.
   nlohmann::json report;

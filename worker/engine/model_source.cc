@@ -221,6 +221,76 @@ class SafetensorsSource : public ModelSource {
       stored_;
 };
 
+// An ONNX model: its weights in graph order, each read on demand; roles
+// from the ops that use them.
+class OnnxSource : public ModelSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<ModelSource>> Open(
+      const std::string& path) {
+    auto model = codec::OnnxModel::Open(path);
+    if (!model.ok()) return model.status();
+    std::unique_ptr<OnnxSource> s(new OnnxSource);
+    for (const codec::OnnxTensor& t : (*model)->tensors()) {
+      TensorEntry e;
+      e.name = t.name;
+      e.shape = t.shape;
+      e.dtype = t.dtype;
+      e.parameter = codec::IsFloatingDType(t.dtype);
+      std::vector<std::pair<std::string, int>> uses;
+      for (const codec::OnnxUse& u : t.uses)
+        uses.emplace_back(u.op_type, u.input);
+      e.role = e.parameter
+                   ? RoleFromOnnxUses(uses, static_cast<int>(t.shape.size()))
+                   : TensorRole::kBuffer;
+      // The op that makes it what it is, for the report.
+      for (const auto& [op, input] : uses) {
+        if (e.module_type.empty() ||
+            CompressedByDefault(
+                RoleFromOnnxUse(op, input, static_cast<int>(t.shape.size())))) {
+          e.module_type = op;
+          if (CompressedByDefault(e.role)) break;
+        }
+      }
+      s->tensors_.push_back(std::move(e));
+    }
+    s->model_ = *std::move(model);
+    return std::unique_ptr<ModelSource>(std::move(s));
+  }
+
+  ModelFormat format() const override { return ModelFormat::kOnnx; }
+  bool reads_allocate() const override { return true; }
+  codec::OnnxModel* onnx_model() const override { return model_.get(); }
+  absl::StatusOr<torch::Tensor> Read(size_t i) const override {
+    if (i >= tensors_.size()) return absl::OutOfRangeError("no such tensor");
+    auto bytes = model_->Read(i);
+    if (!bytes.ok()) return bytes.status();
+    const TensorEntry& t = tensors_[i];
+    absl::StatusOr<torch::Tensor> out;
+    absl::Status st = TorchCall(
+        absl::StrCat("reading ", t.name, " of ", path_), [&]() -> absl::Status {
+          if (t.floating()) {
+            torch::Tensor x = torch::empty(t.shape, torch::kFloat32);
+            codec::ConvertToFloat32(t.dtype, bytes->data(),
+                                    static_cast<size_t>(x.numel()),
+                                    x.data_ptr<float>());
+            out = x;
+            return absl::OkStatus();
+          }
+          auto dtype = TorchDType(t.dtype);
+          if (!dtype.ok()) return dtype.status();
+          torch::Tensor x = torch::empty(t.shape, *dtype);
+          std::memcpy(x.data_ptr(), bytes->data(), bytes->size());
+          out = x;
+          return absl::OkStatus();
+        });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+ private:
+  std::unique_ptr<codec::OnnxModel> model_;
+};
+
 // The digest of a sharded checkpoint: over each file's name and digest.
 absl::StatusOr<std::string> CheckpointSha256(const std::string& path) {
   auto checkpoint = codec::ShardedSafetensors::Open(path);
@@ -257,12 +327,16 @@ absl::StatusOr<ModelFormat> SniffModelFormat(const std::string& path) {
     return ModelFormat::kTorchScript;
   }
   if (in.gcount() == 9 && head[8] == '{') return ModelFormat::kSafetensors;
+  if (LooksLikeOnnx({reinterpret_cast<const char*>(head),
+                     static_cast<size_t>(in.gcount())})) {
+    return ModelFormat::kOnnx;
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       path,
       " is neither a TorchScript file (a zip archive from torch.jit.save), "
-      "a safetensors state dict, nor a sharded safetensors checkpoint (its "
-      "directory or model.safetensors.index.json): export the model with "
-      "torch.jit.save or safetensors"));
+      "a safetensors state dict, a sharded safetensors checkpoint (its "
+      "directory or model.safetensors.index.json), nor an ONNX model: export "
+      "the model with torch.jit.save, safetensors or torch.onnx.export"));
 }
 
 absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
@@ -292,6 +366,9 @@ absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
       break;
     case ModelFormat::kSafetensorsSharded:
       source = SafetensorsSource::OpenSharded(path);
+      break;
+    case ModelFormat::kOnnx:
+      source = OnnxSource::Open(path);
       break;
   }
   hasher.join();

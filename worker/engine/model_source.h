@@ -5,7 +5,7 @@
 //
 // The source is chosen by the model's recorded format (the model record of
 // the service, or a sniff of the file's first bytes), never by the file's
-// suffix. ONNX and sharded safetensors are further implementations.
+// suffix: TorchScript, safetensors (one file or shards), ONNX.
 //
 // Ownership: the source owns its file handle and module; tensors it returns
 // are reference-counted. Read() is thread-safe; module() is not.
@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "codec/dtype.h"
+#include "codec/onnx_model.h"
 #include "codec/safetensors_shards.h"
 #include "worker/engine/model_format.h"
 #include "worker/engine/tensor_role.h"
@@ -28,7 +29,8 @@ namespace condense::engine {
 
 // The format of the model at `path` from its first bytes: a zip archive is
 // TorchScript, an 8-byte length and a JSON object is safetensors, a
-// directory or a JSON index with a weight_map is a sharded checkpoint.
+// directory or a JSON index with a weight_map is a sharded checkpoint, a
+// protobuf starting with a ModelProto field is ONNX.
 absl::StatusOr<ModelFormat> SniffModelFormat(const std::string& path);
 
 // One tensor of the model: a parameter or a buffer, tied ones listed once.
@@ -66,6 +68,9 @@ class ModelSource {
   // For a sharded checkpoint, which tensor lives in which shard (tensors()
   // lists them in this order); else null.
   virtual const codec::ShardLayout* shard_layout() const { return nullptr; }
+  // For an ONNX model, the parsed graph (owned by the source; writers of the
+  // decoded model replace its tensors in place); else null.
+  virtual codec::OnnxModel* onnx_model() const { return nullptr; }
 
  protected:
   friend absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(

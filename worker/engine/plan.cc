@@ -56,7 +56,9 @@ CompressionPlan ResolvePlan(const EngineConfig& config,
                                  static_cast<int>(e.shape.size()), e.role);
     }
     tp.sparsity = tp.settings.compress ? tp.settings.sparsity : 0;
-    const bool conv = tp.settings.compress && e.shape.size() >= 3;
+    const bool conv =
+        tp.settings.compress &&
+        TakesConvSettings(e.role, static_cast<int>(e.shape.size()));
     tp.first_conv = conv && !seen_conv;
     seen_conv = seen_conv || conv;
     plan.tensors.push_back(std::move(tp));

@@ -12,18 +12,20 @@ const char* ModelFormatName(ModelFormat format) {
       return "safetensors";
     case ModelFormat::kSafetensorsSharded:
       return "safetensors-sharded";
+    case ModelFormat::kOnnx:
+      return "onnx";
   }
   return "unknown";
 }
 
 absl::StatusOr<ModelFormat> ParseModelFormat(const std::string& name) {
   for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors,
-                        ModelFormat::kSafetensorsSharded}) {
+                        ModelFormat::kSafetensorsSharded, ModelFormat::kOnnx}) {
     if (name == ModelFormatName(f)) return f;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown model format '", name,
-                   "': use torchscript, safetensors or safetensors-sharded"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown model format '", name,
+      "': use torchscript, safetensors, safetensors-sharded or onnx"));
 }
 
 const char* StageName(StageConfig::Kind kind) {
@@ -62,24 +64,38 @@ int StageEpochs(const StageConfig& s, bool has_data) {
   return 0;
 }
 
+namespace {
+
+// What a format without a trainable module is, for the errors below.
+const char* WeightsOnlyKind(ModelFormat format) {
+  return format == ModelFormat::kOnnx
+             ? "an ONNX model (compressed data-free: condense retrains "
+               "TorchScript modules only)"
+             : "a weights-only safetensors state dict";
+}
+
+}  // namespace
+
 absl::Status CheckSpecFits(const EngineConfig& config, const JobFacts& facts) {
   const bool state_dict = IsStateDict(facts.format);
   if (state_dict && facts.has_data) {
     return absl::InvalidArgumentError(
-        "the model is a weights-only safetensors state dict, which cannot be "
-        "run on data: give a TorchScript model (torch.jit.save) to retrain, "
-        "or no dataset for data-free compression (e.g. --preset quantize)");
+        absl::StrCat("the model is ", WeightsOnlyKind(facts.format),
+                     ", which cannot be run on data: give a TorchScript model "
+                     "(torch.jit.save) to retrain, or no dataset for data-free "
+                     "compression (e.g. --preset quantize)"));
   }
   for (size_t i = 0; i < config.stages.size(); ++i) {
     const StageConfig& s = config.stages[i];
     if (StageEpochs(s, facts.has_data) == 0) continue;
     const char* name = StageName(s.kind);
     if (state_dict) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "stage ", i, " (", name,
-          ") retrains the model, which needs a TorchScript file "
-          "(torch.jit.save); a safetensors state dict has no module: use "
-          "data-free stages (e.g. --preset quantize)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("stage ", i, " (", name,
+                       ") retrains the model, which needs a TorchScript file "
+                       "(torch.jit.save); the model is ",
+                       WeightsOnlyKind(facts.format),
+                       ": use data-free stages (e.g. --preset quantize)"));
     }
     if (!facts.has_data) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -33,13 +33,33 @@ TEST(RequirementsTest, CrossEntropyNeedsLabelsOnceTheyAreKnown) {
 
 TEST(RequirementsTest, FormatNames) {
   for (ModelFormat f : {ModelFormat::kTorchScript, ModelFormat::kSafetensors,
-                        ModelFormat::kSafetensorsSharded}) {
+                        ModelFormat::kSafetensorsSharded, ModelFormat::kOnnx}) {
     auto parsed = ParseModelFormat(ModelFormatName(f));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, f);
   }
-  EXPECT_THAT(ParseModelFormat("onnx").status().message(),
-              HasSubstr("torchscript, safetensors or safetensors-sharded"));
+  EXPECT_THAT(
+      ParseModelFormat("tflite").status().message(),
+      HasSubstr("torchscript, safetensors, safetensors-sharded or onnx"));
+}
+
+TEST(RequirementsTest, OnnxModelsAreCompressedDataFree) {
+  EngineConfig quantize;
+  quantize.stages.resize(1);
+  quantize.stages[0].kind = StageConfig::Kind::kQuantize;
+  JobFacts facts{ModelFormat::kOnnx, false, std::nullopt};
+  EXPECT_TRUE(CheckSpecFits(quantize, facts).ok());
+  facts.has_data = true;
+  EXPECT_THAT(CheckSpecFits(quantize, facts).message(),
+              HasSubstr("an ONNX model"));
+  EngineConfig prune;
+  prune.stages.resize(1);
+  prune.stages[0].kind = StageConfig::Kind::kPrune;
+  facts.has_data = false;
+  const absl::Status fits = CheckSpecFits(prune, facts);
+  EXPECT_EQ(fits.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(fits.message(), HasSubstr("stage 0 (prune) retrains"));
+  EXPECT_THAT(fits.message(), HasSubstr("an ONNX model"));
 }
 
 }  // namespace

@@ -115,12 +115,20 @@ class StoredBytes {
   std::span<const uint8_t> view_;
 };
 
-// Where the decoded model goes: one safetensors file, or a sharded
-// checkpoint's layout rebuilt in a directory.
-class SafetensorsExport {
+// Where the decoded model goes: one safetensors file, a sharded
+// checkpoint's layout rebuilt in a directory, or the ONNX model's graph with
+// its tensors replaced.
+class DecodedExport {
  public:
   absl::Status Open(const std::string& path, const ModelSource& source,
                     const codec::Manifest& manifest) {
+    if (codec::OnnxModel* model = source.onnx_model()) {
+      auto w = codec::OnnxModelWriter::Create(
+          model, path, codec::OnnxModelWriter::WantsExternal(*model));
+      if (!w.ok()) return w.status();
+      onnx_ = *std::move(w);
+      return absl::OkStatus();
+    }
     if (const codec::ShardLayout* layout = source.shard_layout()) {
       std::map<std::string, codec::SafetensorsWriter::Tensor> tensors;
       for (const TensorEntry& e : source.tensors()) {
@@ -143,15 +151,20 @@ class SafetensorsExport {
     single_ = *std::move(w);
     return absl::OkStatus();
   }
-  absl::Status Append(const std::string& name, absl::string_view bytes) {
+  // Tensor i of the source, named `name`.
+  absl::Status Append(size_t i, const std::string& name,
+                      absl::string_view bytes) {
+    if (onnx_) return onnx_->Append(i, bytes);
     return sharded_ ? sharded_->Append(name, bytes)
                     : single_->Append(name, bytes);
   }
   absl::Status Finish() {
+    if (onnx_) return onnx_->Finish();
     return sharded_ ? sharded_->Finish() : single_->Finish();
   }
 
  private:
+  std::unique_ptr<codec::OnnxModelWriter> onnx_;
   std::unique_ptr<codec::SafetensorsWriter> single_;
   std::unique_ptr<codec::ShardedSafetensorsWriter> sharded_;
 };
@@ -357,8 +370,8 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
   if (!cdz_file.ok()) return cdz_file.status();
   auto cdz = codec::CdzWriter::Create(*std::move(cdz_file), full);
   if (!cdz.ok()) return cdz.status();
-  SafetensorsExport safetensors;
-  if (auto st = safetensors.Open(paths.safetensors, source_, full); !st.ok()) {
+  DecodedExport decoded;
+  if (auto st = decoded.Open(paths.decoded, source_, full); !st.ok()) {
     return st;
   }
 
@@ -459,7 +472,7 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
                    : (*cdz)->AddRaw(e.name, e.dtype, Shape(e), stored->bytes());
       });
     }
-    if (st.ok()) st = safetensors.Append(e.name, stored->chars());
+    if (st.ok()) st = decoded.Append(i, e.name, stored->chars());
     if (!st.ok()) return st;
     for (size_t s = 0; s < stage_count; ++s) {
       stage_bytes[s].Add(r.stage_bytes[s]);
@@ -507,7 +520,7 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
     }
   }
   if (auto st = (*cdz)->Finish(); !st.ok()) return st;
-  if (auto st = safetensors.Finish(); !st.ok()) return st;
+  if (auto st = decoded.Finish(); !st.ok()) return st;
   out.sizes = (*cdz)->sizes();
   out.sparsity = total > 0 ? 1.0 - static_cast<double>(nonzero) / total : 0;
   for (size_t s = 0; s < stage_count; ++s) {

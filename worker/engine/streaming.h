@@ -1,12 +1,12 @@
 // Data-free compression as a stream over the model's tensors: each tensor is
 // read from its ModelSource, pruned and clustered as the spec's stages say,
 // encoded, decoded back into place (so every output holds exactly what the
-// .cdz decodes to, checked by CRC), written to the .cdz and to the
-// safetensors export, and dropped. Tensors run in parallel on `workers`
-// threads, admitted only while the tensors in flight fit the working memory
-// of the largest one alone, so peak memory is the largest tensor's plus a
-// constant whatever the model's size. A TorchScript source keeps its module
-// (it is the dense export), which is then saved as it stands.
+// .cdz decodes to, checked by CRC), written to the .cdz and to the decoded
+// export (safetensors, or ONNX for an ONNX model), and dropped. Tensors run in
+// parallel on `workers` threads, admitted only while the tensors in flight fit
+// the working memory of the largest one alone, so peak memory is the largest
+// tensor's plus a constant whatever the model's size. A TorchScript source
+// keeps its module (it is the dense export), which is then saved as it stands.
 //
 // Not thread-safe itself (one call at a time per source).
 #ifndef CONDENSE_WORKER_ENGINE_STREAMING_H_
@@ -33,7 +33,10 @@ bool StreamsDataFree(const EngineConfig& config);
 
 struct StreamPaths {
   std::string cdz;
-  std::string safetensors;
+  // The decoded model: a safetensors file, a sharded checkpoint's directory,
+  // or an ONNX model (its external data at decoded + ".data"), as the
+  // source's format says.
+  std::string decoded;
   std::string torchscript;  // Empty: no TorchScript export.
 };
 

@@ -102,7 +102,58 @@ TensorRole RoleFromName(const std::string& name, int rank) {
   return rank >= 3 ? TensorRole::kConvWeight : TensorRole::kLinearWeight;
 }
 
+TensorRole RoleFromOnnxUse(const std::string& op_type, int input, int rank) {
+  const std::string_view op = op_type;
+  if (op == "MatMul" || op == "Gemm" || op == "Einsum") {
+    if (op == "Gemm" && input == 2) return TensorRole::kBias;
+    return rank >= 2 ? TensorRole::kLinearWeight : TensorRole::kFreeParameter;
+  }
+  if (op == "Conv" || op == "ConvTranspose") {
+    if (input != 1) return TensorRole::kBias;
+    return op == "Conv" ? TensorRole::kConvWeight
+                        : TensorRole::kConvTransposeWeight;
+  }
+  if (op == "Gather") {
+    return input == 0 && rank >= 2 ? TensorRole::kEmbeddingWeight
+                                   : TensorRole::kBuffer;
+  }
+  if (op == "LSTM" || op == "GRU" || op == "RNN") {
+    // W, R; then B; then sequence lengths, initial states, peepholes.
+    if (input == 1 || input == 2) return TensorRole::kRecurrentWeight;
+    return input == 3 ? TensorRole::kBias : TensorRole::kFreeParameter;
+  }
+  if (op.ends_with("Normalization")) return TensorRole::kNorm;
+  // MatMul then Add is how exporters write a linear layer's bias.
+  if (op == "Add" && rank <= 1) return TensorRole::kBias;
+  return TensorRole::kFreeParameter;
+}
+
+TensorRole RoleFromOnnxUses(
+    const std::vector<std::pair<std::string, int>>& uses, int rank) {
+  if (uses.empty()) return TensorRole::kBuffer;
+  for (const auto& [op, input] : uses) {
+    const TensorRole role = RoleFromOnnxUse(op, input, rank);
+    if (CompressedByDefault(role)) return role;
+  }
+  return RoleFromOnnxUse(uses.front().first, uses.front().second, rank);
+}
+
 bool CompressedByDefault(TensorRole role) { return RawReason(role)[0] == '\0'; }
+
+bool TakesConvSettings(TensorRole role, int rank) {
+  switch (role) {
+    case TensorRole::kConvWeight:
+    case TensorRole::kConvTransposeWeight:
+      return true;
+    case TensorRole::kLinearWeight:
+    case TensorRole::kEmbeddingWeight:
+    case TensorRole::kRecurrentWeight:
+    case TensorRole::kAttentionWeight:
+      return false;
+    default:
+      return rank >= 3;
+  }
+}
 
 const char* RoleName(TensorRole role) {
   switch (role) {

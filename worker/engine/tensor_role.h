@@ -12,6 +12,8 @@
 #define CONDENSE_WORKER_ENGINE_TENSOR_ROLE_H_
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace condense::engine {
 
@@ -42,8 +44,23 @@ TensorRole RoleInModule(const std::string& module_type,
 // attention names recognised), rank 1 a bias or norm.
 TensorRole RoleFromName(const std::string& name, int rank);
 
+// The role of a tensor of an ONNX graph from one use of it: input `input`
+// of an op `op_type` ("MatMul", "Conv", "LSTM", ...). A tensor with several
+// uses takes the first that makes it a compressed weight (see
+// RoleFromOnnxUses).
+TensorRole RoleFromOnnxUse(const std::string& op_type, int input, int rank);
+// Over all uses (op type, input slot) in graph order; an unused tensor is a
+// buffer.
+TensorRole RoleFromOnnxUses(
+    const std::vector<std::pair<std::string, int>>& uses, int rank);
+
 // Whether tensors of this role are compressed unless a rule says otherwise.
 bool CompressedByDefault(TensorRole role);
+
+// Whether a tensor takes the `conv` settings rather than the `fc` ones:
+// convolution kernels, and tensors of rank >= 3 of no matrix role (an ONNX
+// LSTM's gate matrices are 3-D and still take the fc settings).
+bool TakesConvSettings(TensorRole role, int rank);
 
 // "linear weight", "bias", ...: for reports and messages.
 const char* RoleName(TensorRole role);

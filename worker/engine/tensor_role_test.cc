@@ -62,5 +62,37 @@ TEST(TensorRoleTest, DefaultsAndReasons) {
   }
 }
 
+TEST(TensorRoleTest, ByOnnxUse) {
+  EXPECT_EQ(RoleFromOnnxUse("MatMul", 1, 2), TensorRole::kLinearWeight);
+  EXPECT_EQ(RoleFromOnnxUse("Gemm", 2, 1), TensorRole::kBias);
+  EXPECT_EQ(RoleFromOnnxUse("Conv", 1, 4), TensorRole::kConvWeight);
+  EXPECT_EQ(RoleFromOnnxUse("Conv", 2, 1), TensorRole::kBias);
+  EXPECT_EQ(RoleFromOnnxUse("ConvTranspose", 1, 4),
+            TensorRole::kConvTransposeWeight);
+  EXPECT_EQ(RoleFromOnnxUse("Gather", 0, 2), TensorRole::kEmbeddingWeight);
+  EXPECT_EQ(RoleFromOnnxUse("Gather", 1, 1), TensorRole::kBuffer);
+  EXPECT_EQ(RoleFromOnnxUse("LSTM", 1, 3), TensorRole::kRecurrentWeight);
+  EXPECT_EQ(RoleFromOnnxUse("GRU", 2, 3), TensorRole::kRecurrentWeight);
+  EXPECT_EQ(RoleFromOnnxUse("LSTM", 3, 2), TensorRole::kBias);
+  EXPECT_EQ(RoleFromOnnxUse("LayerNormalization", 1, 1), TensorRole::kNorm);
+  EXPECT_EQ(RoleFromOnnxUse("Add", 1, 1), TensorRole::kBias);
+  EXPECT_EQ(RoleFromOnnxUse("Mul", 1, 3), TensorRole::kFreeParameter);
+  // A weight used by a Reshape first and a MatMul later is a weight.
+  EXPECT_EQ(RoleFromOnnxUses({{"Reshape", 0}, {"MatMul", 1}}, 2),
+            TensorRole::kLinearWeight);
+  EXPECT_EQ(RoleFromOnnxUses({}, 2), TensorRole::kBuffer);
+}
+
+TEST(TensorRoleTest, ConvSettingsGoByLayerKindThenRank) {
+  EXPECT_TRUE(TakesConvSettings(TensorRole::kConvWeight, 4));
+  EXPECT_TRUE(TakesConvSettings(TensorRole::kConvTransposeWeight, 3));
+  // ONNX holds an LSTM's gate matrices as [directions, 4 * hidden, input].
+  EXPECT_FALSE(TakesConvSettings(TensorRole::kRecurrentWeight, 3));
+  EXPECT_FALSE(TakesConvSettings(TensorRole::kLinearWeight, 3));
+  EXPECT_FALSE(TakesConvSettings(TensorRole::kEmbeddingWeight, 2));
+  EXPECT_TRUE(TakesConvSettings(TensorRole::kOtherWeight, 3));
+  EXPECT_FALSE(TakesConvSettings(TensorRole::kOtherWeight, 2));
+}
+
 }  // namespace
 }  // namespace condense::engine

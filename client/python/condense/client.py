@@ -180,15 +180,17 @@ class Client:
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise InvalidArgument(f"{path} is not a file: give the path of "
-                                  f"a TorchScript or safetensors model")
+                                  f"a TorchScript, safetensors or ONNX model")
         if format is None:
-            format = "safetensors" if path.endswith(".safetensors") \
-                else "torchscript"
+            format = ("safetensors" if path.endswith(".safetensors")
+                      else "onnx" if path.endswith(".onnx")
+                      else "torchscript")
         formats = {"torchscript": models_pb2.Model.TORCHSCRIPT,
-                   "safetensors": models_pb2.Model.SAFETENSORS}
+                   "safetensors": models_pb2.Model.SAFETENSORS,
+                   "onnx": models_pb2.Model.ONNX}
         if format not in formats:
             raise InvalidArgument(f"unknown model format {format!r}: use "
-                                  f"'torchscript' or 'safetensors'")
+                                  f"'torchscript', 'safetensors' or 'onnx'")
         digest = self.upload_file(path, timeout)
         request = models_pb2.CreateModelRequest(model=models_pb2.Model(
             display_name=name or os.path.basename(path),
