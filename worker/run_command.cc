@@ -7,9 +7,12 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "codec/size_report.h"
 #include "nlohmann/json.hpp"
 #include "proto/spec_util.h"
@@ -79,10 +82,13 @@ void PrintSummary(const engine::RunOutputs& out) {
     std::fprintf(stderr, "accuracy: baseline %.4f, final %.4f\n",
                  acc["baseline"].get<double>(), acc["final"].get<double>());
   }
-  std::fprintf(stderr, "wrote %s, %s%s%s, %s\n", out.cdz_path.c_str(),
-               out.torchscript_path.c_str(),
-               out.torchscript_path.empty() ? "" : ", ",
-               out.safetensors_path.c_str(), out.report_path.c_str());
+  std::vector<std::string> wrote;
+  for (const std::string* p :
+       {&out.cdz_path, &out.torchscript_path, &out.safetensors_path,
+        &out.onnx_path, &out.onnx_data_path, &out.report_path}) {
+    if (!p->empty()) wrote.push_back(*p);
+  }
+  std::fprintf(stderr, "wrote %s\n", absl::StrJoin(wrote, ", ").c_str());
 }
 
 }  // namespace
