@@ -7,9 +7,12 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +29,9 @@ using onnx::TensorProto;
 // Beyond any real model: rejects absurd shapes before they are multiplied
 // into sizes.
 constexpr int64_t kMaxElements = int64_t{1} << 40;
+// Beyond any real model's control flow.
+constexpr size_t kMaxGraphs = 100000;
+constexpr int kMaxGraphDepth = 64;
 constexpr uint64_t kExternalAlignment = 64;
 
 // The element types condense stores, by ONNX's enum; others are left alone.
@@ -77,6 +83,63 @@ absl::Status Bad(const std::string& model, const std::string& tensor,
       "ONNX model ", model, ": tensor '", tensor, "' ", what,
       "; re-export the model (torch.onnx.export, onnx.save_model) and check "
       "it with onnx.checker.check_model"));
+}
+
+// Whether `location` under `dir` resolves, through any symlinks, to a path
+// under `dir`.
+bool ResolvesInside(const std::string& dir, const std::string& location) {
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(dir, ec);
+  if (ec) return false;
+  const fs::path file = fs::weakly_canonical(fs::path(dir) / location, ec);
+  if (ec) return false;
+  return std::mismatch(root.begin(), root.end(), file.begin(), file.end())
+             .first == root.end();
+}
+
+// A tensor condense does not index (a sparse initializer, a tensor in an
+// attribute other than a Constant's value, an element type it leaves
+// alone) that lives in external data, or empty. Such a tensor cannot be
+// carried into a written model, whose external data file is new.
+std::string UnindexedExternal(const onnx::ModelProto& model,
+                              const std::set<const TensorProto*>& indexed) {
+  std::string found;
+  auto check = [&](const TensorProto& t, absl::string_view what) {
+    if (found.empty() && t.data_location() == TensorProto::EXTERNAL &&
+        indexed.count(&t) == 0) {
+      found = absl::StrCat(what, " '", t.name(), "'");
+    }
+  };
+  std::function<void(const onnx::GraphProto&)> graph;
+  auto node = [&](const onnx::NodeProto& n) {
+    for (const onnx::AttributeProto& a : n.attribute()) {
+      if (a.has_t()) check(a.t(), "attribute tensor");
+      for (const TensorProto& t : a.tensors()) check(t, "attribute tensor");
+      if (a.has_sparse_tensor()) {
+        check(a.sparse_tensor().values(), "sparse attribute");
+        check(a.sparse_tensor().indices(), "sparse attribute");
+      }
+      for (const onnx::SparseTensorProto& t : a.sparse_tensors()) {
+        check(t.values(), "sparse attribute");
+        check(t.indices(), "sparse attribute");
+      }
+      if (a.has_g()) graph(a.g());
+      for (const onnx::GraphProto& g : a.graphs()) graph(g);
+    }
+  };
+  graph = [&](const onnx::GraphProto& g) {
+    for (const TensorProto& t : g.initializer()) check(t, "initializer");
+    for (const onnx::SparseTensorProto& t : g.sparse_initializer()) {
+      check(t.values(), "sparse initializer");
+      check(t.indices(), "sparse initializer");
+    }
+    for (const onnx::NodeProto& n : g.node()) node(n);
+  };
+  graph(model.graph());
+  for (const onnx::FunctionProto& f : model.functions()) {
+    for (const onnx::NodeProto& n : f.node()) node(n);
+  }
+  return found;
 }
 
 // The external data entries of a tensor: location, offset, length.
@@ -228,86 +291,98 @@ absl::Status OnnxModel::Index() {
         name_, " is not an ONNX model: it has no graph (ModelProto.graph)"));
   }
   // Every graph, parents before the subgraphs of their nodes, each with the
-  // name of the node that holds it and its parent's index.
+  // name of the node that holds it, its parent and its depth.
   struct Graph {
     onnx::GraphProto* proto;
     std::string owner;
-    std::vector<size_t> children;
-    // Values defined here (which shadow outer ones of the same name), and
-    // who reads each value here.
+    size_t parent;
+    int depth;
+    // Values defined here, which shadow outer ones of the same name.
     std::set<std::string> defines;
-    std::map<std::string, std::vector<std::pair<const onnx::NodeProto*, int>>>
-        readers;
   };
+  // Who reads each value name, in any graph; one map, so finding a
+  // tensor's uses costs its readers, not the number of subgraphs.
+  struct Reader {
+    size_t graph;
+    const onnx::NodeProto* node;
+    int input;
+  };
+  std::unordered_map<std::string, std::vector<Reader>> readers;
   std::vector<Graph> graphs;
-  graphs.push_back({proto_->mutable_graph(), "", {}, {}, {}});
+  graphs.push_back({proto_->mutable_graph(), "", 0, 0, {}});
   for (size_t g = 0; g < graphs.size(); ++g) {
-    if (graphs.size() > 100000) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ONNX model ", name_, " nests too many subgraphs"));
-    }
     onnx::GraphProto* proto = graphs[g].proto;
     std::set<std::string> defines;
-    std::map<std::string, std::vector<std::pair<const onnx::NodeProto*, int>>>
-        readers;
     for (const onnx::TensorProto& t : proto->initializer()) {
-      defines.insert(t.name());
+      if (!defines.insert(t.name()).second) {
+        return Bad(name_, t.name(),
+                   "is defined twice in one graph (names of initializers "
+                   "must be unique: onnx.checker.check_model says where)");
+      }
     }
-    for (const onnx::ValueInfoProto& v : proto->input())
+    for (const onnx::ValueInfoProto& v : proto->input()) {
       defines.insert(v.name());
+    }
     for (onnx::NodeProto& node : *proto->mutable_node()) {
       for (const std::string& out : node.output()) defines.insert(out);
       for (int k = 0; k < node.input_size(); ++k) {
-        if (!node.input(k).empty())
-          readers[node.input(k)].push_back({&node, k});
+        if (!node.input(k).empty()) {
+          readers[node.input(k)].push_back({g, &node, k});
+        }
       }
       const std::string owner =
           node.name().empty() ? node.op_type() : node.name();
       for (onnx::AttributeProto& a : *node.mutable_attribute()) {
-        if (a.has_g()) {
-          graphs[g].children.push_back(graphs.size());
-          graphs.push_back({a.mutable_g(), owner, {}, {}, {}});
-        }
-        for (onnx::GraphProto& sub : *a.mutable_graphs()) {
-          graphs[g].children.push_back(graphs.size());
-          graphs.push_back({&sub, owner, {}, {}, {}});
+        std::vector<onnx::GraphProto*> subs;
+        if (a.has_g()) subs.push_back(a.mutable_g());
+        for (onnx::GraphProto& sub : *a.mutable_graphs()) subs.push_back(&sub);
+        for (onnx::GraphProto* sub : subs) {
+          if (graphs.size() >= kMaxGraphs ||
+              graphs[g].depth >= kMaxGraphDepth) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "ONNX model ", name_, " nests too many subgraphs (at most ",
+                kMaxGraphs, ", ", kMaxGraphDepth, " deep)"));
+          }
+          graphs.push_back({sub, owner, g, graphs[g].depth + 1, {}});
         }
       }
     }
     graphs[g].defines = std::move(defines);
-    graphs[g].readers = std::move(readers);
   }
 
-  // The uses of value `value` defined in graph `home`: its readers there and
-  // in subgraphs that do not define a value of the same name, following
-  // layout ops to the op that uses the weight.
+  // Whether a read of `value` in graph `g` sees the value defined in
+  // `home`: `g` is `home` or below it, with no graph between defining its
+  // own value of that name.
+  auto sees = [&](size_t g, const std::string& value, size_t home) {
+    while (g != home) {
+      if (g == 0 || graphs[g].defines.count(value) > 0) return false;
+      g = graphs[g].parent;
+    }
+    return true;
+  };
+  // The uses of value `value` defined in graph `home`, following layout ops
+  // to the op that uses the weight.
   auto uses_of = [&](const std::string& value, size_t home) {
     std::vector<OnnxUse> uses;
-    std::vector<std::pair<std::string, int>> todo = {{value, 0}};
-    std::set<std::string> seen;
+    std::set<std::pair<std::string, int>> found;
+    std::vector<std::tuple<std::string, size_t, int>> todo = {{value, home, 0}};
+    std::set<std::pair<std::string, size_t>> seen;
     while (!todo.empty()) {
-      auto [v, depth] = todo.back();
+      auto [v, scope, depth] = todo.back();
       todo.pop_back();
-      if (!seen.insert(v).second) continue;
-      std::vector<size_t> scope = {home};
-      while (!scope.empty()) {
-        const size_t g = scope.back();
-        scope.pop_back();
-        for (size_t c : graphs[g].children) {
-          if (graphs[c].defines.count(v) == 0) scope.push_back(c);
+      if (!seen.insert({v, scope}).second) continue;
+      auto it = readers.find(v);
+      if (it == readers.end()) continue;
+      for (const Reader& r : it->second) {
+        if (!sees(r.graph, v, scope)) continue;
+        if (IsLayoutOp(*r.node) && r.input == 0 && depth < 4 &&
+            r.node->output_size() > 0) {
+          todo.emplace_back(r.node->output(0), r.graph, depth + 1);
+          continue;
         }
-        auto it = graphs[g].readers.find(v);
-        if (it == graphs[g].readers.end()) continue;
-        for (const auto& [node, k] : it->second) {
-          if (IsLayoutOp(*node) && k == 0 && depth < 4 &&
-              node->output_size() > 0) {
-            todo.emplace_back(node->output(0), depth + 1);
-            continue;
-          }
-          OnnxUse u{OpName(*node), k};
-          if (std::find(uses.begin(), uses.end(), u) == uses.end()) {
-            uses.push_back(std::move(u));
-          }
+        OnnxUse u{OpName(*r.node), r.input};
+        if (found.insert({u.op_type, u.input}).second) {
+          uses.push_back(std::move(u));
         }
       }
     }
@@ -315,17 +390,18 @@ absl::Status OnnxModel::Index() {
   };
 
   std::set<std::string> names;
+  std::map<std::string, int> next_suffix;
   auto add = [&](TensorProto* t, const std::string& value, size_t graph,
                  bool constant) -> absl::Status {
     const std::string& owner = graphs[graph].owner;
     const std::string shown = value.empty() ? "(unnamed)" : value;
-    if (t->data_type() == TensorProto::UNDEFINED ||
-        !TensorProto::DataType_IsValid(t->data_type())) {
-      return Bad(name_, shown,
-                 absl::StrCat("has unknown element type ", t->data_type()));
+    if (t->data_type() == TensorProto::UNDEFINED) {
+      return Bad(name_, shown, "has no element type (UNDEFINED)");
     }
+    // Strings, complex, wide unsigned and types newer than this schema
+    // (float8, int4) are left as they are.
     const std::optional<DType> dtype = CodecDType(t->data_type());
-    if (!dtype) return absl::OkStatus();  // Strings, complex, ...: untouched.
+    if (!dtype) return absl::OkStatus();
     OnnxTensor e;
     e.dtype = *dtype;
     e.constant_node = constant;
@@ -349,6 +425,12 @@ absl::Status OnnxModel::Index() {
       }
       auto ref = ParseExternal(*t, name_, shown);
       if (!ref.ok()) return ref.status();
+      if (!ResolvesInside(dir_, ref->location)) {
+        return Bad(name_, shown,
+                   absl::StrCat("has external data at '", ref->location,
+                                "', which leads outside the model's "
+                                "directory (a symlink?)"));
+      }
       if (ref->length && *ref->length != want) {
         return Bad(name_, shown,
                    absl::StrCat("has external length ", *ref->length,
@@ -382,8 +464,15 @@ absl::Status OnnxModel::Index() {
     }
     e.uses = uses_of(value, graph);
     e.name = value.empty() ? absl::StrCat(owner, "/(unnamed)") : value;
-    while (!names.insert(e.name).second) {
-      e.name = absl::StrCat(owner.empty() ? "graph" : owner, "/", e.name);
+    if (!names.insert(e.name).second) {
+      // A subgraph's tensor under an outer name: qualified by its node once,
+      // then numbered.
+      const std::string base =
+          absl::StrCat(owner.empty() ? "graph" : owner, "/", e.name);
+      e.name = base;
+      int& k = next_suffix[base];
+      while (!names.insert(e.name).second)
+        e.name = absl::StrCat(base, "#", ++k);
     }
     tensors_.push_back(std::move(e));
     protos_.push_back(t);
@@ -406,6 +495,17 @@ absl::Status OnnxModel::Index() {
         }
       }
     }
+  }
+  const std::string stale = UnindexedExternal(
+      *proto_, std::set<const TensorProto*>(protos_.begin(), protos_.end()));
+  if (!stale.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ONNX model ", name_, " keeps ", stale,
+        " in external data, which condense does not carry into the model it "
+        "writes (it copies initializers and Constant values of float and "
+        "integer types): save the model with that tensor inline "
+        "(onnx.load(path) loads external data; then onnx.save_model with a "
+        "size_threshold above its size)"));
   }
   return absl::OkStatus();
 }
@@ -564,13 +664,9 @@ absl::Status OnnxModelWriter::Finish() {
                                             " of ", model_->tensors_.size(),
                                             " tensors"));
   }
-  // The data first: a model file never points at data not yet in place.
-  if (data_) {
-    if (auto st = data_->Close(); !st.ok()) return st;
-    // Later reads of the model (tests, a second export) find it here.
-    model_->dir_ = fs::path(path_).parent_path().string();
-    if (model_->dir_.empty()) model_->dir_ = ".";
-  }
+  // The model is serialized beside its destination first; then the data is
+  // put in place, then the model, so a model file never points at data not
+  // yet in place, and a failure before leaves neither file.
   auto file = NewAtomicFile(path_);
   if (!file.ok()) return file.status();
   FileOutput out(file->get());
@@ -582,6 +678,12 @@ absl::Status OnnxModelWriter::Finish() {
                                      "cannot serialize ONNX model ", path_))
                                : out.status();
     }
+  }
+  if (data_) {
+    if (auto st = data_->Close(); !st.ok()) return st;
+    // Later reads of the model (tests, a second export) find it here.
+    model_->dir_ = fs::path(path_).parent_path().string();
+    if (model_->dir_.empty()) model_->dir_ = ".";
   }
   return (*file)->Close();
 }

@@ -19,6 +19,7 @@ namespace condense::codec {
 namespace {
 
 namespace fs = std::filesystem;
+using ::condense::codec::testing::SetRawFloats;
 using ::condense::codec::testing::ZooModel;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -215,11 +216,29 @@ TEST_F(OnnxFileTest, BrokenModelsAreErrorsThatNameTheTensor) {
          m.mutable_graph()->mutable_initializer(1)->set_dims(0, -3);
        },
        "'fc.b' has an impossible shape"},
-      {"unknown dtype",
+      {"undefined dtype",
        [](onnx::ModelProto& m) {
-         m.mutable_graph()->mutable_initializer(2)->set_data_type(999);
+         m.mutable_graph()->mutable_initializer(2)->set_data_type(
+             onnx::TensorProto::UNDEFINED);
        },
-       "'conv.w' has unknown element type 999"},
+       "'conv.w' has no element type"},
+      {"an initializer defined twice",
+       [](onnx::ModelProto& m) {
+         *m.mutable_graph()->add_initializer() = m.graph().initializer(0);
+       },
+       "'fc.w' is defined twice in one graph"},
+      {"external data condense would not carry over",
+       [](onnx::ModelProto& m) {
+         auto* t = m.mutable_graph()->add_initializer();
+         t->set_name("u32");
+         t->set_data_type(onnx::TensorProto::UINT32);
+         t->add_dims(2);
+         t->set_data_location(onnx::TensorProto::EXTERNAL);
+         auto* kv = t->add_external_data();
+         kv->set_key("location");
+         kv->set_value("short.bin");
+       },
+       "keeps initializer 'u32' in external data"},
       {"too few typed values",
        [](onnx::ModelProto& m) {
          m.mutable_graph()
@@ -267,6 +286,50 @@ TEST_F(OnnxFileTest, BrokenModelsAreErrorsThatNameTheTensor) {
     }
   }
   EXPECT_FALSE(OnnxModel::Open(Path("missing.onnx")).ok());
+}
+
+TEST_F(OnnxFileTest, ExternalDataBehindASymlinkOutsideIsRefused) {
+  const fs::path outside = fs::path(Path("")).parent_path() / "secret.bin";
+  { std::ofstream(outside) << std::string(64, 's'); }
+  fs::create_directories(Path("model"));
+  fs::create_symlink(outside, Path("model/w.bin"));
+  onnx::ModelProto m = ZooModel();
+  MoveToExternal(m, {{"location", "w.bin"}});
+  Write("model/zoo.onnx", m.SerializeAsString());
+  auto opened = OnnxModel::Open(Path("model/zoo.onnx"));
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened.status().message(),
+              HasSubstr("'fc.w' has external data at 'w.bin', which leads "
+                        "outside the model's directory"));
+  fs::remove(outside);
+}
+
+// Tensors of types condense leaves alone (here one newer than its schema)
+// are kept as they are; subgraph tensors that reuse a name are numbered.
+TEST(OnnxModelTest, LeavesUnknownTypesAloneAndNamesEveryTensorOnce) {
+  onnx::ModelProto m = ZooModel();
+  auto* g = m.mutable_graph();
+  auto* f8 = g->add_initializer();
+  f8->set_name("f8");
+  f8->set_data_type(999);
+  f8->add_dims(1);
+  f8->set_raw_data("x");
+  for (int i = 0; i < 2; ++i) {
+    onnx::NodeProto* branch = g->add_node();
+    branch->set_op_type("If");
+    branch->set_name("if0");
+    auto* a = branch->add_attribute();
+    a->set_name("then_branch");
+    auto* sub = a->mutable_g();
+    SetRawFloats(sub->add_initializer(), "fc.w", {1}, {1});
+  }
+  auto opened = OnnxModel::Parse(m.SerializeAsString(), "zoo", "");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::vector<std::string> names;
+  for (const OnnxTensor& t : (*opened)->tensors()) names.push_back(t.name);
+  EXPECT_THAT(names, ElementsAre("fc.w", "fc.b", "conv.w", "emb", "shape",
+                                 "lstm.W", "lstm.R", "k", "if0/fc.w",
+                                 "if0/fc.w#1", "if0/fc.w#2"));
 }
 
 }  // namespace

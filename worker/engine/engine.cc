@@ -133,7 +133,8 @@ void Emit(ProgressObserver* observer, ProgressEvent ev) {
 absl::Status Publish(const std::string& out_dir, RunOutputs* out) {
   for (std::string* path :
        {&out->cdz_path, &out->safetensors_path, &out->torchscript_path,
-        &out->onnx_path, &out->onnx_data_path, &out->report_path,
+        // The ONNX data before the graph that points at it.
+        &out->onnx_data_path, &out->onnx_path, &out->report_path,
         &out->report_html_path}) {
     if (path->empty()) continue;
     const fs::path target = fs::path(out_dir) / fs::path(*path).filename();
