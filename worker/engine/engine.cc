@@ -127,6 +127,13 @@ void Emit(ProgressObserver* observer, ProgressEvent ev) {
   if (observer != nullptr) observer->OnEvent(ev);
 }
 
+// Points `out` at the external data the ONNX export wrote beside
+// model.onnx, when it wrote any.
+void NoteOnnxData(RunOutputs* out) {
+  const std::string data = out->onnx_path + ".data";
+  if (!out->onnx_path.empty() && fs::exists(data)) out->onnx_data_path = data;
+}
+
 // Moves the finished outputs from the staging directory into `out_dir`
 // (replacing older ones; a stale model.pt goes when there is no new one) and
 // points `out` at them.
@@ -401,9 +408,7 @@ absl::Status RunStreamed(Run& run, const fs::path& dir, RunOutputs* out) {
                         {out->cdz_path, decoded, out->torchscript_path},
                         torch::get_num_threads(), run.observer, run.cancel);
   if (!streamed.ok()) return streamed.status();
-  if (!out->onnx_path.empty() && fs::exists(out->onnx_path + ".data")) {
-    out->onnx_data_path = out->onnx_path + ".data";
-  }
+  NoteOnnxData(out);
   ReportHeader(run, source, streamed->parameters, rep);
   rep.streamed = true;
   rep.encode_seconds = Since(start);
@@ -567,9 +572,7 @@ absl::Status EncodeModel(Run& run, const fs::path& dir, RunOutputs* out) {
         !st.ok()) {
       return st;
     }
-    if (fs::exists(out->onnx_path + ".data")) {
-      out->onnx_data_path = out->onnx_path + ".data";
-    }
+    NoteOnnxData(out);
     return absl::OkStatus();
   }
   out->safetensors_path = (dir / artifacts::kSafetensors).string();

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <span>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -49,6 +51,36 @@ absl::Status ExplainMissingOp(const absl::Status& st, const std::string& path) {
       "nn.MultiheadAttention's "
       "fast path), or run workers built on a LibTorch that has the op "
       "(docs/engine.md, \"PyTorch 2.x models\")"));
+}
+
+// A tensor for entry `t` of a weights-only source: floating entries as
+// float32, filled by `fill_float`; others in their own dtype, filled with
+// their bytes by `fill_bytes`.
+absl::StatusOr<torch::Tensor> ReadEntry(
+    const TensorEntry& t, const std::string& what,
+    const std::function<absl::Status(std::span<float>)>& fill_float,
+    const std::function<absl::Status(std::span<uint8_t>)>& fill_bytes) {
+  absl::StatusOr<torch::Tensor> out;
+  absl::Status st = TorchCall(what, [&]() -> absl::Status {
+    if (t.floating()) {
+      torch::Tensor x = torch::empty(t.shape, torch::kFloat32);
+      auto s =
+          fill_float({x.data_ptr<float>(), static_cast<size_t>(x.numel())});
+      if (!s.ok()) return s;
+      out = x;
+      return absl::OkStatus();
+    }
+    auto dtype = TorchDType(t.dtype);
+    if (!dtype.ok()) return dtype.status();
+    torch::Tensor x = torch::empty(t.shape, *dtype);
+    auto s = fill_bytes({static_cast<uint8_t*>(x.data_ptr()),
+                         static_cast<size_t>(x.numel() * x.element_size())});
+    if (!s.ok()) return s;
+    out = x;
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return out;
 }
 
 class TorchScriptSource : public ModelSource {
@@ -168,31 +200,10 @@ class SafetensorsSource : public ModelSource {
   absl::StatusOr<torch::Tensor> Read(size_t i) const override {
     if (i >= tensors_.size()) return absl::OutOfRangeError("no such tensor");
     const auto& [reader, e] = stored_[i];
-    const TensorEntry& t = tensors_[i];
-    absl::StatusOr<torch::Tensor> out;
-    absl::Status st = TorchCall(
-        absl::StrCat("reading ", e->name, " of ", path_),
-        [&]() -> absl::Status {
-          if (t.floating()) {
-            torch::Tensor x = torch::empty(t.shape, torch::kFloat32);
-            auto s = reader->ReadFloat32Into(
-                *e, {x.data_ptr<float>(), static_cast<size_t>(x.numel())});
-            if (!s.ok()) return s;
-            out = x;
-            return absl::OkStatus();
-          }
-          auto dtype = TorchDType(e->dtype);
-          if (!dtype.ok()) return dtype.status();
-          torch::Tensor x = torch::empty(t.shape, *dtype);
-          auto s = reader->ReadBytesInto(
-              *e, {static_cast<uint8_t*>(x.data_ptr()),
-                   static_cast<size_t>(x.numel() * x.element_size())});
-          if (!s.ok()) return s;
-          out = x;
-          return absl::OkStatus();
-        });
-    if (!st.ok()) return st;
-    return out;
+    return ReadEntry(
+        tensors_[i], absl::StrCat("reading ", e->name, " of ", path_),
+        [&](std::span<float> w) { return reader->ReadFloat32Into(*e, w); },
+        [&](std::span<uint8_t> b) { return reader->ReadBytesInto(*e, b); });
   }
 
  private:
@@ -239,16 +250,14 @@ class OnnxSource : public ModelSource {
       std::vector<std::pair<std::string, int>> uses;
       for (const codec::OnnxUse& u : t.uses)
         uses.emplace_back(u.op_type, u.input);
-      e.role = e.parameter
-                   ? RoleFromOnnxUses(uses, static_cast<int>(t.shape.size()))
-                   : TensorRole::kBuffer;
-      // The op that makes it what it is, for the report.
+      const int rank = static_cast<int>(t.shape.size());
+      e.role = e.parameter ? RoleFromOnnxUses(uses, rank) : TensorRole::kBuffer;
+      // The op that decided the role (else the first user), for the report.
+      if (!uses.empty()) e.module_type = uses.front().first;
       for (const auto& [op, input] : uses) {
-        if (e.module_type.empty() ||
-            CompressedByDefault(
-                RoleFromOnnxUse(op, input, static_cast<int>(t.shape.size())))) {
+        if (RoleFromOnnxUse(op, input, rank) == e.role) {
           e.module_type = op;
-          if (CompressedByDefault(e.role)) break;
+          break;
         }
       }
       s->tensors_.push_back(std::move(e));
@@ -265,26 +274,16 @@ class OnnxSource : public ModelSource {
     auto bytes = model_->Read(i);
     if (!bytes.ok()) return bytes.status();
     const TensorEntry& t = tensors_[i];
-    absl::StatusOr<torch::Tensor> out;
-    absl::Status st = TorchCall(
-        absl::StrCat("reading ", t.name, " of ", path_), [&]() -> absl::Status {
-          if (t.floating()) {
-            torch::Tensor x = torch::empty(t.shape, torch::kFloat32);
-            codec::ConvertToFloat32(t.dtype, bytes->data(),
-                                    static_cast<size_t>(x.numel()),
-                                    x.data_ptr<float>());
-            out = x;
-            return absl::OkStatus();
-          }
-          auto dtype = TorchDType(t.dtype);
-          if (!dtype.ok()) return dtype.status();
-          torch::Tensor x = torch::empty(t.shape, *dtype);
-          std::memcpy(x.data_ptr(), bytes->data(), bytes->size());
-          out = x;
+    return ReadEntry(
+        t, absl::StrCat("reading ", t.name, " of ", path_),
+        [&](std::span<float> w) {
+          codec::ConvertToFloat32(t.dtype, bytes->data(), w.size(), w.data());
+          return absl::OkStatus();
+        },
+        [&](std::span<uint8_t> b) {
+          std::memcpy(b.data(), bytes->data(), b.size());
           return absl::OkStatus();
         });
-    if (!st.ok()) return st;
-    return out;
   }
 
  private:
