@@ -85,6 +85,19 @@ absl::Status Bad(const std::string& model, const std::string& tensor,
       "it with onnx.checker.check_model"));
 }
 
+// Drops every place a tensor's data may be held (typed fields, raw_data,
+// external data), before it is given its new data.
+void ClearData(TensorProto& t) {
+  t.clear_float_data();
+  t.clear_int32_data();
+  t.clear_int64_data();
+  t.clear_double_data();
+  t.clear_uint64_data();
+  t.clear_raw_data();
+  t.clear_external_data();
+  t.clear_data_location();
+}
+
 // Whether `location` under `dir` resolves, through any symlinks, to a path
 // under `dir`.
 bool ResolvesInside(const std::string& dir, const std::string& location) {
@@ -582,13 +595,7 @@ absl::Status OnnxModel::Replace(size_t i, absl::string_view bytes) {
         " bytes given, ", tensors_[i].bytes(), " expected"));
   }
   TensorProto& t = *protos_[i];
-  t.clear_float_data();
-  t.clear_int32_data();
-  t.clear_int64_data();
-  t.clear_double_data();
-  t.clear_uint64_data();
-  t.clear_external_data();
-  t.clear_data_location();
+  ClearData(t);
   t.set_raw_data(bytes.data(), bytes.size());
   tensors_[i].external = false;
   return absl::OkStatus();
@@ -638,13 +645,7 @@ absl::Status OnnxModelWriter::Append(size_t i, absl::string_view bytes) {
   const uint64_t offset = data_->Size();
   if (auto st = data_->Append(bytes); !st.ok()) return st;
   TensorProto& t = *model_->protos_[i];
-  t.clear_float_data();
-  t.clear_int32_data();
-  t.clear_int64_data();
-  t.clear_double_data();
-  t.clear_uint64_data();
-  t.clear_raw_data();
-  t.clear_external_data();
+  ClearData(t);
   t.set_data_location(TensorProto::EXTERNAL);
   auto entry = [&](const char* key, std::string value) {
     auto* kv = t.add_external_data();
