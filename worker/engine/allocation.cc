@@ -93,4 +93,23 @@ Allocation Allocate(const std::vector<std::vector<TensorOption>>& tensors,
   return a;
 }
 
+void BudgetSteering::Met(double grow) {
+  lo = std::max(lo, budget);
+  budget = hi > 0 ? std::sqrt(budget * hi) : budget * grow;
+}
+
+void BudgetSteering::Missed(double shrink, bool clear) {
+  if (!clear && lo == 0) {
+    budget *= shrink;
+    return;
+  }
+  hi = hi > 0 ? std::min(hi, budget) : budget;
+  budget = lo > 0 ? std::sqrt(lo * budget) : budget * shrink;
+}
+
+bool BudgetSteering::Tight() const {
+  constexpr double kTightBracket = 1.15;
+  return lo > 0 && hi > 0 && hi / lo < kTightBracket;
+}
+
 }  // namespace condense::engine

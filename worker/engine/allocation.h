@@ -35,6 +35,27 @@ struct Allocation {
 Allocation Allocate(const std::vector<std::vector<TensorOption>>& tensors,
                     double budget, int resolution = 1000);
 
+// What the search's closed loop steers by: the allocation's budget, raised
+// after a candidate that meets the goal and lowered after one that misses
+// it, bisected once both ends are known. Plain value; thread-compatible.
+struct BudgetSteering {
+  double budget = 0;
+  double lo = 0;  // Largest budget that met the goal (0: none yet).
+  double hi = 0;  // Smallest budget that missed it (0: none yet).
+
+  // `grow` > 1 scales the budget until some budget has missed.
+  void Met(double grow);
+  // `shrink` < 1 scales it until some budget has met. `clear`: the miss is
+  // beyond its measurement's noise. Before any candidate has met, a
+  // marginal miss (the goal within one standard error of the drop) backs
+  // off without closing the bracket: retraining's own noise is of that
+  // size, and one unlucky first candidate should not cap the search below
+  // what it can reach.
+  void Missed(double shrink, bool clear);
+  // The budgets that meet and miss are within 15% of each other.
+  bool Tight() const;
+};
+
 }  // namespace condense::engine
 
 #endif  // CONDENSE_WORKER_ENGINE_ALLOCATION_H_

@@ -1,5 +1,6 @@
 #include "worker/engine/allocation.h"
 
+#include <cmath>
 #include <random>
 
 #include "gtest/gtest.h"
@@ -138,6 +139,55 @@ TEST(AllocationTest, ZeroBudgetTakesOnlyLosslessOptions) {
   const Allocation a = Allocate(tensors, 0);
   ASSERT_TRUE(a.feasible);
   EXPECT_EQ(a.choice, (std::vector<int>{1}));
+}
+
+TEST(BudgetSteeringTest, GrowsUntilAMissThenBisects) {
+  BudgetSteering s{.budget = 1};
+  s.Met(4);
+  EXPECT_DOUBLE_EQ(s.lo, 1);
+  EXPECT_DOUBLE_EQ(s.budget, 4);
+  s.Missed(0.5, /*clear=*/true);
+  EXPECT_DOUBLE_EQ(s.hi, 4);
+  EXPECT_DOUBLE_EQ(s.budget, 2);  // sqrt(1 * 4).
+  s.Met(4);
+  EXPECT_DOUBLE_EQ(s.lo, 2);
+  EXPECT_NEAR(s.budget, std::sqrt(8.0), 1e-12);
+  EXPECT_FALSE(s.Tight());
+}
+
+TEST(BudgetSteeringTest, AMarginalFirstMissLeavesTheBracketOpen) {
+  BudgetSteering s{.budget = 1};
+  s.Missed(0.5, /*clear=*/false);
+  EXPECT_DOUBLE_EQ(s.hi, 0);  // Noise, not a ceiling.
+  EXPECT_DOUBLE_EQ(s.budget, 0.5);
+  s.Met(4);
+  // Free to grow past the budget that missed marginally.
+  EXPECT_DOUBLE_EQ(s.budget, 2);
+  EXPECT_DOUBLE_EQ(s.lo, 0.5);
+}
+
+TEST(BudgetSteeringTest, AfterAMeetEveryMissClosesTheBracket) {
+  BudgetSteering s{.budget = 1};
+  s.Met(2);
+  s.Missed(0.5, /*clear=*/false);
+  EXPECT_DOUBLE_EQ(s.hi, 2);
+  EXPECT_NEAR(s.budget, std::sqrt(2.0), 1e-12);
+}
+
+TEST(BudgetSteeringTest, ClearFirstMissIsACeiling) {
+  BudgetSteering s{.budget = 1};
+  s.Missed(0.25, /*clear=*/true);
+  EXPECT_DOUBLE_EQ(s.hi, 1);
+  EXPECT_DOUBLE_EQ(s.budget, 0.25);
+  s.Met(8);
+  EXPECT_DOUBLE_EQ(s.budget, 0.5);  // sqrt(0.25 * 1), not 0.25 * 8.
+}
+
+TEST(BudgetSteeringTest, TightWhenTheEndsAreClose) {
+  BudgetSteering s{.budget = 1};
+  s.Met(1.1);
+  s.Missed(0.5, /*clear=*/true);
+  EXPECT_TRUE(s.Tight());
 }
 
 }  // namespace

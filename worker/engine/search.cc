@@ -50,8 +50,6 @@ constexpr int kMaxAllocations = 40;
 // leaves of it has little room.
 constexpr double kLittleRoomDrop = 0.75;
 constexpr double kLittleRoomBytes = 0.9;
-// The bracket of budgets is tight when its ends are this close.
-constexpr double kTightBracket = 1.15;
 
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -210,28 +208,9 @@ absl::StatusOr<Analysis> Analyse(const TrainEnv& env,
   return a;
 }
 
-// What the closed loop steers by: the budget of the allocation's
-// constraint, raised after a candidate that meets the goal and lowered
-// after one that misses it, bisected once both ends are known.
-struct Steering {
-  double budget = 0;
-  double lo = 0;  // Largest budget that met the goal (0: none yet).
-  double hi = 0;  // Smallest budget that missed it (0: none yet).
-
-  void Met(double grow) {
-    lo = std::max(lo, budget);
-    budget = hi > 0 ? std::sqrt(budget * hi) : budget * grow;
-  }
-  void Missed(double shrink) {
-    hi = hi > 0 ? std::min(hi, budget) : budget;
-    budget = lo > 0 ? std::sqrt(lo * budget) : budget * shrink;
-  }
-  bool Tight() const { return lo > 0 && hi > 0 && hi / lo < kTightBracket; }
-};
-
 // Where the loop is, beside the record: checkpointed after each candidate.
 struct Progress {
-  Steering steer;
+  BudgetSteering steer;
   std::map<std::vector<int>, int> tried;  // Allocation -> its candidate.
   int allocations = 0;
   bool done = false;
@@ -260,7 +239,7 @@ class Search {
   absl::Status NoneMet() const;
   // Moves the budget by a candidate's outcome; false when the search should
   // stop (record_.stopped says why).
-  bool Steer(const SearchCandidate& c, Steering& steer);
+  bool Steer(const SearchCandidate& c, BudgetSteering& steer);
   // Retrains the dense model without the validation split, as candidates
   // are, and makes it the reference when it scores lower on validation;
   // leaves the model dense again.
@@ -451,7 +430,7 @@ absl::Status Search::RunControl() {
   return absl::OkStatus();
 }
 
-bool Search::Steer(const SearchCandidate& c, Steering& steer) {
+bool Search::Steer(const SearchCandidate& c, BudgetSteering& steer) {
   if (c.meets && LittleRoom(c)) {
     record_.stopped = "a candidate met the goal with little room left";
     return false;
@@ -462,7 +441,8 @@ bool Search::Steer(const SearchCandidate& c, Steering& steer) {
     if (c.meets) {
       steer.Met(std::clamp(room / used, 1.5, 8.0));
     } else {
-      steer.Missed(1.0 / std::clamp(used / std::max(room, 1e-4), 1.5, 16.0));
+      steer.Missed(1.0 / std::clamp(used / std::max(room, 1e-4), 1.5, 16.0),
+                   /*clear=*/c.drop - c.margin > *allowed_drop_);
     }
   } else {
     const double fit = static_cast<double>(max_bytes_) /
@@ -470,7 +450,7 @@ bool Search::Steer(const SearchCandidate& c, Steering& steer) {
     if (c.meets) {
       steer.Met(std::clamp(fit, 1.1, 2.0));
     } else {
-      steer.Missed(std::clamp(fit, 0.5, 0.9));
+      steer.Missed(std::clamp(fit, 0.5, 0.9), /*clear=*/true);
     }
   }
   if (steer.Tight()) {
@@ -569,7 +549,7 @@ absl::StatusOr<SearchRecord> Search::Run() {
     for (TensorOption& o : options) std::swap(o.bytes, o.loss);
   }
   Progress progress;
-  Steering& steer = progress.steer;
+  BudgetSteering& steer = progress.steer;
   steer.budget =
       allowed_drop_
           ? std::max(*allowed_drop_, 1e-4)
