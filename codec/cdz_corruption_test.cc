@@ -17,7 +17,7 @@ using testing::OpenBytes;
 using testing::SampleModel;
 using testing::WriteModel;
 
-Manifest TestManifest() { return {{"producer", "corruption test"}}; }
+Manifest CorruptionManifest() { return {{"producer", "corruption test"}}; }
 
 // Opens and decodes everything; returns the first error.
 absl::Status OpenAndDecodeAll(const std::string& file,
@@ -47,7 +47,7 @@ std::vector<uint64_t> SectionOffsets(const std::string& file) {
 class CdzCorruption : public ::testing::Test {
  protected:
   void SetUp() override {
-    file_ = WriteModel(SampleModel(9), TestManifest());
+    file_ = WriteModel(SampleModel(9), CorruptionManifest());
     ASSERT_FALSE(file_.empty());
     auto reader = OpenBytes(file_);
     ASSERT_TRUE(reader.ok());

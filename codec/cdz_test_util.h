@@ -3,7 +3,9 @@
 #ifndef CONDENSE_CODEC_CDZ_TEST_UTIL_H_
 #define CONDENSE_CODEC_CDZ_TEST_UTIL_H_
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,11 @@ std::vector<ModelTensor> SampleModel(uint64_t seed);
 // Writes the tensors into an in-memory .cdz file.
 std::string WriteModel(const std::vector<ModelTensor>& tensors,
                        const Manifest& manifest, ModelSize* sizes = nullptr);
+
+// The bytes of a string, as the codec's decoders take them.
+inline std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
 
 // Opens an in-memory file.
 absl::StatusOr<std::unique_ptr<CdzReader>> OpenBytes(

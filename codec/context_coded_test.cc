@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "codec/cdz_test_util.h"
 #include "codec/range_coder.h"
 #include "codec/sparse_quantized.h"
 #include "codec/test_distributions.h"
@@ -15,9 +16,7 @@
 namespace condense::codec {
 namespace {
 
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+using testing::Bytes;
 
 void ExpectBitExact(const std::vector<float>& a, const std::vector<float>& b) {
   ASSERT_EQ(a.size(), b.size());

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include "codec/cdz_test_util.h"
 #include "codec/test_distributions.h"
 #include "gtest/gtest.h"
 
@@ -14,9 +15,7 @@ using testing::GeometricSymbols;
 using testing::QuantizedIndices;
 using testing::UniformSymbols;
 
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+using testing::Bytes;
 
 // Encodes, checks the header, decodes through both output widths where the
 // alphabet allows, and returns the stream.

@@ -21,9 +21,7 @@ namespace {
 
 using cdz::Encoding;
 
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+using testing::Bytes;
 
 void ExpectDecodes(const EncodedQuantized& e, const std::vector<float>& w) {
   std::vector<float> out(w.size(), 3.0f);

@@ -8,7 +8,7 @@
 namespace condense::engine {
 namespace {
 
-using Options = std::vector<std::vector<TensorOption>>;
+using OptionGrid = std::vector<std::vector<TensorOption>>;
 
 TensorOption Opt(double bytes, double loss) {
   TensorOption o;
@@ -18,7 +18,7 @@ TensorOption Opt(double bytes, double loss) {
 }
 
 // The exact optimum over every combination.
-Allocation BruteForce(const Options& tensors, double budget) {
+Allocation BruteForce(const OptionGrid& tensors, double budget) {
   Allocation best;
   best.bytes = 1e300;
   std::vector<int> choice(tensors.size(), 0);
@@ -47,8 +47,8 @@ Allocation BruteForce(const Options& tensors, double budget) {
 TEST(AllocationTest, SpendsTheBudgetWhereBytesAreCheapest) {
   // Both tensors can save 900 bytes; the first costs 0.4 points of loss for
   // it, the second 0.1. With 0.2 to spend, only the second is compressed.
-  const Options tensors = {{Opt(1000, 0), Opt(100, 0.004)},
-                           {Opt(1000, 0), Opt(100, 0.001)}};
+  const OptionGrid tensors = {{Opt(1000, 0), Opt(100, 0.004)},
+                              {Opt(1000, 0), Opt(100, 0.001)}};
   const Allocation a = Allocate(tensors, 0.002);
   ASSERT_TRUE(a.feasible);
   EXPECT_EQ(a.choice, (std::vector<int>{0, 1}));
@@ -62,7 +62,7 @@ TEST(AllocationTest, NeverExceedsTheBudget) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> bytes(1, 1000), loss(0, 0.01);
   for (int trial = 0; trial < 200; ++trial) {
-    Options tensors(1 + trial % 5);
+    OptionGrid tensors(1 + trial % 5);
     for (auto& options : tensors) {
       options.push_back(Opt(2000, 0));
       for (int o = 0; o < 6; ++o) options.push_back(Opt(bytes(rng), loss(rng)));
@@ -91,7 +91,7 @@ TEST(AllocationTest, ReachesTheOptimumOnTheGrid) {
   const int resolution = 100;
   const double budget = 0.01;
   for (int trial = 0; trial < 300; ++trial) {
-    Options tensors(1 + trial % 4);
+    OptionGrid tensors(1 + trial % 4);
     for (auto& options : tensors) {
       for (int o = 0; o < 1 + trial % 5; ++o) {
         options.push_back(Opt(bytes(rng), units(rng) * budget / resolution));
@@ -106,8 +106,8 @@ TEST(AllocationTest, ReachesTheOptimumOnTheGrid) {
 }
 
 TEST(AllocationTest, ReportsWhenNothingFits) {
-  const Options tensors = {{Opt(100, 0.02), Opt(10, 0.05)},
-                           {Opt(100, 0.0), Opt(5, 0.01)}};
+  const OptionGrid tensors = {{Opt(100, 0.02), Opt(10, 0.05)},
+                              {Opt(100, 0.0), Opt(5, 0.01)}};
   const Allocation a = Allocate(tensors, 0.01);
   EXPECT_FALSE(a.feasible);
   // The least lossy choice, so the caller sees how far off it is.
@@ -117,8 +117,8 @@ TEST(AllocationTest, ReportsWhenNothingFits) {
 
 TEST(AllocationTest, NegativeLossesCountAsNone) {
   // A measured gain (noise) is not spent as extra budget.
-  const Options tensors = {{Opt(100, 0), Opt(10, -0.01)},
-                           {Opt(100, 0), Opt(10, 0.003)}};
+  const OptionGrid tensors = {{Opt(100, 0), Opt(10, -0.01)},
+                              {Opt(100, 0), Opt(10, 0.003)}};
   const Allocation a = Allocate(tensors, 0.002);
   EXPECT_EQ(a.choice, (std::vector<int>{1, 0}));
   EXPECT_DOUBLE_EQ(a.loss, 0);
@@ -126,7 +126,7 @@ TEST(AllocationTest, NegativeLossesCountAsNone) {
 
 TEST(AllocationTest, TinyBudgetsAgainstLargeLosses) {
   // Losses of many billions of steps must not overflow the step count.
-  const Options tensors = {{Opt(100, 0), Opt(1, 0.5)}, {Opt(100, 0)}};
+  const OptionGrid tensors = {{Opt(100, 0), Opt(1, 0.5)}, {Opt(100, 0)}};
   for (double budget : {1e-12, 1e-9, 1e-300}) {
     const Allocation a = Allocate(tensors, budget);
     ASSERT_TRUE(a.feasible) << budget;
@@ -135,7 +135,7 @@ TEST(AllocationTest, TinyBudgetsAgainstLargeLosses) {
 }
 
 TEST(AllocationTest, ZeroBudgetTakesOnlyLosslessOptions) {
-  const Options tensors = {{Opt(100, 0), Opt(50, 0), Opt(1, 0.001)}};
+  const OptionGrid tensors = {{Opt(100, 0), Opt(50, 0), Opt(1, 0.001)}};
   const Allocation a = Allocate(tensors, 0);
   ASSERT_TRUE(a.feasible);
   EXPECT_EQ(a.choice, (std::vector<int>{1}));

@@ -6,21 +6,12 @@
 
 #include "gtest/gtest.h"
 #include "worker/engine/kmeans_1d.h"
+#include "worker/engine/testing/laplacian.h"
 
 namespace condense::engine {
 namespace {
 
-std::vector<float> Laplacian(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(-0.5, 0.5);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    const double a = u(rng);
-    x = static_cast<float>(-0.05 *
-                           std::copysign(std::log1p(-2 * std::abs(a)), a));
-  }
-  return v;
-}
+using testing::Laplacian;
 
 KMeansResult KMeans(const std::vector<float>& v, int k) {
   KMeansOptions o;

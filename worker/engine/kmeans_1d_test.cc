@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "worker/engine/testing/laplacian.h"
 
 namespace condense::engine {
 namespace {
@@ -17,17 +18,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::vector<float> Laplacian(size_t n, uint64_t seed, double scale = 0.05) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(-0.5, 0.5);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    const double a = u(rng);
-    x = static_cast<float>(-scale *
-                           std::copysign(std::log1p(-2 * std::abs(a)), a));
-  }
-  return v;
-}
+using testing::Laplacian;
 
 // Small integers: many repeated values, exact means, exact ties.
 std::vector<float> SmallInts(size_t n, uint64_t seed, int range) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/html_escape.h"
+#include "worker/report/json_field.h"
 #include "worker/report/search_html.h"
 
 namespace condense::report {
@@ -19,12 +20,7 @@ using nlohmann::json;
 
 // -- reading a report that may lack any field -----------------------------
 
-const json& Field(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
+using internal::Field;
 
 double Num(const json& j, const char* key, double fallback = 0) {
   const json& v = Field(j, key);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/html_escape.h"
+#include "worker/report/json_field.h"
 
 namespace condense::report {
 namespace {
@@ -20,14 +21,7 @@ constexpr const char* kColors[] = {"#2f6fd6", "#d33a2f", "#2e8b57", "#d99a1e",
 
 std::string F(double v) { return absl::StrFormat("%.1f", v); }
 
-// Robust to a report of the wrong shape: missing or mistyped fields read
-// as null, 0, "" or empty.
-const json& Field(const json& j, const char* key) {
-  static const json* const kNull = new json();
-  if (!j.is_object()) return *kNull;
-  auto it = j.find(key);
-  return it == j.end() ? *kNull : *it;
-}
+using internal::Field;
 
 double Get(const json& j, const char* key) {
   const json& v = Field(j, key);
