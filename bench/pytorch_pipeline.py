@@ -11,10 +11,14 @@ Usage:
   pytorch_pipeline.py MODEL.pt [--prune-steps 3] [--epochs-per-step 2]
       [--sensitivity 1.0] [--quant-epochs 2] [--bits 5] [--lr 1e-3]
       [--quant-lr 1e-4] [--batch-size 128] [--threads 2] [--seed 0]
+      [--device cpu|cuda] [--input-shape 784] [--max-train-samples N]
+      [--max-eval-samples N]
       [--json OUT.json] [--out COMPRESSED.pt]
 
 MODEL.pt is a TorchScript model taking [B, 784] inputs (for example from
-examples/train_lenet.py lenet300). Steps:
+examples/train_lenet.py lenet300), or [B, *SHAPE] with --input-shape (1,28,28
+for LeNet-5). With --device cuda the model and the whole data set live on
+the GPU (scripts/gpu_check.sh compares this with condense on CUDA). Steps:
 
   1. load the model (torch.jit.load) and Fashion-MNIST (60k train, 10k
      test), pixels scaled to [0, 1] and flattened to 784;
@@ -62,7 +66,8 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description="Deep Compression (prune, k-means, trained quantization) "
                     "of a TorchScript LeNet-300-100 in plain PyTorch.")
-    parser.add_argument("model", help="TorchScript model taking [B, 784]")
+    parser.add_argument("model", help="TorchScript model taking [B, 784] "
+                        "(or [B, *--input-shape])")
     parser.add_argument("--prune-steps", type=int, default=3)
     parser.add_argument("--epochs-per-step", type=int, default=2)
     parser.add_argument("--sensitivity", type=float, default=1.0)
@@ -73,6 +78,13 @@ def parse_args():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--input-shape", default="784",
+                        help="one input's shape, e.g. 784 or 1,28,28")
+    parser.add_argument("--max-train-samples", type=int, default=None,
+                        help="train on the first N training images only")
+    parser.add_argument("--max-eval-samples", type=int, default=None,
+                        help="evaluate on the first N test images only")
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--out", help="save the compressed TorchScript here")
     return parser.parse_args()
@@ -81,11 +93,11 @@ def parse_args():
 # ---------------------------------------------------------------- data
 
 
-def load_split(prefix):
-    """Images as float32 [N, 784] in [0, 1], labels as int64 [N]."""
+def load_split(prefix, shape, device):
+    """Images as float32 [N, *shape] in [0, 1], labels as int64 [N]."""
     images, labels = fashion_mnist.load_split(prefix, DATA_DIR)
-    x = torch.from_numpy(images.reshape(-1, 784).astype(np.float32) / 255.0)
-    return x, torch.from_numpy(labels)
+    x = torch.from_numpy(images.reshape(-1, *shape).astype(np.float32) / 255.0)
+    return x.to(device), torch.from_numpy(labels).to(device)
 
 
 # ---------------------------------------------------------------- training
@@ -111,7 +123,7 @@ def run_epochs(model, optimizer, data, args, generator, epochs, hooks):
     x, y = data
     model.train()
     for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=generator)
+        perm = torch.randperm(len(x), generator=generator).to(x.device)
         for i in range(0, len(x), args.batch_size):
             idx = perm[i:i + args.batch_size]
             optimizer.zero_grad()
@@ -166,14 +178,15 @@ def kmeans_1d(values, k):
     Returns (centroids, assignment, iterations). An empty cluster keeps its
     centroid.
     """
-    centroids = torch.linspace(values.min().item(), values.max().item(), k)
+    centroids = torch.linspace(values.min().item(), values.max().item(), k,
+                               device=values.device)
     assignment = nearest(values, centroids)
     ones = torch.ones_like(values)
     iterations = 0
     while iterations < KMEANS_MAX_ITERATIONS:
         iterations += 1
-        sums = torch.zeros(k).index_add_(0, assignment, values)
-        counts = torch.zeros(k).index_add_(0, assignment, ones)
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, values)
+        counts = torch.zeros_like(centroids).index_add_(0, assignment, ones)
         filled = counts > 0
         centroids[filled] = sums[filled] / counts[filled]
         updated = nearest(values, centroids)
@@ -190,10 +203,12 @@ class SharedWeights:
     """Weight sharing: each nonzero weight is one of its layer's centroids."""
 
     def __init__(self, weights, bits):
-        self.weights = weights
+        # A layer pruned to nothing has no values to share.
+        self.weights = {n: w for n, w in weights.items()
+                        if w.count_nonzero().item() > 0}
         self.positions, self.assignments, self.centroids = {}, {}, {}
         self.iterations = {}
-        for name, w in weights.items():
+        for name, w in self.weights.items():
             flat = w.detach().view(-1)
             positions = flat.nonzero().squeeze(1)
             centroids, assignment, iterations = kmeans_1d(
@@ -240,6 +255,8 @@ class Timeline:
         self.rows = []
 
     def record(self, phase, accuracy=None):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # GPU work queued in this phase is in it
         now, cpu = time.perf_counter(), time.process_time()
         row = {"phase": phase, "seconds": round(now - self.mark, 3),
                "cpu_seconds": round(cpu - self.cpu_mark, 3),
@@ -296,9 +313,14 @@ def print_report(timeline, layers, total, iterations):
 
 def compress(args, timeline):
     """Run the pipeline; return the model and its compressed weights."""
-    model = torch.jit.load(args.model)
-    train = load_split("train")
-    test = load_split("t10k")
+    model = torch.jit.load(args.model, map_location=args.device)
+    shape = [int(d) for d in args.input_shape.split(",")]
+    train = load_split("train", shape, args.device)
+    if args.max_train_samples:
+        train = tuple(t[:args.max_train_samples] for t in train)
+    test = load_split("t10k", shape, args.device)
+    if args.max_eval_samples:
+        test = tuple(t[:args.max_eval_samples] for t in test)
     timeline.record("load model and data")
     timeline.record("baseline eval", evaluate(model, *test))
 

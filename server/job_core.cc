@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto/spec_util.h"
 #include "worker/engine/requirements.h"
+#include "worker/model_format_mapping.h"
 #include "worker/spec_config.h"
 
 namespace condense::server {

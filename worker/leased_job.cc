@@ -18,6 +18,7 @@
 #include "spdlog/spdlog.h"
 #include "worker/engine/engine.h"
 #include "worker/job_events.h"
+#include "worker/model_format_mapping.h"
 #include "worker/spec_config.h"
 
 namespace condense::worker {

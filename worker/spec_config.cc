@@ -187,15 +187,4 @@ absl::StatusOr<EngineConfig> ToEngineConfig(const v1::CompressionSpec& spec) {
   return c;
 }
 
-engine::ModelFormat ToEngineFormat(v1::Model::Format format) {
-  switch (format) {
-    case v1::Model::SAFETENSORS:
-      return engine::ModelFormat::kSafetensors;
-    case v1::Model::ONNX:
-      return engine::ModelFormat::kOnnx;
-    default:
-      return engine::ModelFormat::kTorchScript;
-  }
-}
-
 }  // namespace condense::worker

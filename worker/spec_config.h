@@ -4,10 +4,8 @@
 #define CONDENSE_WORKER_SPEC_CONFIG_H_
 
 #include "absl/status/statusor.h"
-#include "condense/v1/models.pb.h"
 #include "condense/v1/spec.pb.h"
 #include "worker/engine/config.h"
-#include "worker/engine/model_format.h"
 
 namespace condense::worker {
 
@@ -15,10 +13,6 @@ namespace condense::worker {
 // defaults.
 absl::StatusOr<engine::EngineConfig> ToEngineConfig(
     const v1::CompressionSpec& spec);
-
-// The engine's format for a model record's (the server checks jobs against
-// it, the worker opens the model as it).
-engine::ModelFormat ToEngineFormat(v1::Model::Format format);
 
 }  // namespace condense::worker
 

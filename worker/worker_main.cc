@@ -1,6 +1,7 @@
 // condense-worker: runs compressions. `--server ADDR` serves a condense
 // server (leases jobs, runs them, reports back); `run` does one compression
-// on this machine from files to files (the offline command).
+// on this machine from files to files (the offline command). Built without
+// gRPC (CONDENSE_WORKER_RUN_ONLY), it has `run` alone.
 #include <malloc.h>
 
 #include <cstdio>
@@ -10,7 +11,9 @@
 
 #include "CLI/CLI.hpp"
 #include "worker/run_command.h"
+#if !CONDENSE_WORKER_RUN_ONLY
 #include "worker/serve_command.h"
+#endif
 
 namespace {
 
@@ -19,6 +22,9 @@ int Main(int argc, char** argv) {
       "condense-worker: compresses neural networks (Deep "
       "Compression: pruning, trained quantization, Huffman coding; "
       "DSD)"};
+#if CONDENSE_WORKER_RUN_ONLY
+  app.require_subcommand(1);
+#else
   app.require_subcommand(0, 1);
   condense::worker::ServeFlags serve;
   app.add_option("--server", serve.connection.address,
@@ -44,6 +50,7 @@ int Main(int argc, char** argv) {
   app.add_option("--max-jobs", serve.max_jobs,
                  "exit after this many jobs (default: serve forever)")
       ->check(CLI::Range(0, 1000000));
+#endif
   condense::worker::RunFlags run;
   CLI::App* cmd = app.add_subcommand(
       "run",
@@ -91,6 +98,9 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (cmd->parsed()) return condense::worker::RunCommand(run);
+#if CONDENSE_WORKER_RUN_ONLY
+  return 2;  // CLI11 requires the subcommand.
+#else
   if (serve.connection.address.empty() &&
       std::getenv("CONDENSE_ADDR") == nullptr) {
     std::fprintf(stderr,
@@ -99,6 +109,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   return condense::worker::ServeCommand(serve);
+#endif
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ EngineConfig SearchConfigFor(GoalConfig goal) {
 
 // A trained MLP (the search compresses a model that has learned) and its
 // data; the evaluation data is drawn with `eval_seed`.
-RunInputs Inputs(const std::string& name, uint64_t eval_seed) {
+RunInputs SearchInputs(const std::string& name, uint64_t eval_seed) {
   const std::string dir = TempDir(name);
   auto module = MakeMlp(32, 64, 3, 1);
   RunInputs in;
@@ -72,8 +72,8 @@ nlohmann::json WithoutTimes(nlohmann::json search) {
 }
 
 TEST(SearchTest, MeetsTheGoalAndReportsEveryCandidate) {
-  auto out = RunCompression(SearchConfigFor(MaxDrop(0.03)), Inputs("meets", 3),
-                            nullptr, nullptr);
+  auto out = RunCompression(SearchConfigFor(MaxDrop(0.03)),
+                            SearchInputs("meets", 3), nullptr, nullptr);
   ASSERT_TRUE(out.ok()) << out.status();
   const auto& r = out->report;
   const auto& search = r["stages"][0]["search"];
@@ -104,10 +104,10 @@ TEST(SearchTest, MeetsTheGoalAndReportsEveryCandidate) {
 TEST(SearchTest, NeverReadsTheEvaluationSplit) {
   // Two runs that differ only in their evaluation data make the same
   // decisions: every number the search recorded is the same.
-  auto a = RunCompression(SearchConfigFor(MaxDrop(0.05)), Inputs("eval_a", 3),
-                          nullptr, nullptr);
-  auto b = RunCompression(SearchConfigFor(MaxDrop(0.05)), Inputs("eval_b", 9),
-                          nullptr, nullptr);
+  auto a = RunCompression(SearchConfigFor(MaxDrop(0.05)),
+                          SearchInputs("eval_a", 3), nullptr, nullptr);
+  auto b = RunCompression(SearchConfigFor(MaxDrop(0.05)),
+                          SearchInputs("eval_b", 9), nullptr, nullptr);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(WithoutTimes(a->report["stages"][0]["search"]),
@@ -119,7 +119,7 @@ TEST(SearchTest, NeverReadsTheEvaluationSplit) {
 TEST(SearchTest, UnreachableGoalFailsNamingTheClosest) {
   GoalConfig tiny;
   tiny.max_bytes = 100;  // Less than the container's own framing.
-  RunInputs in = Inputs("unreachable", 3);
+  RunInputs in = SearchInputs("unreachable", 3);
   auto out = RunCompression(SearchConfigFor(tiny), in, nullptr, nullptr);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -153,7 +153,7 @@ class KillAfterCandidate : public ProgressObserver {
 TEST(SearchTest, ResumesInsideTheSearchAfterAKill) {
   const EngineConfig config = SearchConfigFor(MaxDrop(0.05));
   // The same inputs (their paths are in the file's manifest), two outputs.
-  RunInputs in = Inputs("resume", 3);
+  RunInputs in = SearchInputs("resume", 3);
   const std::string out = in.out_dir;
   in.out_dir = out + "_whole";
   auto whole = RunCompression(config, in, nullptr, nullptr);

@@ -1,0 +1,16 @@
+#include "worker/model_format_mapping.h"
+
+namespace condense::worker {
+
+engine::ModelFormat ToEngineFormat(v1::Model::Format format) {
+  switch (format) {
+    case v1::Model::SAFETENSORS:
+      return engine::ModelFormat::kSafetensors;
+    case v1::Model::ONNX:
+      return engine::ModelFormat::kOnnx;
+    default:
+      return engine::ModelFormat::kTorchScript;
+  }
+}
+
+}  // namespace condense::worker
