@@ -27,8 +27,10 @@ LOCAL=${GPU_CHECK_LOCAL:-0}
 BUDGET=${GPU_CHECK_SECONDS:-480}
 OUT=${OUT:-$ROOT/build/gpu-check-out}
 LOGS=$OUT/logs
-rm -rf "$LOGS"
+rm -rf "$LOGS" "$OUT/logs.tar.gz"
 mkdir -p "$LOGS"
+# The logs come back however the script ends.
+trap 'tar -C "$OUT" -czf "$OUT/logs.tar.gz" logs && rm -rf "$LOGS"' EXIT
 SUMMARY=$OUT/summary.md
 WORK=/tmp/condense-gpu-check
 rm -rf "$WORK"
@@ -87,6 +89,7 @@ note ""
 
 # -- dependencies ----------------------------------------------------------
 CMAKE_ARGS=()
+DEPS_ENV=()
 if [[ "$LOCAL" != 1 ]]; then
   BUNDLE=$ROOT/build/gpu-bundle
   DEPS=$WORK/deps
@@ -95,9 +98,10 @@ if [[ "$LOCAL" != 1 ]]; then
   mkdir -p "$DATA" && cp "$BUNDLE"/fashion-mnist/*.gz "$DATA"/
   U=$DEPS/usr
   L=$U/lib/x86_64-linux-gnu
-  # Debian's protoc and libraries resolve from the bundle; LibTorch's own
+  # Debian's protoc and libraries resolve from the bundle, for the build and
+  # condense's programs only (Python keeps the machine's); LibTorch's own
   # from the torch package.
-  export LD_LIBRARY_PATH=$L:${LD_LIBRARY_PATH:-}
+  DEPS_ENV=(env "LD_LIBRARY_PATH=$L:${LD_LIBRARY_PATH:-}")
   TORCH_PREFIX=$($PY -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
   CMAKE_ARGS=(
     "-DCMAKE_PREFIX_PATH=$TORCH_PREFIX;$U"
@@ -115,10 +119,10 @@ fi
 # -- build -----------------------------------------------------------------
 note ""
 note "## Build and engine tests"
-step configure 120 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+step configure 120 "${DEPS_ENV[@]}" cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCONDENSE_BUILD_SERVICE=OFF -DCONDENSE_BUILD_CLI=OFF \
   -DCONDENSE_BUILD_BENCH=OFF -DCONDENSE_BUILD_TESTS=ON "${CMAKE_ARGS[@]}" &&
-step build 300 cmake --build "$BUILD" -j "$JOBS" --target engine_tests condense-worker
+step build 300 "${DEPS_ENV[@]}" cmake --build "$BUILD" -j "$JOBS" --target engine_tests condense-worker
 WORKER=$BUILD/worker/condense-worker
 if [[ ! -x "$WORKER" ]]; then
   note "no worker was built; see configure.log and build.log"
@@ -128,7 +132,7 @@ fi
 # The engine tests pick CUDA by themselves where LibTorch sees a device.
 FILTER='*'
 [[ "$LOCAL" == 1 ]] && FILTER='StagesTest.*:PlanTest.*'
-step engine_tests 200 "$BUILD/worker/engine_tests" --gtest_brief=1 \
+step engine_tests 200 "${DEPS_ENV[@]}" "$BUILD/worker/engine_tests" --gtest_brief=1 \
   "--gtest_filter=$FILTER"
 grep -E '^\[  (PASSED|FAILED)  \]|tests? ran' "$LOGS/engine_tests.log" |
   sed 's/^/    /' | tee -a "$SUMMARY"
@@ -160,10 +164,10 @@ RESNET_SET=(--set training.max_train_samples=$RESNET_SAMPLES
             --set stages[0].prune.steps=1 --set stages[0].prune.epochs_per_step=1
             --set stages[1].quantize.epochs=1)
 for device in "${DEVICES[@]}"; do
-  step "condense_lenet5_$device" 150 "$WORKER" run --model "$WORK/models/lenet5.pt" \
+  step "condense_lenet5_$device" 150 "${DEPS_ENV[@]}" "$WORKER" run --model "$WORK/models/lenet5.pt" \
     --data "$DATA" --preset deep-compression --set "device=$device" \
     "${SENSITIVITY[@]}" "${LENET_SET[@]}" --out "$WORK/lenet5-$device"
-  step "condense_resnet18_$device" 180 "$WORKER" run \
+  step "condense_resnet18_$device" 180 "${DEPS_ENV[@]}" "$WORKER" run \
     --model "$WORK/models/resnet18_28.pt" --data "$DATA" \
     --preset deep-compression --set "device=$device" "${SENSITIVITY[@]}" \
     "${RESNET_SET[@]}" \
@@ -208,4 +212,3 @@ for report in "$WORK"/*/report.json; do
 done
 note ""
 note "total ${SECONDS}s"
-tar -C "$OUT" -czf "$OUT/logs.tar.gz" logs && rm -rf "$LOGS"
