@@ -21,7 +21,7 @@ for LeNet-5). With --device cuda the model and the whole data set live on
 the GPU (scripts/gpu_check.sh compares this with condense on CUDA). Steps:
 
   1. load the model (torch.jit.load) and Fashion-MNIST (60k train, 10k
-     test), pixels scaled to [0, 1] and flattened to 784;
+     test), pixels scaled to [0, 1] and shaped to --input-shape (784);
   2. baseline test accuracy;
   3. iterative magnitude pruning, for step i in 1..S and every weight tensor
      of rank >= 2: threshold = sensitivity * i/S * std(original dense
@@ -93,9 +93,10 @@ def parse_args():
 # ---------------------------------------------------------------- data
 
 
-def load_split(prefix, shape, device):
-    """Images as float32 [N, *shape] in [0, 1], labels as int64 [N]."""
-    images, labels = fashion_mnist.load_split(prefix, DATA_DIR)
+def load_split(prefix, shape, device, limit=None):
+    """Images as float32 [N, *shape] in [0, 1], labels as int64 [N]; the
+    first `limit` of them when given."""
+    images, labels = fashion_mnist.load_split(prefix, DATA_DIR, limit)
     x = torch.from_numpy(images.reshape(-1, *shape).astype(np.float32) / 255.0)
     return x.to(device), torch.from_numpy(labels).to(device)
 
@@ -315,12 +316,8 @@ def compress(args, timeline):
     """Run the pipeline; return the model and its compressed weights."""
     model = torch.jit.load(args.model, map_location=args.device)
     shape = [int(d) for d in args.input_shape.split(",")]
-    train = load_split("train", shape, args.device)
-    if args.max_train_samples:
-        train = tuple(t[:args.max_train_samples] for t in train)
-    test = load_split("t10k", shape, args.device)
-    if args.max_eval_samples:
-        test = tuple(t[:args.max_eval_samples] for t in test)
+    train = load_split("train", shape, args.device, args.max_train_samples)
+    test = load_split("t10k", shape, args.device, args.max_eval_samples)
     timeline.record("load model and data")
     timeline.record("baseline eval", evaluate(model, *test))
 

@@ -27,11 +27,9 @@ def expand(entry):
                  "directory configured?")
     args = shlex.split(entry["command"])
     out = []
+    # The batch's object path stays: clang-tidy writes nothing.
     for source in sources:
-        obj = os.path.relpath(source, "/") + ".o"
         swapped = [source if a == path else a for a in args]
-        swapped = [obj if prev == "-o" else a
-                   for prev, a in zip([None] + swapped, swapped)]
         out.append({"directory": entry["directory"],
                     "command": shlex.join(swapped), "file": source})
     return out
