@@ -2,8 +2,9 @@
 # Every test: unit and integration tests on an optimized build (codec, spec,
 # engine, end to end through every preset, the service through the CLI, the
 # Python SDK and a headless browser), the codec and cores again under
-# AddressSanitizer + UBSan, the .cdz decoder fuzzed for a minute and the
-# ONNX reader for half a minute, the deployment files checked, and
+# AddressSanitizer + UBSan, the .cdz decoder fuzzed for a minute, the
+# ONNX reader for half a minute and the TorchScript archive reader for
+# twenty seconds, the deployment files checked, and
 # clang-format / clang-tidy over our sources.
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -12,6 +13,7 @@ bash scripts/bootstrap.sh
 JOBS=$(nproc)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 ONNX_FUZZ_SECONDS=${ONNX_FUZZ_SECONDS:-30}
+ZIP_FUZZ_SECONDS=${ZIP_FUZZ_SECONDS:-20}
 step() { printf '\n== %s (%s, %ss in)\n' "$*" "$(date +%T)" "$SECONDS"; }
 
 step "release build and tests"
@@ -29,7 +31,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 step "fuzz the .cdz decoder (${FUZZ_SECONDS}s)"
 cmake --preset fuzz
 cmake --build build/fuzz -j "$JOBS" --target cdz_reader_fuzzer cdz_seed_corpus \
-  onnx_model_fuzzer onnx_seed_corpus
+  onnx_model_fuzzer onnx_seed_corpus torchscript_archive_fuzzer
 CORPUS=build/fuzz/corpus
 mkdir -p "$CORPUS"
 build/fuzz/codec/cdz_seed_corpus "$CORPUS"
@@ -46,6 +48,15 @@ build/fuzz/codec/onnx_seed_corpus "$ONNX_CORPUS"
 build/fuzz/codec/onnx_model_fuzzer -max_total_time="$ONNX_FUZZ_SECONDS" \
   -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
   -artifact_prefix=build/fuzz/onnx- "$ONNX_CORPUS"
+
+step "fuzz the TorchScript archive reader (${ZIP_FUZZ_SECONDS}s)"
+ZIP_CORPUS=build/fuzz/torchscript-corpus
+mkdir -p "$ZIP_CORPUS"
+cp codec/testdata/tiny_script.pt worker/engine/testdata/unknown_op.pt \
+  "$ZIP_CORPUS"/
+build/fuzz/codec/torchscript_archive_fuzzer \
+  -max_total_time="$ZIP_FUZZ_SECONDS" -rss_limit_mb=2048 -max_len=16384 \
+  -print_final_stats=1 -artifact_prefix=build/fuzz/torchscript- "$ZIP_CORPUS"
 
 step "deployment files (compose, Kubernetes, Prometheus rules, Grafana)"
 /usr/bin/python3 deploy/check.py

@@ -5,8 +5,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "codec/torchscript_archive.h"
 #include "server/service_util.h"
 #include "worker/engine/model_format.h"
+#include "worker/missing_op_advice.h"
 
 namespace condense::server {
 namespace {
@@ -41,7 +44,7 @@ absl::Status ModelService::CheckModelBlob(const std::string& tenant,
             "torch.jit.save writes): save the model with "
             "torch.jit.save(torch.jit.script(model), path)");
       }
-      return absl::OkStatus();
+      return CheckTorchScriptOps(tenant, digest);
     case v1::Model::SAFETENSORS: {
       // 8-byte little-endian header length, then a JSON object.
       if (head->size() < 9 || (*head)[8] != '{') {
@@ -71,6 +74,35 @@ absl::Status ModelService::CheckModelBlob(const std::string& tenant,
       return absl::InvalidArgumentError(
           "model.format must be TORCHSCRIPT, SAFETENSORS or ONNX");
   }
+}
+
+absl::Status ModelService::CheckTorchScriptOps(const std::string& tenant,
+                                               const BlobDigest& digest) {
+  if (torch_ops_.names.empty()) return absl::OkStatus();
+  auto calls = codec::TorchScriptCalls(
+      static_cast<uint64_t>(digest.size_bytes),
+      [&](uint64_t offset, uint64_t size) {
+        return blobs_->ReadAt(tenant, digest, static_cast<int64_t>(offset),
+                              static_cast<int64_t>(size));
+      });
+  if (!calls.ok()) return calls.status();
+  const std::vector<codec::TorchScriptCall> unknown =
+      codec::UnknownCalls(*calls, torch_ops_.names);
+  if (unknown.empty()) return absl::OkStatus();
+  const absl::string_view version(torch_ops_.libtorch_version.data(),
+                                  torch_ops_.libtorch_version.size());
+  std::vector<std::string> named;
+  named.reserve(unknown.size());
+  for (const codec::TorchScriptCall& c : unknown) {
+    named.push_back(
+        absl::StrCat(c.ops.front(), " (", c.spelling, " in ", c.file, ")"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the model calls ", absl::StrJoin(named, ", "),
+      ", which the workers' LibTorch ", version,
+      " does not have: ", worker::MissingOpAdvice(torch_ops_.libtorch_version),
+      "; a server whose workers run another LibTorch than its own checks "
+      "against the wrong list: start it with --check-torchscript-ops=false"));
 }
 
 absl::Status ModelService::CheckDataset(const std::string& tenant,

@@ -1,5 +1,6 @@
 // The Models service (models and datasets): a thin adapter over
-// MetadataStore that checks the blobs a record points at. Thread-safe.
+// MetadataStore that checks the blobs a record points at, and that a
+// TorchScript model calls only ops the workers' LibTorch has. Thread-safe.
 #ifndef CONDENSE_SERVER_MODEL_SERVICE_H_
 #define CONDENSE_SERVER_MODEL_SERVICE_H_
 
@@ -8,14 +9,23 @@
 #include "server/blobs/blob_store.h"
 #include "server/clock.h"
 #include "server/store/metadata_store.h"
+#include "worker/known_torch_ops.h"
 
 namespace condense::server {
 
 class ModelService final : public v1::Models::CallbackService {
  public:
+  // `torch_ops`: the workers' operators, against which uploaded TorchScript
+  // is checked; without names (a server built without the engine, or
+  // --check-torchscript-ops=false) the workers find out at load.
   ModelService(MetadataStore* store, BlobStore* blobs,
-               const Authenticator* auth, const Clock* clock)
-      : store_(store), blobs_(blobs), auth_(auth), clock_(clock) {}
+               const Authenticator* auth, const Clock* clock,
+               worker::KnownTorchOps torch_ops = {})
+      : store_(store),
+        blobs_(blobs),
+        auth_(auth),
+        clock_(clock),
+        torch_ops_(torch_ops) {}
 
   grpc::ServerUnaryReactor* CreateModel(grpc::CallbackServerContext* context,
                                         const v1::CreateModelRequest* request,
@@ -49,6 +59,9 @@ class ModelService final : public v1::Models::CallbackService {
   // The blob exists for this tenant and its first bytes look like `format`.
   absl::Status CheckModelBlob(const std::string& tenant,
                               const v1::Model& model);
+  // Every op the model's saved code calls is one the workers have.
+  absl::Status CheckTorchScriptOps(const std::string& tenant,
+                                   const BlobDigest& digest);
   absl::Status CheckDataset(const std::string& tenant,
                             const v1::Dataset& dataset);
 
@@ -56,6 +69,7 @@ class ModelService final : public v1::Models::CallbackService {
   BlobStore* blobs_;
   const Authenticator* auth_;
   const Clock* clock_;
+  const worker::KnownTorchOps torch_ops_;
 };
 
 }  // namespace condense::server

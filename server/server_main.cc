@@ -65,6 +65,7 @@ struct Flags {
   double heartbeat_interval = 5;
   double shutdown_grace = 30;
   std::string port_file;
+  bool check_torchscript_ops = true;
 };
 
 bool IsLoopback(const std::string& address) {
@@ -191,7 +192,16 @@ int Serve(const Flags& flags) {
       });
   JobCore core(store->get(), blobs->get(), &clock, &poller, core_options,
                &server_metrics);
-  ModelService model_service(store->get(), blobs->get(), auth.get(), &clock);
+  const worker::KnownTorchOps torch_ops = flags.check_torchscript_ops
+                                              ? worker::BuiltInTorchOps()
+                                              : worker::KnownTorchOps{};
+  if (torch_ops.names.empty()) {
+    spdlog::info(
+        "event=torchscript_ops_unchecked reason={}",
+        flags.check_torchscript_ops ? "built_without_libtorch" : "flag");
+  }
+  ModelService model_service(store->get(), blobs->get(), auth.get(), &clock,
+                             torch_ops);
   JobService job_service(&core, store->get(), &poller, auth.get(), &clock);
   WorkerService worker_service(&core, &poller, auth.get(), &clock);
   worker_service_ptr = &worker_service;
@@ -381,6 +391,11 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--port-file", flags.port_file,
                  "Write the bound ports here as JSON (for port 0)");
+  app.add_option("--check-torchscript-ops", flags.check_torchscript_ops,
+                 "Refuse at upload a TorchScript model calling an op this "
+                 "build's LibTorch lacks (false when workers run another "
+                 "LibTorch)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // Logs go to stderr, one key=value line per event.
   spdlog::set_default_logger(spdlog::stderr_color_mt("condense-server"));

@@ -166,27 +166,39 @@ bool BlobStore::Owns(absl::string_view tenant, const BlobDigest& digest) const {
 absl::StatusOr<std::string> BlobStore::ReadHead(absl::string_view tenant,
                                                 const BlobDigest& digest,
                                                 int64_t max_bytes) const {
+  return ReadAt(tenant, digest, 0, max_bytes);
+}
+
+absl::StatusOr<std::string> BlobStore::ReadAt(absl::string_view tenant,
+                                              const BlobDigest& digest,
+                                              int64_t offset,
+                                              int64_t max_bytes) const {
   if (!Owns(tenant, digest)) {
     return absl::NotFoundError(absl::StrCat(
         "blob ", digest.sha256, "/", digest.size_bytes, " is not stored"));
+  }
+  if (offset < 0) {
+    return absl::InvalidArgumentError("a read offset must not be negative");
   }
   const int fd = open(BlobPath(digest).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("cannot open blob ", digest.sha256,
                                             ": ", std::strerror(errno)));
   }
-  std::string head(
-      static_cast<size_t>(std::clamp<int64_t>(max_bytes, 0, digest.size_bytes)),
-      '\0');
+  const int64_t left = std::max<int64_t>(digest.size_bytes - offset, 0);
+  std::string out(static_cast<size_t>(std::clamp<int64_t>(max_bytes, 0, left)),
+                  '\0');
   size_t done = 0;
-  while (done < head.size()) {
-    const ssize_t n = read(fd, head.data() + done, head.size() - done);
+  while (done < out.size()) {
+    const ssize_t n =
+        pread(fd, out.data() + done, out.size() - done,
+              static_cast<off_t>(offset + static_cast<int64_t>(done)));
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
   close(fd);
-  head.resize(done);
-  return head;
+  out.resize(done);
+  return out;
 }
 
 BlobStoreStats BlobStore::Stats() const {

@@ -174,6 +174,11 @@ class BlobStore {
   absl::StatusOr<std::string> ReadHead(absl::string_view tenant,
                                        const BlobDigest& digest,
                                        int64_t max_bytes) const;
+  // As ReadHead, the at most `max_bytes` at `offset` ("" past the end): for
+  // reading the parts of a file a check needs (a zip's directory).
+  absl::StatusOr<std::string> ReadAt(absl::string_view tenant,
+                                     const BlobDigest& digest, int64_t offset,
+                                     int64_t max_bytes) const;
 
   bool Exists(const BlobDigest& digest) const;
   bool Owns(absl::string_view tenant, const BlobDigest& digest) const;

@@ -121,6 +121,21 @@ TEST_F(BlobStoreTest, ReadsRangesWithAnyLimit) {
             absl::StatusCode::kOutOfRange);
 }
 
+// The unverified reads a check of an upload's format uses.
+TEST_F(BlobStoreTest, ReadsHeadsAndPiecesOfOwnedBlobs) {
+  const std::string data = RandomBytes(1000, 6);
+  const BlobDigest digest = DigestOf(data);
+  ASSERT_TRUE(Upload("alice", "u1", data).ok());
+  EXPECT_EQ(*store_->ReadHead("alice", digest, 16), data.substr(0, 16));
+  EXPECT_EQ(*store_->ReadAt("alice", digest, 978, 100), data.substr(978));
+  EXPECT_EQ(*store_->ReadAt("alice", digest, 1000, 10), "");
+  EXPECT_EQ(*store_->ReadAt("alice", digest, 5000, 10), "");
+  EXPECT_EQ(store_->ReadAt("alice", digest, -1, 10).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ReadAt("bob", digest, 0, 10).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(BlobStoreTest, EmptyBlob) {
   ASSERT_TRUE(Upload("alice", "empty", "").ok());
   auto read = ReadAll("alice", DigestOf(""));

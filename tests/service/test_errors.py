@@ -9,7 +9,7 @@ import json
 import grpc
 import pytest
 
-from conftest import Cli, Server
+from conftest import ROOT, Cli, Server
 
 ALICE = "alice-token-0123456789abcdef"
 BOB = "bob-token-0123456789abcdef00"
@@ -125,6 +125,29 @@ def test_model_job_and_limit_errors(secured, assets):
            models.CreateModel, models_pb2.CreateModelRequest(
                model=models_pb2.Model(format=models_pb2.Model.TORCHSCRIPT,
                                       blob=junk)),
+           metadata=md(ALICE), timeout=10)
+    # A model saved by a newer PyTorch, calling an op the workers' LibTorch
+    # lacks: refused at upload, naming the op and where it is called.
+    newer = upload(channel, ALICE, open(os.path.join(
+        ROOT, "worker", "engine", "testdata", "unknown_op.pt"), "rb").read())
+    details = expect(
+        grpc.StatusCode.INVALID_ARGUMENT, "calls aten::zelu (torch.zelu in ",
+        models.CreateModel, models_pb2.CreateModelRequest(
+            model=models_pb2.Model(format=models_pb2.Model.TORCHSCRIPT,
+                                   blob=newer)),
+        metadata=md(ALICE), timeout=10)
+    assert "Re-export it" in details and "--check-torchscript-ops" in details
+    # A zip that torch.save (not torch.jit.save) wrote: data, no code.
+    import io
+    import zipfile
+    pickled = io.BytesIO()
+    with zipfile.ZipFile(pickled, "w") as z:
+        z.writestr("m/data.pkl", b"pickle")
+    expect(grpc.StatusCode.INVALID_ARGUMENT, "holds no TorchScript code",
+           models.CreateModel, models_pb2.CreateModelRequest(
+               model=models_pb2.Model(
+                   format=models_pb2.Model.TORCHSCRIPT,
+                   blob=upload(channel, ALICE, pickled.getvalue()))),
            metadata=md(ALICE), timeout=10)
     # A model whose blob was never uploaded.
     missing = models_pb2.Model(format=models_pb2.Model.TORCHSCRIPT)

@@ -17,6 +17,7 @@
 #include "worker/engine/model.h"
 #include "worker/engine/torch_dtype.h"
 #include "worker/engine/torch_status.h"
+#include "worker/missing_op_advice.h"
 
 namespace condense::engine {
 namespace {
@@ -40,17 +41,10 @@ absl::Status ExplainMissingOp(const absl::Status& st, const std::string& path) {
   }
   const absl::string_view op =
       m.substr(at + kUnknown.size(), end - at - kUnknown.size());
-  return absl::InvalidArgumentError(absl::StrCat(
-      "model ", path, " calls ", op, ", which this worker's LibTorch ",
-      TORCH_VERSION,
-      " does not have: the model was saved by a newer PyTorch. Re-export it "
-      "using only ops LibTorch ",
-      TORCH_VERSION,
-      " knows (for attention: write softmax(q @ k.transpose(-2, -1) * scale) "
-      "@ v instead of F.scaled_dot_product_attention or "
-      "nn.MultiheadAttention's "
-      "fast path), or run workers built on a LibTorch that has the op "
-      "(docs/engine.md, \"PyTorch 2.x models\")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("model ", path, " calls ", op,
+                   ", which this worker's LibTorch ", TORCH_VERSION,
+                   " does not have: ", worker::MissingOpAdvice(TORCH_VERSION)));
 }
 
 // A tensor for entry `t` of a weights-only source: floating entries as
