@@ -12,6 +12,7 @@
 //              symbol floor costs
 #include <zstd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -261,6 +262,40 @@ void BM_ContextDecodeLayer(benchmark::State& state) {
   state.counters["body_bytes"] = static_cast<double>(payload->size());
 }
 
+// Context decoding across mask densities (percent in the argument): 10M
+// elements, rows of 1,000, positions i.i.d., 32 centroids (levels
+// geometric, as pruned Laplacian tails are).
+void BM_ContextDecodeDensity(benchmark::State& state) {
+  const double density = static_cast<double>(state.range(0)) / 100.0;
+  constexpr size_t kElements = 10'000'000;
+  std::vector<float> codebook;
+  for (int c = 0; c < 32; ++c) codebook.push_back(-0.31f + 0.02f * c);
+  std::vector<float> values(kElements, 0.0f);
+  std::mt19937_64 rng(static_cast<uint64_t>(state.range(0)));
+  std::uniform_real_distribution<double> u(0, 1);
+  std::geometric_distribution<int> level(0.2);
+  for (float& v : values) {
+    if (u(rng) < density) v = codebook[std::min(31, level(rng))];
+  }
+  std::string payload;
+  if (!EncodeContextCoded(values, codebook, 1000, &payload).ok()) {
+    state.SkipWithError("encode failed");
+    return;
+  }
+  const std::span<const uint8_t> bytes(
+      reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  std::vector<float> out(kElements);
+  for (auto _ : state) {
+    if (!DecodeContextCoded(bytes, std::span<float>(out), "bench").ok()) {
+      state.SkipWithError("decode failed");
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (out != values) state.SkipWithError("decode mismatch");
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(kElements));
+}
+
 // The whole container: open, checksum, decode, scatter to float32.
 void BM_CdzDecodeToFloat32(benchmark::State& state) {
   const Layer& layer = TheLayer();
@@ -336,6 +371,10 @@ void RegisterAll() {
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("context_decode_layer", BM_ContextDecodeLayer)
       ->Unit(benchmark::kMillisecond);
+  auto* density = benchmark::RegisterBenchmark("context_decode_density",
+                                               BM_ContextDecodeDensity);
+  for (int percent : {1, 10, 20, 30, 50, 70, 80, 90}) density->Arg(percent);
+  density->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

@@ -137,6 +137,33 @@ uint32_t CodeIndex(uint32_t centroids, int levels, BitModel* models,
   return value;
 }
 
+// Decodes one index as CodeIndex codes it, loading both children's
+// probabilities before the bit that picks one is known, so that the walk
+// waits on arithmetic only, not on a load per level.
+uint32_t DecodeIndex(uint32_t centroids, int levels, BitModel* models,
+                     RangeDecoder* dec) {
+  if (levels == 0) return 0;  // One centroid: nothing coded, no tree.
+  uint32_t node = 1;
+  uint32_t value = 0;
+  uint32_t p = models[1].P16();
+  for (int level = levels - 1; level >= 0; --level) {
+    uint32_t p0 = 0;
+    uint32_t p1 = 0;
+    if (level > 0) {
+      p0 = models[2 * node].P16();
+      p1 = models[2 * node + 1].P16();
+    }
+    uint32_t bit = 0;
+    if ((value | (1u << level)) < centroids) {
+      bit = dec->DecodeWithP16(p, &models[node]);
+    }
+    value |= bit << level;
+    node = node * 2 + bit;
+    p = bit != 0 ? p1 : p0;
+  }
+  return value;
+}
+
 // The index model set of a weight: 0 without a weight before it in the row,
 // else 1 + whether that weight is in the upper half of the codebook.
 uint32_t IndexSet(int index_contexts, bool left_set, uint32_t left_index,
@@ -266,6 +293,60 @@ std::string EncodeIndexStream(std::span<const float> values,
   return out;
 }
 
+// What the decoding pass reached.
+struct Decoded {
+  uint64_t pos = 0;   // Elements written.
+  uint64_t ones = 0;  // Weights placed.
+  bool mask_finished = false;
+  bool index_finished = false;
+};
+
+// The decoding pass: each flag, then (for a weight) its index, from the two
+// streams. The decoders and the mask state are locals here so that the
+// compiler can keep them in registers: behind pointers, every model update
+// (a store) would make it reload them.
+template <bool kDense>
+Decoded DecodeElements(const Layout& l, std::span<const float> codebook,
+                       float* dst, uint64_t numel) {
+  const int levels = IndexBits(l.centroids);
+  const size_t tree = size_t{1} << levels;
+  std::vector<BitModel> index_models(tree * IndexSets(l.index_contexts));
+  std::vector<BitModel> mask_models(kMaskContexts);
+  RangeDecoder mask(l.mask_stream, l.mask_limit);
+  RangeDecoder index(l.index_stream, l.index_limit);
+  const uint64_t cols = l.row_length;
+  MaskState state(numel / cols, cols);
+  uint64_t pos = 0;
+  for (uint64_t r = 0; pos < numel && state.ones() < l.nonzeros; ++r) {
+    state.BeginRow(r);
+    bool left_set = false;
+    uint32_t left_index = 0;
+    for (uint64_t c = 0; c < cols && state.ones() < l.nonzeros; ++c, ++pos) {
+      uint32_t bit = 1;
+      if constexpr (!kDense) {
+        bit = mask.Decode(&mask_models[state.Context(c)]);
+      }
+      state.Update(c, bit);
+      if (bit == 0) {
+        dst[pos] = 0.0f;
+        left_set = false;
+        continue;
+      }
+      const uint32_t set =
+          IndexSet(l.index_contexts, left_set, left_index, l.centroids);
+      const uint32_t v =
+          DecodeIndex(l.centroids, levels, &index_models[set * tree], &index);
+      dst[pos] = codebook[v];
+      left_set = true;
+      left_index = v;
+    }
+  }
+  return {.pos = pos,
+          .ones = state.ones(),
+          .mask_finished = kDense || mask.Finish(),
+          .index_finished = index.Finish()};
+}
+
 }  // namespace
 
 uint64_t DefaultRowLength(std::span<const uint64_t> shape) {
@@ -381,49 +462,20 @@ absl::Status DecodeContextCoded(std::span<const uint8_t> payload,
     return absl::OkStatus();
   }
   const std::vector<float> codebook = LoadCodebook(l.codebook);
-  const int levels = IndexBits(l.centroids);
-  const size_t tree = size_t{1} << levels;
-  std::vector<BitModel> index_models(tree * IndexSets(l.index_contexts));
-  std::vector<BitModel> mask_models(kMaskContexts);
-  RangeDecoder mask(l.mask_stream, l.mask_limit);
-  RangeDecoder index(l.index_stream, l.index_limit);
-  const bool dense = l.nonzeros == numel;
-  const uint64_t cols = l.row_length;
-  MaskState state(numel / cols, cols);
-  // One pass: each flag, then (for a weight) its index, from two streams.
-  uint64_t pos = 0;
-  for (uint64_t r = 0; pos < numel && state.ones() < l.nonzeros; ++r) {
-    state.BeginRow(r);
-    bool left_set = false;
-    uint32_t left_index = 0;
-    for (uint64_t c = 0; c < cols && state.ones() < l.nonzeros; ++c, ++pos) {
-      const uint32_t bit =
-          dense ? 1u : mask.Decode(&mask_models[state.Context(c)]);
-      state.Update(c, bit);
-      if (bit == 0) {
-        dst[pos] = 0.0f;
-        left_set = false;
-        continue;
-      }
-      const uint32_t set =
-          IndexSet(l.index_contexts, left_set, left_index, l.centroids);
-      const uint32_t v =
-          CodeIndex(l.centroids, levels, &index_models[set * tree],
-                    [&](BitModel* m, int) { return index.Decode(m); });
-      dst[pos] = codebook[v];
-      left_set = true;
-      left_index = v;
-    }
+  const Decoded d = l.nonzeros == numel
+                        ? DecodeElements<true>(l, codebook, dst, numel)
+                        : DecodeElements<false>(l, codebook, dst, numel);
+  if (d.pos < numel) {
+    std::memset(dst + d.pos, 0, (numel - d.pos) * sizeof(float));
   }
-  if (pos < numel) std::memset(dst + pos, 0, (numel - pos) * sizeof(float));
-  if (state.ones() != l.nonzeros) {
-    return corrupt(absl::StrCat("mask stream places ", state.ones(),
+  if (d.ones != l.nonzeros) {
+    return corrupt(absl::StrCat("mask stream places ", d.ones,
                                 " weights; the header says ", l.nonzeros));
   }
-  if (!dense && !mask.Finish()) {
+  if (!d.mask_finished) {
     return corrupt("mask stream length disagrees with its contents");
   }
-  if (!index.Finish()) {
+  if (!d.index_finished) {
     return corrupt("index stream length disagrees with its contents");
   }
   return absl::OkStatus();
