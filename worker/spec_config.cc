@@ -20,6 +20,7 @@ LayerOverride ToOverride(const v1::LayerSettings& s,
   if (s.has_sensitivity()) o.sensitivity = s.sensitivity();
   if (s.has_sparsity()) o.sparsity = s.sparsity();
   if (s.has_rate_lambda()) o.rate_lambda = s.rate_lambda();
+  if (s.has_fast_decode()) o.fast_decode = s.fast_decode();
   return o;
 }
 

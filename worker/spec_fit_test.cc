@@ -79,6 +79,38 @@ TEST_P(EngineSpecFitTest, RefusesWhatTheServerRefuses) {
   }
 }
 
+// fast_decode reaches the codec's options, per layer kind (through --set)
+// and per rule, and is off by default.
+TEST(SpecConfigTest, FastDecodeReachesTheEncodeOptions) {
+  v1::CompressionSpec rules;
+  v1::LayerRule* rule = rules.add_layers();
+  rule->set_pattern("conv2.weight");
+  rule->mutable_settings()->set_fast_decode(true);
+  auto spec = spec::ComposeSpec("quantize", rules, {"fc.fast_decode=true"},
+                                /*has_data=*/false);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto config = ToEngineConfig(*spec);
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto allows_context = [&](const std::string& name, int rank,
+                            engine::TensorRole role) {
+    return engine::EncodeOptions(
+               engine::ResolveLayer(*config, name, rank, role))
+        .allow_context_coded;
+  };
+  EXPECT_FALSE(
+      allows_context("fc1.weight", 2, engine::TensorRole::kLinearWeight));
+  EXPECT_TRUE(
+      allows_context("conv1.weight", 4, engine::TensorRole::kConvWeight));
+  EXPECT_FALSE(
+      allows_context("conv2.weight", 4, engine::TensorRole::kConvWeight));
+  auto plain = ToEngineConfig(*spec::ComposeSpec("quantize", {}, {}, false));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(engine::EncodeOptions(
+                  engine::ResolveLayer(*plain, "fc1.weight", 2,
+                                       engine::TensorRole::kLinearWeight))
+                  .allow_context_coded);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, EngineSpecFitTest,
                          ::testing::ValuesIn(engine::testing::SpecFitCases()),
                          [](const auto& p) { return p.param.name; });

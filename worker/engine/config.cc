@@ -11,6 +11,7 @@ void Apply(const LayerOverride& o, LayerConfig* c) {
   if (o.sensitivity) c->sensitivity = *o.sensitivity;
   if (o.sparsity) c->sparsity = *o.sparsity;
   if (o.rate_lambda) c->rate_lambda = *o.rate_lambda;
+  if (o.fast_decode) c->fast_decode = *o.fast_decode;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/quantized_tensor.h"
 #include "worker/engine/kmeans_1d.h"
 #include "worker/engine/tensor_role.h"
 
@@ -25,7 +26,14 @@ struct LayerConfig {
   double sparsity = 0.0;
   // Unset: the quantize stage's rate_lambda.
   std::optional<double> rate_lambda;
+  // Never the context coder (codec::QuantizedEncodeOptions).
+  bool fast_decode = false;
 };
+
+// The codec options a tensor of these settings is encoded with.
+inline codec::QuantizedEncodeOptions EncodeOptions(const LayerConfig& c) {
+  return {.gap_bits = c.gap_bits, .allow_context_coded = !c.fast_decode};
+}
 
 // A partial LayerConfig: the fc/conv defaults and the per-name rules.
 struct LayerOverride {
@@ -37,6 +45,7 @@ struct LayerOverride {
   std::optional<double> sensitivity;
   std::optional<double> sparsity;
   std::optional<double> rate_lambda;
+  std::optional<bool> fast_decode;
 };
 
 enum class PruneCriterion { kSensitivity, kSparsity, kGlobalSparsity };

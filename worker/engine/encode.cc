@@ -96,7 +96,7 @@ absl::StatusOr<codec::ModelSize> EncodeCdz(
           absl::Status added = (*writer)->AddQuantized(
               nt.name, codec::DType::kF32, CodecShape(cpu),
               {cpu.data_ptr<float>(), static_cast<size_t>(cpu.numel())},
-              *codebook, {.gap_bits = layer->config.gap_bits});
+              *codebook, EncodeOptions(layer->config));
           if (!added.ok()) return added;
           continue;
         }

@@ -114,7 +114,7 @@ absl::StatusOr<PlanCost> Evaluate(const CompressionPlan& plan, Model& model,
       auto encoded = codec::CdzWriter::EncodeQuantized(
           nt.name, codec::DType::kF32, CodecShape(values),
           {values.data_ptr<float>(), static_cast<size_t>(values.numel())},
-          *codebook, {.gap_bits = tp.settings.gap_bits});
+          *codebook, EncodeOptions(tp.settings));
       if (!encoded.ok()) return encoded.status();
       if (auto s = (*writer)->AddEncoded(*std::move(encoded)); !s.ok()) {
         return s;

@@ -184,8 +184,11 @@ absl::StatusOr<Analysis> Analyse(const TrainEnv& env,
                                             static_cast<size_t>(w.numel()));
         // The codec picks the encoding (and the gap width, for Huffman)
         // that stores this option smallest.
+        codec::QuantizedEncodeOptions encode = EncodeOptions(l.config);
+        encode.gap_bits = 0;
         auto encoded = codec::CdzWriter::EncodeQuantized(
-            l.name, codec::DType::kF32, CodecShape(w), values, *codebook);
+            l.name, codec::DType::kF32, CodecShape(w), values, *codebook,
+            encode);
         if (!encoded.ok()) return encoded.status();
         // The body: the tensor's framing is the same at every option.
         const uint64_t best = encoded->body.size();

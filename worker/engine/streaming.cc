@@ -294,8 +294,8 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   }
   SnapCodebookToDType(e.dtype, &codebook);
   const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
-  auto encoded = codec::CdzWriter::EncodeQuantized(
-      e.name, e.dtype, Shape(e), w, codebook, {.gap_bits = lc.gap_bits});
+  auto encoded = codec::CdzWriter::EncodeQuantized(e.name, e.dtype, Shape(e), w,
+                                                   codebook, EncodeOptions(lc));
   if (!encoded.ok()) return encoded.status();
   // Decoding into the tensor itself makes every export exactly what the
   // .cdz decodes to; the CRC proves that is what was encoded.

@@ -1,5 +1,6 @@
 #include "worker/engine/streaming.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "codec/safetensors_shards.h"
@@ -304,6 +306,51 @@ TEST(StreamingTest, ShardedHalfCheckpointComesBackInItsLayoutAndDTypes) {
         ReadFile(f.path().string()),
         ReadFile(out->safetensors_path + "/" + f.path().filename().string()))
         << f.path();
+  }
+}
+
+// The encodings each quantized tensor of a run's .cdz was stored with.
+std::vector<codec::cdz::Encoding> QuantizedEncodings(const std::string& path) {
+  std::vector<codec::cdz::Encoding> out;
+  auto reader = codec::CdzReader::OpenPath(path);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return out;
+  for (const codec::cdz::TensorInfo& info : (*reader)->tensors()) {
+    if (info.encoding != codec::cdz::Encoding::kRaw) {
+      out.push_back(info.encoding);
+    }
+  }
+  return out;
+}
+
+// fast_decode keeps the context coder out of the file, streamed or not; by
+// default it stores these tensors (the smallest encoding wins).
+TEST(StreamingTest, FastDecodeStoresNoTensorContextCoded) {
+  const std::string dir = TempDir("fast_decode");
+  auto module = MakeMlp(400, 300, 10, /*seed=*/3);
+  const std::string model = SaveModule(module, dir + "/mlp.pt");
+  for (bool streaming : {true, false}) {
+    for (bool fast : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("streaming ", streaming, " fast ", fast));
+      EngineConfig config = DataFreeConfig(/*prune=*/true);
+      config.fc.fast_decode = fast;
+      RunInputs in;
+      in.model_path = model;
+      in.streaming = streaming;
+      in.out_dir = absl::StrCat(dir, "/", streaming, fast);
+      auto out = RunCompression(config, in, nullptr, nullptr);
+      ASSERT_TRUE(out.ok()) << out.status();
+      const auto encodings = QuantizedEncodings(out->cdz_path);
+      EXPECT_EQ(encodings.size(), 2u);  // The two weight matrices.
+      const auto context_coded =
+          std::count(encodings.begin(), encodings.end(),
+                     codec::cdz::Encoding::kContextCoded);
+      if (fast) {
+        EXPECT_EQ(context_coded, 0);
+      } else {
+        EXPECT_GT(context_coded, 0);
+      }
+    }
   }
 }
 
