@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,31 +42,22 @@ std::vector<float> SortedCodebook(std::span<const float> codebook) {
 }
 
 CodebookLookup::CodebookLookup(std::span<const float> codebook) {
-  std::vector<std::pair<float, uint32_t>> sorted;
-  sorted.reserve(codebook.size());
+  // At least four slots per entry: probes stay short, and a value in no
+  // entry meets a free slot soon.
+  int bits = 2;
+  while ((size_t{1} << bits) < 4 * codebook.size()) ++bits;
+  const size_t slots = size_t{1} << bits;
+  mask_ = static_cast<uint32_t>(slots - 1);
+  shift_ = 64 - bits;
+  keys_.assign(slots, 0);
+  index_.assign(slots, kEmpty);
   for (uint32_t i = 0; i < codebook.size(); ++i) {
-    sorted.emplace_back(codebook[i], i);
+    const uint32_t key = std::bit_cast<uint32_t>(codebook[i]);
+    uint32_t slot = Slot(key);
+    while (index_[slot] != kEmpty) slot = (slot + 1) & mask_;
+    keys_[slot] = key;
+    index_[slot] = i;
   }
-  std::sort(sorted.begin(), sorted.end());
-  size_t size = 1;
-  while (size < sorted.size() + 1) size *= 2;
-  keys_.assign(size, std::numeric_limits<float>::infinity());
-  index_.assign(size, 0);
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    keys_[i] = sorted[i].first;
-    index_[i] = sorted[i].second;
-  }
-}
-
-int64_t CodebookLookup::Find(float v) const {
-  size_t i = 0;
-  for (size_t step = keys_.size() / 2; step > 0; step /= 2) {
-    i += keys_[i + step - 1] < v ? step : 0;
-  }
-  if (std::bit_cast<uint32_t>(keys_[i]) != std::bit_cast<uint32_t>(v)) {
-    return -1;
-  }
-  return index_[i];
 }
 
 int IndexBits(uint32_t centroids) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -23,9 +24,14 @@ constexpr int kMaxModel = 1;
 // The adaptation limits the encoder tries for each stream (the one that codes
 // smallest is recorded in the header).
 constexpr int kLimits[] = {5, 7, 10};
-// Past this many elements one pass costs more than a choice can save: such
-// tensors are coded once with the middle limit.
+// Past this many elements the mask is coded with the middle limit only.
 constexpr uint64_t kTryLimitsUpTo = uint64_t{1} << 22;
+// The index candidates (both model sets, every limit) run side by side for
+// this many weights; past it only the one that has coded smallest so far
+// goes on. Every candidate costs the whole coding work again, and by this
+// point the adaptation limits have diverged (a leaf of an 8-bit tree has
+// seen about 2,000 updates) while the ranking rarely changes after it.
+constexpr uint64_t kIndexTrialWeights = uint64_t{1} << 18;
 
 std::span<const int> LimitsToTry(uint64_t elements) {
   if (elements <= kTryLimitsUpTo) return kLimits;
@@ -253,43 +259,147 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
   return absl::OkStatus();
 }
 
-// Codes the indices of `values`' nonzeros in row-major order.
-std::string EncodeIndexStream(std::span<const float> values,
-                              std::span<const float> sorted, uint64_t cols,
-                              uint64_t nonzeros, int index_contexts,
-                              int limit) {
+// One way of coding a stream (its adaptation limit and, for the indices,
+// its model set), with its own models and output.
+struct Candidate {
+  Candidate(int limit, int index_contexts, size_t models, size_t reserve)
+      : limit(limit),
+        index_contexts(index_contexts),
+        models(models),
+        enc(&out, limit) {
+    out.reserve(reserve);
+  }
+  int limit;
+  int index_contexts;
   std::string out;
+  std::vector<BitModel> models;
+  RangeEncoder enc;
+};
+using Candidates = std::vector<std::unique_ptr<Candidate>>;
+
+// The candidate that coded smallest; the first of equals, so that the choice
+// does not depend on how the candidates were run.
+Candidate& Smallest(Candidates& candidates) {
+  Candidate* best = candidates.front().get();
+  for (auto& c : candidates) {
+    if (c->out.size() < best->out.size()) best = c.get();
+  }
+  return *best;
+}
+
+// The coded streams of a tensor, each the smallest of its candidates.
+struct Streams {
+  std::string mask;
+  int mask_limit = 0;
+  std::string indices;
+  int index_contexts = 0;
+  int index_limit = 0;
+};
+
+// Codes the mask and the indices under every candidate limit and index
+// model in one pass over the values: each value is read, and its codebook
+// index found, once, however many candidates there are. The index
+// candidates are narrowed to the leader after kIndexTrialWeights.
+absl::StatusOr<Streams> EncodeStreams(std::span<const float> values,
+                                      std::span<const float> sorted,
+                                      uint64_t cols, uint64_t nonzeros) {
+  const uint64_t numel = values.size();
+  const std::span<const int> limits = LimitsToTry(numel);
+  const bool mask_coded = nonzeros > 0 && nonzeros < numel;
   const auto centroids = static_cast<uint32_t>(sorted.size());
   const int levels = IndexBits(centroids);
-  if (levels == 0) return out;
-  // About the fixed-width size, which an adaptive code rarely exceeds: the
-  // candidates of a large tensor then hold no doubling slack.
-  out.reserve(nonzeros * static_cast<uint64_t>(levels) / 8 + 16);
+  const bool index_coded = nonzeros > 0 && levels > 0;
   const size_t tree = size_t{1} << levels;
-  std::vector<BitModel> models(tree * IndexSets(index_contexts));
+  Candidates mask;
+  if (mask_coded) {
+    for (int limit : limits) {
+      // About one bit per flag at most.
+      mask.push_back(
+          std::make_unique<Candidate>(limit, 0, kMaskContexts, numel / 8 + 16));
+    }
+  }
+  // About the fixed-width size, which an adaptive code rarely exceeds: the
+  // stream of a large tensor then holds no doubling slack. The trial
+  // candidates reserve for the trial only; the one that goes on, for all.
+  auto index_reserve = [&](uint64_t weights) {
+    return weights * static_cast<uint64_t>(levels) / 8 + 16;
+  };
+  Candidates index;
+  if (index_coded) {
+    for (int contexts = 0; contexts <= (centroids > 2 ? 1 : 0); ++contexts) {
+      for (int limit : kLimits) {
+        index.push_back(std::make_unique<Candidate>(
+            limit, contexts, tree * IndexSets(contexts),
+            index_reserve(std::min(nonzeros, kIndexTrialWeights))));
+      }
+    }
+  }
   const CodebookLookup lookup(sorted);
-  RangeEncoder enc(&out, limit);
+  MaskState state(numel / cols, cols);
   bool left_set = false;
   uint32_t left_index = 0;
-  for (uint64_t pos = 0; pos < values.size(); ++pos) {
-    if (pos % cols == 0) left_set = false;
-    if (values[pos] == 0.0f) {
+  uint64_t coded = 0;  // Weights whose index is coded.
+  uint64_t r = 0;
+  uint64_t c = 0;
+  for (uint64_t pos = 0; pos < numel; ++pos, ++c) {
+    if (c == cols) {
+      c = 0;
+      ++r;
+    }
+    if (c == 0) {
+      if (mask_coded) state.BeginRow(r);
+      left_set = false;
+    }
+    const float value = values[pos];
+    const uint32_t bit = value != 0.0f ? 1 : 0;
+    // Flags stop after the last weight: the decoder knows the count.
+    if (mask_coded && state.ones() < nonzeros) {
+      const uint32_t context = state.Context(c);
+      for (auto& m : mask) m->enc.Encode(bit, &m->models[context]);
+      state.Update(c, bit);
+    }
+    if (bit == 0) {
       left_set = false;
       continue;
     }
-    const auto v = static_cast<uint32_t>(lookup.Find(values[pos]));
-    const uint32_t set =
-        IndexSet(index_contexts, left_set, left_index, centroids);
-    CodeIndex(centroids, levels, &models[set * tree],
-              [&](BitModel* m, int level) {
-                const uint32_t bit = (v >> level) & 1;
-                enc.Encode(bit, m);
-                return bit;
-              });
+    const int64_t found = lookup.Find(value);
+    if (found < 0) return NotInCodebookError(value, pos);
+    const auto v = static_cast<uint32_t>(found);
+    for (auto& k : index) {
+      const uint32_t set =
+          IndexSet(k->index_contexts, left_set, left_index, centroids);
+      RangeEncoder& enc = k->enc;
+      CodeIndex(centroids, levels, &k->models[set * tree],
+                [&](BitModel* model, int level) {
+                  const uint32_t b = (v >> level) & 1;
+                  enc.Encode(b, model);
+                  return b;
+                });
+    }
     left_set = true;
     left_index = v;
+    if (++coded == kIndexTrialWeights && index.size() > 1) {
+      Candidate* leader = &Smallest(index);
+      std::erase_if(index, [&](const auto& k) { return k.get() != leader; });
+      leader->out.reserve(index_reserve(nonzeros));
+    }
   }
-  enc.Finish();
+  Streams out;
+  out.mask_limit = limits[0];
+  out.index_limit = limits[0];
+  if (!mask.empty()) {
+    for (auto& m : mask) m->enc.Finish();
+    Candidate& best = Smallest(mask);
+    out.mask = std::move(best.out);
+    out.mask_limit = best.limit;
+  }
+  if (!index.empty()) {
+    for (auto& k : index) k->enc.Finish();
+    Candidate& best = Smallest(index);
+    out.indices = std::move(best.out);
+    out.index_contexts = best.index_contexts;
+    out.index_limit = best.limit;
+  }
   return out;
 }
 
@@ -370,59 +480,15 @@ absl::Status EncodeContextCoded(std::span<const float> values,
                                                    numel, " elements"));
   }
   const std::vector<float> sorted = SortedCodebook(codebook);
-  const CodebookLookup lookup(sorted);
   uint64_t nonzeros = 0;
-  for (uint64_t pos = 0; pos < numel; ++pos) {
-    if (values[pos] == 0.0f) continue;
-    if (lookup.Find(values[pos]) < 0) {
-      return NotInCodebookError(values[pos], pos);
-    }
-    ++nonzeros;
-  }
-
-  std::string mask;
-  const std::span<const int> limits = LimitsToTry(numel);
-  int mask_limit = limits[0];
-  if (nonzeros > 0 && nonzeros < numel) {
-    for (int limit : limits) {
-      std::string candidate;
-      candidate.reserve(numel / 8 + 16);  // About one bit per flag at most.
-      RangeEncoder enc(&candidate, limit);
-      std::vector<BitModel> models(kMaskContexts);
-      MaskState state(numel / row_length, row_length);
-      for (uint64_t pos = 0; pos < numel && state.ones() < nonzeros; ++pos) {
-        const uint64_t c = pos % row_length;
-        if (c == 0) state.BeginRow(pos / row_length);
-        const uint32_t bit = values[pos] != 0.0f ? 1 : 0;
-        enc.Encode(bit, &models[state.Context(c)]);
-        state.Update(c, bit);
-      }
-      enc.Finish();
-      if (limit == limits[0] || candidate.size() < mask.size()) {
-        mask = std::move(candidate);
-        mask_limit = limit;
-      }
-    }
-  }
-  std::string indices;
-  int index_contexts = 0;
-  int index_limit = limits[0];
-  if (nonzeros > 0 && sorted.size() > 1) {
-    bool first = true;
-    for (int contexts = 0; contexts <= (sorted.size() > 2 ? 1 : 0);
-         ++contexts) {
-      for (int limit : limits) {
-        std::string candidate = EncodeIndexStream(values, sorted, row_length,
-                                                  nonzeros, contexts, limit);
-        if (first || candidate.size() < indices.size()) {
-          indices = std::move(candidate);
-          index_contexts = contexts;
-          index_limit = limit;
-          first = false;
-        }
-      }
-    }
-  }
+  for (float v : values) nonzeros += v != 0.0f ? 1 : 0;
+  auto streams = EncodeStreams(values, sorted, row_length, nonzeros);
+  if (!streams.ok()) return streams.status();
+  const std::string& mask = streams->mask;
+  const std::string& indices = streams->indices;
+  const int mask_limit = streams->mask_limit;
+  const int index_contexts = streams->index_contexts;
+  const int index_limit = streams->index_limit;
 
   const size_t start = payload->size();
   ByteWriter w(payload);

@@ -43,8 +43,10 @@ struct ContextCodedParts {
 // Appends the encoding of `values` (row-major, rows of `row_length`
 // elements; row_length must divide the element count) to *payload. Every
 // nonzero must equal one entry of `codebook` bit for bit (CheckCodebook's
-// rules); zeros decode as +0.0. Tries both index models and, below 4M
-// elements, a few adaptation limits per stream, and keeps the smallest.
+// rules); zeros decode as +0.0. Tries three adaptation limits for the mask
+// (one above 4M elements) and, for the indices, both model sets with every
+// limit over the first 2^18 weights, going on with the one that coded
+// smallest; keeps the smallest of each stream.
 absl::Status EncodeContextCoded(std::span<const float> values,
                                 std::span<const float> codebook,
                                 uint64_t row_length, std::string* payload,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "codec/context_coded.h"
@@ -88,6 +89,23 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
       have = true;
     }
   };
+  // Declared before the thread that writes it, so that the thread is
+  // joined (on every return) before it goes away.
+  struct {
+    absl::Status status;
+    std::string body;
+    ContextCodedParts parts;
+  } context;
+  auto code_context = [&] {
+    context.status =
+        EncodeContextCoded(values, codebook, DefaultRowLength(shape),
+                           &context.body, &context.parts);
+  };
+  std::jthread context_thread;
+  if (options.allow_context_coded && options.threads > 1 &&
+      values.size() >= kParallelEncodeElements) {
+    context_thread = std::jthread(code_context);
+  }
   if (options.allow_sparse_quantized) {
     const std::vector<int> widths = options.gap_bits == 0
                                         ? GapWidths(values)
@@ -108,15 +126,15 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
     }
   }
   if (options.allow_context_coded) {
-    std::string body;
-    ContextCodedParts parts;
-    if (auto s = EncodeContextCoded(values, codebook, DefaultRowLength(shape),
-                                    &body, &parts);
-        !s.ok()) {
-      return s;
+    if (context_thread.joinable()) {
+      context_thread.join();
+    } else {
+      code_context();
     }
-    best.alternatives.context_coded = body.size();
-    consider(Encoding::kContextCoded, std::move(body), FromParts(parts));
+    if (!context.status.ok()) return context.status;
+    best.alternatives.context_coded = context.body.size();
+    consider(Encoding::kContextCoded, std::move(context.body),
+             FromParts(context.parts));
   }
   if (options.allow_fixed_width || !have) {
     std::string body;

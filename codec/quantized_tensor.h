@@ -49,7 +49,13 @@ struct QuantizedEncodeOptions {
   bool allow_context_coded = true;
   // Always tried when nothing else is allowed.
   bool allow_fixed_width = true;
+  // Threads the encodings may use together. Above 1, on a tensor of at
+  // least kParallelEncodeElements the context coder (the slowest by far)
+  // runs on a thread of its own beside the others.
+  int threads = 1;
 };
+
+inline constexpr uint64_t kParallelEncodeElements = uint64_t{1} << 20;
 
 struct EncodedQuantized {
   cdz::Encoding encoding = cdz::Encoding::kFixedWidth;

@@ -40,6 +40,34 @@ void ExpectDecodes(const EncodedQuantized& e, const std::vector<float>& w) {
             e.body.size());
 }
 
+// With threads the context coder runs beside the other encodings on a large
+// tensor; the choice and every byte are those of one thread. So is an error
+// the context coder finds while the others run.
+TEST(EncodeQuantized, ThreadsChangeNoByte) {
+  const std::vector<uint64_t> shape{1024, 1030};
+  const size_t n = 1024 * 1030;
+  ASSERT_GE(n, kParallelEncodeElements);
+  for (double density : {0.1, 1.0}) {
+    std::vector<float> codebook;
+    auto w =
+        testing::QuantizedSparseWeights(n, density, 32, true, 5, &codebook);
+    auto one = EncodeQuantized(w, shape, codebook, {.threads = 1});
+    auto two = EncodeQuantized(w, shape, codebook, {.threads = 2});
+    ASSERT_TRUE(one.ok()) << one.status();
+    ASSERT_TRUE(two.ok()) << two.status();
+    EXPECT_EQ(one->encoding, two->encoding);
+    EXPECT_EQ(one->body, two->body);
+    EXPECT_EQ(one->alternatives.context_coded, two->alternatives.context_coded);
+    EXPECT_GT(two->alternatives.context_coded, 0u);
+    EXPECT_EQ(one->alternatives.sparse_quantized,
+              two->alternatives.sparse_quantized);
+    ExpectDecodes(*two, w);
+    w[n / 2] = 12345.0f;  // In no centroid.
+    auto bad = EncodeQuantized(w, shape, codebook, {.threads = 2});
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
 TEST(FixedWidth, RoundTripsAndItsSizeIsKnownInAdvance) {
   uint64_t seed = 1;
   for (size_t n : {0u, 1u, 9u, 1000u, 30000u}) {

@@ -58,12 +58,11 @@ class RangeEncoder {
 
   void Encode(uint32_t bit, BitModel* m) {
     const uint32_t bound = (range_ >> 16) * m->P16();
-    if (bit) {
-      range_ = bound;
-    } else {
-      low_ += bound;
-      range_ -= bound;
-    }
+    // Branch-free: an index bit is near even odds, which a branch would
+    // mispredict half the time.
+    const uint32_t ones = 0u - bit;
+    low_ += bound & ~ones;
+    range_ = (bound & ones) | ((range_ - bound) & ~ones);
     m->Update(bit, limit_);
     while (range_ < kTop) {
       range_ <<= 8;

@@ -294,8 +294,12 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   }
   SnapCodebookToDType(e.dtype, &codebook);
   const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
+  codec::QuantizedEncodeOptions encode = EncodeOptions(lc);
+  // A large tensor runs alone (the admission in Run): its encodings may use
+  // the cores.
+  encode.threads = workers_;
   auto encoded = codec::CdzWriter::EncodeQuantized(e.name, e.dtype, Shape(e), w,
-                                                   codebook, EncodeOptions(lc));
+                                                   codebook, encode);
   if (!encoded.ok()) return encoded.status();
   // Decoding into the tensor itself makes every export exactly what the
   // .cdz decodes to; the CRC proves that is what was encoded.
