@@ -268,8 +268,8 @@ void BM_ContextDecodeLayer(benchmark::State& state) {
 void BM_ContextDecodeDensity(benchmark::State& state) {
   const double density = static_cast<double>(state.range(0)) / 100.0;
   constexpr size_t kElements = 10'000'000;
-  std::vector<float> codebook;
-  for (int c = 0; c < 32; ++c) codebook.push_back(-0.31f + 0.02f * c);
+  std::vector<float> codebook(32);
+  for (int c = 0; c < 32; ++c) codebook[c] = -0.31f + 0.02f * c;
   std::vector<float> values(kElements, 0.0f);
   std::mt19937_64 rng(static_cast<uint64_t>(state.range(0)));
   std::uniform_real_distribution<double> u(0, 1);

@@ -262,11 +262,11 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
 // One way of coding a stream (its adaptation limit and, for the indices,
 // its model set), with its own models and output.
 struct Candidate {
-  Candidate(int limit, int index_contexts, size_t models, size_t reserve)
-      : limit(limit),
-        index_contexts(index_contexts),
-        models(models),
-        enc(&out, limit) {
+  Candidate(int adapt_limit, int model_sets, size_t model_count, size_t reserve)
+      : limit(adapt_limit),
+        index_contexts(model_sets),
+        models(model_count),
+        enc(&out, adapt_limit) {
     out.reserve(reserve);
   }
   int limit;

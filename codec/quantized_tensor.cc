@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -104,7 +105,11 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
   std::jthread context_thread;
   if (options.allow_context_coded && options.threads > 1 &&
       values.size() >= kParallelEncodeElements) {
-    context_thread = std::jthread(code_context);
+    try {
+      context_thread = std::jthread(code_context);
+    } catch (const std::system_error&) {
+      // No thread to be had: the context coder runs on this one, below.
+    }
   }
   if (options.allow_sparse_quantized) {
     const std::vector<int> widths = options.gap_bits == 0
