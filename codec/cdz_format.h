@@ -12,8 +12,9 @@ namespace condense::codec::cdz {
 inline constexpr uint8_t kMagic[8] = {0x89, 'C',  'D',  'Z',
                                       '\r', '\n', 0x1a, '\n'};
 inline constexpr uint16_t kMajorVersion = 1;
-// 1.1 added the CONTEXT_CODED and FIXED_WIDTH encodings.
-inline constexpr uint16_t kMinorVersion = 1;
+// 1.1 added the CONTEXT_CODED and FIXED_WIDTH encodings; 1.2 segmented
+// CONTEXT_CODED bodies (model 2).
+inline constexpr uint16_t kMinorVersion = 2;
 inline constexpr uint64_t kFileHeaderSize = 20;  // magic, versions, flags, crc
 
 inline constexpr uint64_t kSectionHeaderSize = 16;  // type, flags, length

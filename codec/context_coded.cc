@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "codec/byte_io.h"
 #include "codec/codebook.h"
+#include "codec/parallel.h"
 #include "codec/range_coder.h"
 
 namespace condense::codec {
@@ -18,8 +19,16 @@ namespace {
 constexpr int kMaskContexts = 7 * 5 * 2 * 4;
 // The model byte: 0 codes every index with one set of tree models; 1 with
 // three sets (no weight before it in the row; one in the lower half of the
-// codebook; one in the upper half).
-constexpr int kMaxModel = 1;
+// codebook; one in the upper half); 2 splits the tensor into segments of
+// whole rows, each coded on its own with model 0 or 1.
+constexpr uint8_t kSegmentedModel = 2;
+// Tensors of at least twice this many elements are split into segments of
+// about this many (whole rows; one row at least), so that cores can code
+// and decode them side by side. Segments depend on the tensor alone, never
+// on the threads at hand, so a file's bytes do not depend on the machine.
+// Each segment starts its models afresh: at 4M weights that costs about
+// nothing.
+constexpr uint64_t kSegmentElements = uint64_t{1} << 22;
 
 // The adaptation limits the encoder tries for each stream (the one that codes
 // smallest is recorded in the header).
@@ -180,40 +189,40 @@ uint32_t IndexSet(int index_contexts, bool left_set, uint32_t left_index,
 
 uint32_t IndexSets(int index_contexts) { return index_contexts == 0 ? 1 : 3; }
 
-struct Layout {
+// One run of whole rows coded on its own: its own models, mask state and
+// streams, so that runs can be coded and decoded in parallel.
+struct Segment {
   int index_contexts = 0;
   int mask_limit = 0;
   int index_limit = 0;
-  uint32_t centroids = 0;
-  std::span<const uint8_t> codebook;
-  uint64_t row_length = 0;
+  uint64_t rows = 0;
   uint64_t nonzeros = 0;
   std::span<const uint8_t> mask_stream;
   std::span<const uint8_t> index_stream;
+};
+
+struct Layout {
+  uint32_t centroids = 0;
+  std::span<const uint8_t> codebook;
+  uint64_t row_length = 0;
+  uint64_t nonzeros = 0;  // Every segment's.
+  std::vector<Segment> segments;
   size_t field_bytes = 0;  // Model byte, row length, counts, lengths.
   size_t count_bytes = 0;  // The centroid count's varint.
 };
 
-absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
-                         absl::string_view context, Layout* l) {
-  ByteReader r(payload, context);
-  uint8_t model = 0;
-  if (auto s = r.U8("model", &model); !s.ok()) return s;
-  if (model > kMaxModel) {
-    return r.Corrupt(absl::StrCat("model ", model,
-                                  " unknown (this decoder knows 0 and 1); a "
-                                  "newer condense wrote it: upgrade"));
+absl::Status ReadLimit(ByteReader& r, absl::string_view field, int* limit) {
+  uint8_t v = 0;
+  if (auto s = r.U8(field, &v); !s.ok()) return s;
+  if (v < kMinAdaptLimit || v > kMaxAdaptLimit) {
+    return r.Corrupt(absl::StrCat(field, " ", v, " outside ", kMinAdaptLimit,
+                                  "..", kMaxAdaptLimit));
   }
-  uint8_t limits[2] = {};
-  for (uint8_t& limit : limits) {
-    if (auto s = r.U8("adaptation limit", &limit); !s.ok()) return s;
-    if (limit < kMinAdaptLimit || limit > kMaxAdaptLimit) {
-      return r.Corrupt(absl::StrCat("adaptation limit ", limit, " outside ",
-                                    kMinAdaptLimit, "..", kMaxAdaptLimit));
-    }
-  }
-  l->mask_limit = limits[0];
-  l->index_limit = limits[1];
+  *limit = v;
+  return absl::OkStatus();
+}
+
+absl::Status ReadCodebook(ByteReader& r, Layout* l) {
   uint64_t centroids = 0;
   const size_t count_start = r.offset();
   if (auto s = r.Varint("centroid count", &centroids); !s.ok()) return s;
@@ -230,32 +239,152 @@ absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
       return r.Corrupt("codebook is not strictly ascending");
     }
   }
-  const size_t before = r.offset();
+  l->centroids = static_cast<uint32_t>(centroids);
+  return absl::OkStatus();
+}
+
+absl::Status ReadRowLength(ByteReader& r, uint64_t numel, Layout* l) {
   if (auto s = r.Varint("row length", &l->row_length); !s.ok()) return s;
   if (l->row_length == 0 || (numel > 0 && numel % l->row_length != 0)) {
     return r.Corrupt(absl::StrCat("row length ", l->row_length,
                                   " does not divide the ", numel, " elements"));
   }
-  if (auto s = r.Varint("nonzero count", &l->nonzeros); !s.ok()) return s;
-  if (l->nonzeros > numel) {
-    return r.Corrupt(absl::StrCat("nonzero count ", l->nonzeros,
-                                  " exceeds the ", numel, " elements"));
+  return absl::OkStatus();
+}
+
+// A segment's counts against its size; `what` names it in errors.
+absl::Status CheckSegment(const ByteReader& r, const Layout& l,
+                          const Segment& g, uint64_t mask_len,
+                          uint64_t index_len, absl::string_view what) {
+  const uint64_t elements = g.rows * l.row_length;
+  if (g.nonzeros > elements) {
+    return r.Corrupt(absl::StrCat(what, "nonzero count ", g.nonzeros,
+                                  " exceeds the ", elements, " elements"));
   }
+  const bool mask_coded = g.nonzeros > 0 && g.nonzeros < elements;
+  if (!mask_coded && mask_len != 0) {
+    return r.Corrupt(
+        absl::StrCat(what, "mask stream present where every weight is known"));
+  }
+  if ((g.nonzeros == 0 || l.centroids == 1) && index_len != 0) {
+    return r.Corrupt(
+        absl::StrCat(what, "index stream present where no index is coded"));
+  }
+  return absl::OkStatus();
+}
+
+// Models 0 and 1: the whole tensor as one segment, the index stream last.
+absl::Status ParseOneSegment(ByteReader& r, uint8_t model, uint64_t numel,
+                             Layout* l) {
+  Segment g;
+  g.index_contexts = model;
+  if (auto s = ReadLimit(r, "adaptation limit", &g.mask_limit); !s.ok())
+    return s;
+  if (auto s = ReadLimit(r, "adaptation limit", &g.index_limit); !s.ok())
+    return s;
+  if (auto s = ReadCodebook(r, l); !s.ok()) return s;
+  if (auto s = ReadRowLength(r, numel, l); !s.ok()) return s;
+  g.rows = numel / l->row_length;
+  if (auto s = r.Varint("nonzero count", &g.nonzeros); !s.ok()) return s;
   uint64_t mask_len = 0;
   if (auto s = r.Varint("mask stream length", &mask_len); !s.ok()) return s;
-  const bool mask_coded = l->nonzeros > 0 && l->nonzeros < numel;
-  if (!mask_coded && mask_len != 0) {
-    return r.Corrupt("mask stream present where every weight is known");
-  }
-  if (auto s = r.Bytes("mask stream", mask_len, &l->mask_stream); !s.ok())
+  if (auto s = CheckSegment(r, *l, g, mask_len, 0, ""); !s.ok()) return s;
+  if (auto s = r.Bytes("mask stream", mask_len, &g.mask_stream); !s.ok())
     return s;
-  l->field_bytes = 3 + (r.offset() - before - mask_len);
-  l->index_stream = r.rest();
-  if ((l->nonzeros == 0 || centroids == 1) && !l->index_stream.empty()) {
-    return r.Corrupt("index stream present where no index is coded");
+  g.index_stream = r.rest();
+  if (auto s = CheckSegment(r, *l, g, 0, g.index_stream.size(), ""); !s.ok()) {
+    return s;
   }
-  l->index_contexts = model;
-  l->centroids = static_cast<uint32_t>(centroids);
+  l->segments.push_back(g);
+  return absl::OkStatus();
+}
+
+// Model 2: a table of segments (whole rows each, in order), then their
+// streams.
+absl::Status ParseSegments(ByteReader& r, uint64_t numel, Layout* l) {
+  if (auto s = ReadCodebook(r, l); !s.ok()) return s;
+  if (auto s = ReadRowLength(r, numel, l); !s.ok()) return s;
+  const uint64_t rows = numel / l->row_length;
+  uint64_t count = 0;
+  if (auto s = r.Varint("segment count", &count); !s.ok()) return s;
+  // Each entry takes at least seven bytes: a count beyond that is a lie,
+  // refused before anything is allocated for it.
+  if (count == 0 || count > rows || count > r.remaining() / 7) {
+    return r.Corrupt(absl::StrCat("segment count ", count, " outside 1..",
+                                  std::min<uint64_t>(rows, r.remaining() / 7)));
+  }
+  l->segments.resize(count);
+  std::vector<std::pair<uint64_t, uint64_t>> lengths(count);
+  uint64_t row_sum = 0;
+  for (uint64_t k = 0; k < count; ++k) {
+    Segment& g = l->segments[k];
+    const std::string what = absl::StrCat("segment ", k, ": ");
+    if (auto s = r.Varint("segment rows", &g.rows); !s.ok()) return s;
+    if (g.rows == 0 || g.rows > rows - row_sum) {
+      return r.Corrupt(absl::StrCat(what, g.rows, " rows where ",
+                                    rows - row_sum, " remain (at least 1)"));
+    }
+    row_sum += g.rows;
+    uint8_t model = 0;
+    if (auto s = r.U8("segment model", &model); !s.ok()) return s;
+    if (model > 1) {
+      return r.Corrupt(absl::StrCat(what, "index model ", model,
+                                    " unknown (0 and 1 are defined)"));
+    }
+    g.index_contexts = model;
+    if (auto s = ReadLimit(r, "adaptation limit", &g.mask_limit); !s.ok())
+      return s;
+    if (auto s = ReadLimit(r, "adaptation limit", &g.index_limit); !s.ok())
+      return s;
+    auto& [mask_len, index_len] = lengths[k];
+    if (auto s = r.Varint("nonzero count", &g.nonzeros); !s.ok()) return s;
+    if (auto s = r.Varint("mask stream length", &mask_len); !s.ok()) return s;
+    if (auto s = r.Varint("index stream length", &index_len); !s.ok()) return s;
+    if (auto s = CheckSegment(r, *l, g, mask_len, index_len, what); !s.ok())
+      return s;
+  }
+  if (row_sum != rows) {
+    return r.Corrupt(
+        absl::StrCat("segments cover ", row_sum, " rows of ", rows));
+  }
+  for (uint64_t k = 0; k < count; ++k) {
+    Segment& g = l->segments[k];
+    if (auto s = r.Bytes("mask stream", lengths[k].first, &g.mask_stream);
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = r.Bytes("index stream", lengths[k].second, &g.index_stream);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (r.remaining() != 0) {
+    return r.Corrupt(
+        absl::StrCat(r.remaining(), " bytes after the last segment's streams"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseLayout(std::span<const uint8_t> payload, uint64_t numel,
+                         absl::string_view context, Layout* l) {
+  ByteReader r(payload, context);
+  uint8_t model = 0;
+  if (auto s = r.U8("model", &model); !s.ok()) return s;
+  if (model > kSegmentedModel) {
+    return r.Corrupt(absl::StrCat("model ", model,
+                                  " unknown (this decoder knows 0, 1 and 2); "
+                                  "a newer condense wrote it: upgrade"));
+  }
+  auto s = model == kSegmentedModel ? ParseSegments(r, numel, l)
+                                    : ParseOneSegment(r, model, numel, l);
+  if (!s.ok()) return s;
+  size_t streams = 0;
+  for (const Segment& g : l->segments) {
+    l->nonzeros += g.nonzeros;
+    streams += g.mask_stream.size() + g.index_stream.size();
+  }
+  l->field_bytes =
+      payload.size() - l->count_bytes - l->codebook.size() - streams;
   return absl::OkStatus();
 }
 
@@ -287,24 +416,33 @@ Candidate& Smallest(Candidates& candidates) {
   return *best;
 }
 
-// The coded streams of a tensor, each the smallest of its candidates.
-struct Streams {
-  std::string mask;
+// How a segment's streams are coded: what its header records.
+struct Choice {
   int mask_limit = 0;
-  std::string indices;
   int index_contexts = 0;
   int index_limit = 0;
 };
 
-// Codes the mask and the indices under every candidate limit and index
-// model in one pass over the values: each value is read, and its codebook
-// index found, once, however many candidates there are. The index
-// candidates are narrowed to the leader after kIndexTrialWeights.
+// The coded streams of a segment, each the smallest of its candidates.
+struct Streams {
+  std::string mask;
+  std::string indices;
+  Choice choice;
+};
+
+// Codes the mask and the indices of a segment in one pass over its values:
+// each value is read, and its codebook index found, once, however many
+// candidates there are. Without `given`, under every candidate limit and
+// index model, the index candidates narrowed to the leader after
+// kIndexTrialWeights; with it, under that choice alone.
 absl::StatusOr<Streams> EncodeStreams(std::span<const float> values,
                                       std::span<const float> sorted,
-                                      uint64_t cols, uint64_t nonzeros) {
+                                      uint64_t cols, uint64_t nonzeros,
+                                      const Choice* given) {
   const uint64_t numel = values.size();
-  const std::span<const int> limits = LimitsToTry(numel);
+  const std::span<const int> limits =
+      given != nullptr ? std::span<const int>(&given->mask_limit, 1)
+                       : LimitsToTry(numel);
   const bool mask_coded = nonzeros > 0 && nonzeros < numel;
   const auto centroids = static_cast<uint32_t>(sorted.size());
   const int levels = IndexBits(centroids);
@@ -319,13 +457,17 @@ absl::StatusOr<Streams> EncodeStreams(std::span<const float> values,
     }
   }
   // About the fixed-width size, which an adaptive code rarely exceeds: the
-  // stream of a large tensor then holds no doubling slack. The trial
-  // candidates reserve for the trial only; the one that goes on, for all.
+  // stream of a large tensor then holds no doubling slack. Trial candidates
+  // reserve for the trial only; the one that goes on, for all.
   auto index_reserve = [&](uint64_t weights) {
     return weights * static_cast<uint64_t>(levels) / 8 + 16;
   };
   Candidates index;
-  if (index_coded) {
+  if (index_coded && given != nullptr) {
+    index.push_back(std::make_unique<Candidate>(
+        given->index_limit, given->index_contexts,
+        tree * IndexSets(given->index_contexts), index_reserve(nonzeros)));
+  } else if (index_coded) {
     for (int contexts = 0; contexts <= (centroids > 2 ? 1 : 0); ++contexts) {
       for (int limit : kLimits) {
         index.push_back(std::make_unique<Candidate>(
@@ -385,20 +527,20 @@ absl::StatusOr<Streams> EncodeStreams(std::span<const float> values,
     }
   }
   Streams out;
-  out.mask_limit = limits[0];
-  out.index_limit = limits[0];
+  out.choice = {limits[0], 0, limits[0]};
+  if (given != nullptr) out.choice = *given;
   if (!mask.empty()) {
     for (auto& m : mask) m->enc.Finish();
     Candidate& best = Smallest(mask);
     out.mask = std::move(best.out);
-    out.mask_limit = best.limit;
+    out.choice.mask_limit = best.limit;
   }
   if (!index.empty()) {
     for (auto& k : index) k->enc.Finish();
     Candidate& best = Smallest(index);
     out.indices = std::move(best.out);
-    out.index_contexts = best.index_contexts;
-    out.index_limit = best.limit;
+    out.choice.index_contexts = best.index_contexts;
+    out.choice.index_limit = best.limit;
   }
   return out;
 }
@@ -416,22 +558,22 @@ struct Decoded {
 // compiler can keep them in registers: behind pointers, every model update
 // (a store) would make it reload them.
 template <bool kDense>
-Decoded DecodeElements(const Layout& l, std::span<const float> codebook,
-                       float* dst, uint64_t numel) {
-  const int levels = IndexBits(l.centroids);
+Decoded DecodeElements(const Segment& g, uint32_t centroids, uint64_t cols,
+                       std::span<const float> codebook, float* dst) {
+  const uint64_t numel = g.rows * cols;
+  const int levels = IndexBits(centroids);
   const size_t tree = size_t{1} << levels;
-  std::vector<BitModel> index_models(tree * IndexSets(l.index_contexts));
+  std::vector<BitModel> index_models(tree * IndexSets(g.index_contexts));
   std::vector<BitModel> mask_models(kMaskContexts);
-  RangeDecoder mask(l.mask_stream, l.mask_limit);
-  RangeDecoder index(l.index_stream, l.index_limit);
-  const uint64_t cols = l.row_length;
-  MaskState state(numel / cols, cols);
+  RangeDecoder mask(g.mask_stream, g.mask_limit);
+  RangeDecoder index(g.index_stream, g.index_limit);
+  MaskState state(g.rows, cols);
   uint64_t pos = 0;
-  for (uint64_t r = 0; pos < numel && state.ones() < l.nonzeros; ++r) {
+  for (uint64_t r = 0; pos < numel && state.ones() < g.nonzeros; ++r) {
     state.BeginRow(r);
     bool left_set = false;
     uint32_t left_index = 0;
-    for (uint64_t c = 0; c < cols && state.ones() < l.nonzeros; ++c, ++pos) {
+    for (uint64_t c = 0; c < cols && state.ones() < g.nonzeros; ++c, ++pos) {
       uint32_t bit = 1;
       if constexpr (!kDense) {
         bit = mask.Decode(&mask_models[state.Context(c)]);
@@ -443,9 +585,9 @@ Decoded DecodeElements(const Layout& l, std::span<const float> codebook,
         continue;
       }
       const uint32_t set =
-          IndexSet(l.index_contexts, left_set, left_index, l.centroids);
+          IndexSet(g.index_contexts, left_set, left_index, centroids);
       const uint32_t v =
-          DecodeIndex(l.centroids, levels, &index_models[set * tree], &index);
+          DecodeIndex(centroids, levels, &index_models[set * tree], &index);
       dst[pos] = codebook[v];
       left_set = true;
       left_index = v;
@@ -468,10 +610,95 @@ uint64_t DefaultRowLength(std::span<const uint64_t> shape) {
   return std::max<uint64_t>(1, n);
 }
 
+namespace {
+
+// Rows per segment for a tensor of `numel` elements in rows of `cols`; 0
+// when it is coded whole.
+uint64_t SegmentRows(uint64_t numel, uint64_t cols) {
+  if (numel < 2 * kSegmentElements || numel / cols < 2) return 0;
+  return std::max<uint64_t>(1, kSegmentElements / cols);
+}
+
+uint64_t CountNonzeros(std::span<const float> values) {
+  uint64_t n = 0;
+  for (float v : values) n += v != 0.0f ? 1 : 0;
+  return n;
+}
+
+// The first segment's choice, for the rest. A stream it did not code (a
+// dense or empty segment) falls back to the middle limit and, for indices,
+// the richer model where there is one.
+Choice ChoiceForTheRest(const Streams& first, uint32_t centroids) {
+  Choice c = first.choice;
+  if (first.mask.empty()) c.mask_limit = kLimits[1];
+  if (first.indices.empty()) {
+    c.index_contexts = centroids > 2 ? 1 : 0;
+    c.index_limit = kLimits[1];
+  }
+  return c;
+}
+
+// The segmented body (model 2): the first segment tries every candidate and
+// the others go on with its choice, side by side on `threads` threads.
+absl::Status EncodeSegments(std::span<const float> values,
+                            std::span<const float> sorted, uint64_t cols,
+                            uint64_t segment_rows, int threads,
+                            std::string* payload) {
+  const uint64_t rows = values.size() / cols;
+  const uint64_t count = (rows + segment_rows - 1) / segment_rows;
+  std::vector<absl::StatusOr<Streams>> streams(count);
+  std::vector<uint64_t> nonzeros(count);
+  auto segment_values = [&](uint64_t k) {
+    const uint64_t first = k * segment_rows;
+    return values.subspan(
+        first * cols, (std::min(rows, first + segment_rows) - first) * cols);
+  };
+  auto encode = [&](uint64_t k, const Choice* given) {
+    const std::span<const float> v = segment_values(k);
+    nonzeros[k] = CountNonzeros(v);
+    streams[k] = EncodeStreams(v, sorted, cols, nonzeros[k], given);
+  };
+  encode(0, nullptr);
+  if (!streams[0].ok()) return streams[0].status();
+  const Choice rest =
+      ChoiceForTheRest(*streams[0], static_cast<uint32_t>(sorted.size()));
+  ParallelFor(count - 1, threads, [&](size_t k) { encode(k + 1, &rest); });
+  uint64_t stream_bytes = 0;
+  for (const auto& st : streams) {
+    if (!st.ok()) return st.status();
+    stream_bytes += st->mask.size() + st->indices.size();
+  }
+  ByteWriter w(payload);
+  w.U8(kSegmentedModel);
+  w.Varint(sorted.size());
+  for (float c : sorted) w.F32(c);
+  w.Varint(cols);
+  w.Varint(count);
+  for (uint64_t k = 0; k < count; ++k) {
+    const Streams& st = *streams[k];
+    w.Varint(segment_values(k).size() / cols);
+    w.U8(static_cast<uint8_t>(st.choice.index_contexts));
+    w.U8(static_cast<uint8_t>(st.choice.mask_limit));
+    w.U8(static_cast<uint8_t>(st.choice.index_limit));
+    w.Varint(nonzeros[k]);
+    w.Varint(st.mask.size());
+    w.Varint(st.indices.size());
+  }
+  payload->reserve(payload->size() + stream_bytes);
+  for (auto& st : streams) {
+    w.Bytes(st->mask);
+    w.Bytes(st->indices);
+    *st = Streams{};  // Give the memory back as the payload grows.
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status EncodeContextCoded(std::span<const float> values,
                                 std::span<const float> codebook,
                                 uint64_t row_length, std::string* payload,
-                                ContextCodedParts* parts) {
+                                ContextCodedParts* parts, int threads) {
   if (auto s = CheckCodebook(codebook); !s.ok()) return s;
   const uint64_t numel = values.size();
   if (row_length == 0 || (numel > 0 && numel % row_length != 0)) {
@@ -480,28 +707,30 @@ absl::Status EncodeContextCoded(std::span<const float> values,
                                                    numel, " elements"));
   }
   const std::vector<float> sorted = SortedCodebook(codebook);
-  uint64_t nonzeros = 0;
-  for (float v : values) nonzeros += v != 0.0f ? 1 : 0;
-  auto streams = EncodeStreams(values, sorted, row_length, nonzeros);
-  if (!streams.ok()) return streams.status();
-  const std::string& mask = streams->mask;
-  const std::string& indices = streams->indices;
-  const int mask_limit = streams->mask_limit;
-  const int index_contexts = streams->index_contexts;
-  const int index_limit = streams->index_limit;
-
   const size_t start = payload->size();
-  ByteWriter w(payload);
-  w.U8(static_cast<uint8_t>(index_contexts));
-  w.U8(static_cast<uint8_t>(mask_limit));
-  w.U8(static_cast<uint8_t>(index_limit));
-  w.Varint(sorted.size());
-  for (float c : sorted) w.F32(c);
-  w.Varint(row_length);
-  w.Varint(nonzeros);
-  w.Varint(mask.size());
-  w.Bytes(mask);
-  w.Bytes(indices);
+  if (const uint64_t segment_rows = SegmentRows(numel, row_length);
+      segment_rows > 0) {
+    if (auto s = EncodeSegments(values, sorted, row_length, segment_rows,
+                                threads, payload);
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    const uint64_t nonzeros = CountNonzeros(values);
+    auto streams = EncodeStreams(values, sorted, row_length, nonzeros, nullptr);
+    if (!streams.ok()) return streams.status();
+    ByteWriter w(payload);
+    w.U8(static_cast<uint8_t>(streams->choice.index_contexts));
+    w.U8(static_cast<uint8_t>(streams->choice.mask_limit));
+    w.U8(static_cast<uint8_t>(streams->choice.index_limit));
+    w.Varint(sorted.size());
+    for (float c : sorted) w.F32(c);
+    w.Varint(row_length);
+    w.Varint(nonzeros);
+    w.Varint(streams->mask.size());
+    w.Bytes(streams->mask);
+    w.Bytes(streams->indices);
+  }
   if (parts != nullptr) {
     auto analyzed = AnalyzeContextCoded(
         {reinterpret_cast<const uint8_t*>(payload->data()) + start,
@@ -514,35 +743,55 @@ absl::Status EncodeContextCoded(std::span<const float> values,
 }
 
 absl::Status DecodeContextCoded(std::span<const uint8_t> payload,
-                                std::span<float> out,
-                                absl::string_view context) {
+                                std::span<float> out, absl::string_view context,
+                                int threads) {
   Layout l;
   const uint64_t numel = out.size();
   if (auto s = ParseLayout(payload, numel, context, &l); !s.ok()) return s;
-  auto corrupt = [&](absl::string_view what) {
-    return absl::DataLossError(absl::StrCat(context, ": ", what));
-  };
-  float* dst = out.data();
   if (l.nonzeros == 0) {
-    if (numel > 0) std::memset(dst, 0, numel * sizeof(float));
+    if (numel > 0) std::memset(out.data(), 0, numel * sizeof(float));
     return absl::OkStatus();
   }
   const std::vector<float> codebook = LoadCodebook(l.codebook);
-  const Decoded d = l.nonzeros == numel
-                        ? DecodeElements<true>(l, codebook, dst, numel)
-                        : DecodeElements<false>(l, codebook, dst, numel);
-  if (d.pos < numel) {
-    std::memset(dst + d.pos, 0, (numel - d.pos) * sizeof(float));
+  const size_t count = l.segments.size();
+  std::vector<uint64_t> first(count, 0);  // Each segment's first element.
+  for (size_t k = 1; k < count; ++k) {
+    first[k] = first[k - 1] + l.segments[k - 1].rows * l.row_length;
   }
-  if (d.ones != l.nonzeros) {
-    return corrupt(absl::StrCat("mask stream places ", d.ones,
-                                " weights; the header says ", l.nonzeros));
-  }
-  if (!d.mask_finished) {
-    return corrupt("mask stream length disagrees with its contents");
-  }
-  if (!d.index_finished) {
-    return corrupt("index stream length disagrees with its contents");
+  std::vector<absl::Status> status(count);
+  ParallelFor(count, threads, [&](size_t k) {
+    const Segment& g = l.segments[k];
+    const uint64_t elements = g.rows * l.row_length;
+    float* dst = out.data() + first[k];
+    Decoded d;
+    if (g.nonzeros > 0) {
+      d = g.nonzeros == elements
+              ? DecodeElements<true>(g, l.centroids, l.row_length, codebook,
+                                     dst)
+              : DecodeElements<false>(g, l.centroids, l.row_length, codebook,
+                                      dst);
+    } else {
+      d.mask_finished = d.index_finished = true;
+    }
+    if (d.pos < elements) {
+      std::memset(dst + d.pos, 0, (elements - d.pos) * sizeof(float));
+    }
+    std::string what(context);
+    if (count > 1) absl::StrAppend(&what, ": segment ", k);
+    if (d.ones != g.nonzeros) {
+      status[k] = absl::DataLossError(
+          absl::StrCat(what, ": mask stream places ", d.ones,
+                       " weights; the header says ", g.nonzeros));
+    } else if (!d.mask_finished) {
+      status[k] = absl::DataLossError(absl::StrCat(
+          what, ": mask stream length disagrees with its contents"));
+    } else if (!d.index_finished) {
+      status[k] = absl::DataLossError(absl::StrCat(
+          what, ": index stream length disagrees with its contents"));
+    }
+  });
+  for (const absl::Status& s : status) {
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -556,12 +805,15 @@ absl::StatusOr<ContextCodedParts> AnalyzeContextCoded(
   p.nonzeros = l.nonzeros;
   p.centroids = l.centroids;
   p.row_length = l.row_length;
-  p.index_contexts = l.index_contexts;
-  p.mask_limit = l.mask_limit;
-  p.index_limit = l.index_limit;
+  p.segments = l.segments.size();
+  p.index_contexts = l.segments.front().index_contexts;
+  p.mask_limit = l.segments.front().mask_limit;
+  p.index_limit = l.segments.front().index_limit;
   p.codebook_bytes = l.count_bytes + l.codebook.size();
-  p.mask_bytes = l.mask_stream.size();
-  p.index_bytes = l.index_stream.size();
+  for (const Segment& g : l.segments) {
+    p.mask_bytes += g.mask_stream.size();
+    p.index_bytes += g.index_stream.size();
+  }
   p.other_bytes = l.field_bytes;
   return p;
 }

@@ -13,6 +13,8 @@
 //     so neighbouring indices are neighbouring values) as a binary tree of
 //     adaptive bits, optionally conditioned on the sign side of the nonzero
 //     before it in the row.
+// A large tensor is cut into segments of whole rows, each coded on its own
+// (its own models and streams), so that cores share the work both ways.
 // The byte layout is in docs/format.md. Functions are thread-safe.
 #ifndef CONDENSE_CODEC_CONTEXT_CODED_H_
 #define CONDENSE_CODEC_CONTEXT_CODED_H_
@@ -31,6 +33,8 @@ struct ContextCodedParts {
   uint64_t nonzeros = 0;
   uint32_t centroids = 0;
   uint64_t row_length = 0;
+  uint64_t segments = 1;  // Runs of rows coded independently.
+  // The first segment's models (the others' may differ).
   int index_contexts = 0;  // 0: one model set; 1: by the left neighbour.
   int mask_limit = 0;      // Adaptation limits (range_coder.h).
   int index_limit = 0;
@@ -46,17 +50,20 @@ struct ContextCodedParts {
 // rules); zeros decode as +0.0. Tries three adaptation limits for the mask
 // (one above 4M elements) and, for the indices, both model sets with every
 // limit over the first 2^18 weights, going on with the one that coded
-// smallest; keeps the smallest of each stream.
+// smallest; keeps the smallest of each stream. A tensor of 8M elements or
+// more is coded in segments of whole rows (about 4M elements each), on up
+// to `threads` threads; the bytes do not depend on `threads`.
 absl::Status EncodeContextCoded(std::span<const float> values,
                                 std::span<const float> codebook,
                                 uint64_t row_length, std::string* payload,
-                                ContextCodedParts* parts = nullptr);
+                                ContextCodedParts* parts = nullptr,
+                                int threads = 1);
 
-// Decodes a payload into `out` (the tensor's element count). `context` names
-// the tensor in error messages.
+// Decodes a payload into `out` (the tensor's element count), its segments
+// on up to `threads` threads. `context` names the tensor in error messages.
 absl::Status DecodeContextCoded(std::span<const uint8_t> payload,
-                                std::span<float> out,
-                                absl::string_view context);
+                                std::span<float> out, absl::string_view context,
+                                int threads = 1);
 
 // Validates the payload's framing and returns its parts without decoding.
 absl::StatusOr<ContextCodedParts> AnalyzeContextCoded(

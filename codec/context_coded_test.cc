@@ -3,6 +3,7 @@
 // coder reaches, and damaged payloads (run under ASan/UBSan in CI).
 #include "codec/context_coded.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <random>
@@ -274,6 +275,198 @@ TEST(ContextCoded, AnalyzeChecksTheFraming) {
   const auto s = AnalyzeContextCoded(Bytes(bad), w.size(), "t");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(s.status().message().find("upgrade"), std::string::npos);
+}
+
+// A tensor of 8.4M elements (past the segmenting threshold) whose regions
+// differ: dense rows, all-zero rows and 10% rows, so that segments differ in
+// what they code (a dense first segment leaves its successors no mask
+// choice to copy).
+std::vector<float> SegmentedLayer(std::vector<float>* codebook) {
+  const size_t cols = 1000;
+  const size_t rows = 8400;
+  std::vector<float> w =
+      testing::QuantizedSparseWeights(rows * cols, 1.0, 16, true, 21, codebook);
+  std::mt19937_64 rng(22);
+  for (size_t i = 4500 * cols; i < 6000 * cols; ++i) w[i] = 0.0f;
+  for (size_t i = 6000 * cols; i < w.size(); ++i) {
+    if (rng() % 10 != 0) w[i] = 0.0f;
+  }
+  return w;
+}
+
+TEST(ContextCoded, SegmentsGiveTheSameBytesAndValuesOnAnyThreads) {
+  std::vector<float> codebook;
+  const auto w = SegmentedLayer(&codebook);
+  std::string one;
+  const ContextCodedParts parts = RoundTrip(w, codebook, 1000, &one);
+  EXPECT_EQ(one[0], 2);           // The segmented model.
+  EXPECT_EQ(parts.segments, 3u);  // 4,194 rows each, the last 12.
+  EXPECT_EQ(parts.nonzeros,
+            static_cast<uint64_t>(std::count_if(
+                w.begin(), w.end(), [](float v) { return v != 0.0f; })));
+  std::string three;
+  ContextCodedParts parts3;
+  ASSERT_TRUE(EncodeContextCoded(w, codebook, 1000, &three, &parts3, 3).ok());
+  EXPECT_EQ(one, three);
+  std::vector<float> out(w.size(), 7.0f);
+  ASSERT_TRUE(
+      DecodeContextCoded(Bytes(one), std::span<float>(out), "t", 4).ok());
+  ExpectBitExact(w, out);
+}
+
+TEST(ContextCoded, RowsLongerThanASegmentMakeASegmentEach) {
+  std::vector<float> codebook;
+  auto w = testing::QuantizedSparseWeights(3 * 3'000'000, 0.02, 4, false, 23,
+                                           &codebook);
+  const ContextCodedParts parts = RoundTrip(w, codebook, 3'000'000);
+  EXPECT_EQ(parts.segments, 3u);
+}
+
+TEST(ContextCoded, SegmentsCodeAsSmallAsSeparateBodies) {
+  // Each segment's rows coded as a tensor of their own (under the threshold:
+  // one body, which tries every candidate) against the segments of the
+  // large tensor (which take the first segment's choice, plus a table):
+  // within a tenth of a percent.
+  std::vector<float> codebook;
+  const auto w = SegmentedLayer(&codebook);
+  std::string whole;
+  const ContextCodedParts parts = RoundTrip(w, codebook, 1000, &whole);
+  uint64_t separately = 0;
+  for (size_t first = 0; first < 8400; first += 4194) {
+    const size_t rows = std::min<size_t>(4194, 8400 - first);
+    std::string payload;
+    const std::span<const float> part =
+        std::span<const float>(w).subspan(first * 1000, rows * 1000);
+    ASSERT_TRUE(EncodeContextCoded(part, codebook, 1000, &payload).ok());
+    separately += payload.size();
+  }
+  EXPECT_LT(static_cast<double>(whole.size()), 1.001 * separately)
+      << parts.segments << " segments";
+}
+
+// The segment table of a segmented payload, read as docs/format.md gives it.
+struct SegmentTable {
+  size_t count_at = 0;  // Offset of the segment count.
+  size_t count_bytes = 0;
+  struct Entry {
+    size_t at = 0;  // Offset of its row count.
+    uint64_t rows, nonzeros, mask_len, index_len;
+  };
+  std::vector<Entry> entries;
+  size_t streams_at = 0;
+};
+
+uint64_t ReadVarint(const std::string& p, size_t* at) {
+  uint64_t v = 0;
+  for (int shift = 0;; shift += 7) {
+    const auto b = static_cast<uint8_t>(p.at((*at)++));
+    v |= uint64_t{b & 0x7Fu} << shift;
+    if ((b & 0x80) == 0) return v;
+  }
+}
+
+SegmentTable ReadTable(const std::string& p) {
+  SegmentTable t;
+  size_t at = 1;
+  const uint64_t centroids = ReadVarint(p, &at);
+  at += 4 * centroids;
+  (void)ReadVarint(p, &at);  // Row length.
+  t.count_at = at;
+  const uint64_t count = ReadVarint(p, &at);
+  t.count_bytes = at - t.count_at;
+  for (uint64_t k = 0; k < count; ++k) {
+    SegmentTable::Entry e;
+    e.at = at;
+    e.rows = ReadVarint(p, &at);
+    at += 3;  // Model, limits.
+    e.nonzeros = ReadVarint(p, &at);
+    e.mask_len = ReadVarint(p, &at);
+    e.index_len = ReadVarint(p, &at);
+    t.entries.push_back(e);
+  }
+  t.streams_at = at;
+  return t;
+}
+
+std::string WithVarint(const std::string& p, size_t at, size_t old_bytes,
+                       uint64_t value) {
+  std::string v;
+  do {
+    v.push_back(static_cast<char>((value & 0x7F) | (value >= 0x80 ? 0x80 : 0)));
+    value >>= 7;
+  } while (value != 0);
+  std::string out(p, 0, at);
+  out.append(v);
+  out.append(p, at + old_bytes);
+  return out;
+}
+
+TEST(ContextCoded, LyingSegmentTablesAreErrorsThatNameTheSegment) {
+  std::vector<float> codebook;
+  const auto w = SegmentedLayer(&codebook);
+  std::string payload;
+  ASSERT_TRUE(EncodeContextCoded(w, codebook, 1000, &payload).ok());
+  const SegmentTable t = ReadTable(payload);
+  ASSERT_EQ(t.entries.size(), 3u);
+  uint64_t streams = 0;
+  for (const auto& e : t.entries) streams += e.mask_len + e.index_len;
+  ASSERT_EQ(t.streams_at + streams, payload.size());  // The page is right.
+
+  std::vector<float> out(w.size());
+  auto expect_error = [&](const std::string& bad, absl::string_view words) {
+    const auto s =
+        DecodeContextCoded(Bytes(bad), std::span<float>(out), "layer", 2);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_NE(s.message().find("layer"), std::string::npos) << s;
+    EXPECT_NE(s.message().find(words), std::string::npos) << s;
+  };
+  expect_error(WithVarint(payload, t.count_at, t.count_bytes, 0),
+               "segment count 0");
+  expect_error(WithVarint(payload, t.count_at, t.count_bytes, 1u << 30),
+               "segment count");
+  {
+    // The first segment claims one row more: the rows no longer add up.
+    size_t at = t.entries[0].at;
+    (void)ReadVarint(payload, &at);
+    expect_error(WithVarint(payload, t.entries[0].at, at - t.entries[0].at,
+                            t.entries[0].rows + 1),
+                 "segment 2: 12 rows where 11 remain");
+  }
+  {
+    std::string bad = payload;
+    size_t at = t.entries[1].at;
+    (void)ReadVarint(bad, &at);
+    bad[at] = 2;  // The second segment's index model.
+    expect_error(bad, "segment 1: index model 2 unknown");
+  }
+  expect_error(payload + std::string(3, '\0'), "after the last segment");
+  {
+    // The last segment's index stream loses its final bytes and its length
+    // says so: the framing holds, the contents do not, and the error names
+    // the segment.
+    std::string bad = payload.substr(0, payload.size() - 6);
+    size_t at = t.entries[2].at;
+    (void)ReadVarint(bad, &at);  // Rows.
+    at += 3;
+    (void)ReadVarint(bad, &at);  // Nonzeros.
+    (void)ReadVarint(bad, &at);  // Mask stream length.
+    const size_t index_at = at;
+    (void)ReadVarint(bad, &at);
+    expect_error(
+        WithVarint(bad, index_at, at - index_at, t.entries[2].index_len - 6),
+        "segment 2: index stream length disagrees");
+  }
+  // Cuts anywhere in the table, and random damage, never crash.
+  for (size_t len = 0; len < t.streams_at + 40; ++len) {
+    (void)DecodeContextCoded(Bytes(payload.substr(0, len)),
+                             std::span<float>(out), "layer", 2);
+  }
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 20; ++i) {
+    std::string bad = payload;
+    bad[rng() % bad.size()] ^= static_cast<char>(1u << (rng() % 8));
+    (void)DecodeContextCoded(Bytes(bad), std::span<float>(out), "layer", 2);
+  }
 }
 
 }  // namespace

@@ -439,6 +439,7 @@ HuffmanStreamSizer::HuffmanStreamSizer(uint64_t num_symbols,
     : n_(num_symbols),
       alphabet_(alphabet_size),
       segment_((num_symbols + 3) / 4),
+      left_(segment_),
       freq_(4, std::vector<uint64_t>(alphabet_size, 0)) {}
 
 uint64_t HuffmanStreamSizer::Bytes(int min_length_limit) const {

@@ -65,8 +65,13 @@ class HuffmanStreamSizer {
  public:
   HuffmanStreamSizer(uint64_t num_symbols, uint32_t alphabet_size);
   void Add(uint32_t symbol) {
-    ++freq_[segment_ == 0 ? 0 : std::min<uint64_t>(3, added_++ / segment_)]
-           [symbol];
+    if (left_ == 0) {
+      // Into the next segment; the last takes whatever remains.
+      ++current_;
+      left_ = current_ == 3 ? UINT64_MAX : segment_;
+    }
+    --left_;
+    ++freq_[current_][symbol];
   }
   uint64_t Bytes(int min_length_limit = kHuffmanPreferredCodeLength) const;
 
@@ -74,7 +79,8 @@ class HuffmanStreamSizer {
   uint64_t n_;
   uint32_t alphabet_;
   uint64_t segment_;
-  uint64_t added_ = 0;
+  size_t current_ = 0;                       // The segment being counted.
+  uint64_t left_;                            // Symbols it still takes.
   std::vector<std::vector<uint64_t>> freq_;  // Per segment.
 };
 

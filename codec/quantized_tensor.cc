@@ -56,10 +56,12 @@ QuantizedParts FromParts(const FixedWidthParts& p) {
 }
 
 // Gap widths worth trying: from ceil(log2(mean gap)) up two bits, where
-// Huffman over the gaps is usually smallest.
+// Huffman over the gaps is usually smallest. A dense tensor's gaps are all
+// zero, one symbol whatever the width: the narrowest is as small as any.
 std::vector<int> GapWidths(std::span<const float> values) {
   uint64_t nonzeros = 0;
   for (float v : values) nonzeros += v != 0.0f ? 1 : 0;
+  if (nonzeros == values.size()) return {1};
   const double mean_gap = static_cast<double>(values.size()) /
                           static_cast<double>(std::max<uint64_t>(nonzeros, 1));
   const int centre = std::clamp(
@@ -79,28 +81,20 @@ bool IsQuantizedEncoding(Encoding encoding) {
 absl::StatusOr<EncodedQuantized> EncodeQuantized(
     std::span<const float> values, std::span<const uint64_t> shape,
     std::span<const float> codebook, const QuantizedEncodeOptions& options) {
-  EncodedQuantized best;
-  bool have = false;
-  auto consider = [&](Encoding encoding, std::string body,
-                      const QuantizedParts& parts) {
-    if (!have || body.size() < best.body.size()) {
-      best.encoding = encoding;
-      best.body = std::move(body);
-      best.parts = parts;
-      have = true;
-    }
-  };
-  // Declared before the thread that writes it, so that the thread is
-  // joined (on every return) before it goes away.
+  // Huffman's and fixed width's exact sizes are known from counts alone;
+  // the context coder's only by coding. So the context coder codes (on a
+  // thread of its own for a large tensor) while the others are sized, and
+  // only the smallest is coded: for most large tensors, the context coder's
+  // stream, already there.
   struct {
     absl::Status status;
     std::string body;
     ContextCodedParts parts;
-  } context;
+  } context;  // Declared before the thread that writes it: joined first.
   auto code_context = [&] {
     context.status =
         EncodeContextCoded(values, codebook, DefaultRowLength(shape),
-                           &context.body, &context.parts);
+                           &context.body, &context.parts, options.threads);
   };
   std::jthread context_thread;
   if (options.allow_context_coded && options.threads > 1 &&
@@ -111,24 +105,27 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
       // No thread to be had: the context coder runs on this one, below.
     }
   }
+  EncodedQuantized best;
+  int gap_bits = 0;  // Huffman's best width.
   if (options.allow_sparse_quantized) {
     const std::vector<int> widths = options.gap_bits == 0
                                         ? GapWidths(values)
                                         : std::vector<int>{options.gap_bits};
-    for (int gap_bits : widths) {
-      std::string body;
-      SparseQuantizedParts parts;
-      if (auto s =
-              EncodeSparseQuantized(values, codebook, gap_bits, &body, &parts);
-          !s.ok()) {
-        return s;
-      }
-      if (best.alternatives.sparse_quantized == 0 ||
-          body.size() < best.alternatives.sparse_quantized) {
-        best.alternatives.sparse_quantized = body.size();
-      }
-      consider(Encoding::kSparseQuantized, std::move(body), FromParts(parts));
-    }
+    auto sizes = SparseQuantizedBytes(values, codebook, widths);
+    if (!sizes.ok()) return sizes.status();
+    // The first of equal sizes, as when each width was coded in turn.
+    const auto it = std::min_element(sizes->begin(), sizes->end());
+    gap_bits = widths[static_cast<size_t>(it - sizes->begin())];
+    best.alternatives.sparse_quantized = *it;
+  }
+  const bool fixed =
+      options.allow_fixed_width ||
+      (!options.allow_sparse_quantized && !options.allow_context_coded);
+  if (fixed) {
+    uint64_t nonzeros = 0;
+    for (float v : values) nonzeros += v != 0.0f ? 1 : 0;
+    best.alternatives.fixed_width = FixedWidthBytes(
+        values.size(), nonzeros, static_cast<uint32_t>(codebook.size()));
   }
   if (options.allow_context_coded) {
     if (context_thread.joinable()) {
@@ -138,28 +135,58 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
     }
     if (!context.status.ok()) return context.status;
     best.alternatives.context_coded = context.body.size();
-    consider(Encoding::kContextCoded, std::move(context.body),
-             FromParts(context.parts));
   }
-  if (options.allow_fixed_width || !have) {
-    std::string body;
-    FixedWidthParts parts;
-    if (auto s = EncodeFixedWidth(values, codebook, &body, &parts); !s.ok()) {
-      return s;
+  // The smallest; equal sizes go to Huffman, then the context coder, then
+  // fixed width.
+  const QuantizedAlternatives& a = best.alternatives;
+  Encoding pick = Encoding::kFixedWidth;
+  uint64_t smallest = fixed ? a.fixed_width : UINT64_MAX;
+  if (options.allow_context_coded && a.context_coded <= smallest) {
+    pick = Encoding::kContextCoded;
+    smallest = a.context_coded;
+  }
+  if (options.allow_sparse_quantized && a.sparse_quantized <= smallest) {
+    pick = Encoding::kSparseQuantized;
+  }
+  best.encoding = pick;
+  switch (pick) {
+    case Encoding::kContextCoded:
+      best.body = std::move(context.body);
+      best.parts = FromParts(context.parts);
+      break;
+    case Encoding::kSparseQuantized: {
+      context.body = std::string();  // Not kept: give its memory back.
+      SparseQuantizedParts parts;
+      if (auto s = EncodeSparseQuantized(values, codebook, gap_bits, &best.body,
+                                         &parts);
+          !s.ok()) {
+        return s;
+      }
+      best.parts = FromParts(parts);
+      break;
     }
-    best.alternatives.fixed_width = body.size();
-    consider(Encoding::kFixedWidth, std::move(body), FromParts(parts));
+    default: {
+      context.body = std::string();
+      FixedWidthParts parts;
+      if (auto s = EncodeFixedWidth(values, codebook, &best.body, &parts);
+          !s.ok()) {
+        return s;
+      }
+      best.parts = FromParts(parts);
+      break;
+    }
   }
   return best;
 }
 
 absl::Status DecodeQuantized(Encoding encoding, std::span<const uint8_t> body,
-                             std::span<float> out, absl::string_view context) {
+                             std::span<float> out, absl::string_view context,
+                             int threads) {
   switch (encoding) {
     case Encoding::kSparseQuantized:
       return DecodeSparseQuantized(body, out, context);
     case Encoding::kContextCoded:
-      return DecodeContextCoded(body, out, context);
+      return DecodeContextCoded(body, out, context, threads);
     case Encoding::kFixedWidth:
       return DecodeFixedWidth(body, out, context);
     case Encoding::kRaw:

@@ -51,7 +51,9 @@ struct QuantizedEncodeOptions {
   bool allow_fixed_width = true;
   // Threads the encodings may use together. Above 1, on a tensor of at
   // least kParallelEncodeElements the context coder (the slowest by far)
-  // runs on a thread of its own beside the others.
+  // runs on a thread of its own beside the others, and codes the segments
+  // of a tensor large enough to have them (context_coded.h) on `threads`
+  // threads of its own. The bytes do not depend on it.
   int threads = 1;
 };
 
@@ -71,10 +73,12 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
     std::span<const float> values, std::span<const uint64_t> shape,
     std::span<const float> codebook, const QuantizedEncodeOptions& options);
 
-// Decodes a body of a quantized encoding into `out` (the element count).
+// Decodes a body of a quantized encoding into `out` (the element count),
+// on up to `threads` threads where the encoding has independent parts.
 absl::Status DecodeQuantized(cdz::Encoding encoding,
                              std::span<const uint8_t> body,
-                             std::span<float> out, absl::string_view context);
+                             std::span<float> out, absl::string_view context,
+                             int threads = 1);
 
 // Validates a body's framing and returns its parts, without decoding.
 absl::StatusOr<QuantizedParts> AnalyzeQuantized(cdz::Encoding encoding,

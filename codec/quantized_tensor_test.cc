@@ -152,14 +152,14 @@ TEST(EncodeQuantized, ChoosesTheContextCoderOnALargeSparseLayer) {
   ExpectDecodes(*e, w);
 }
 
-TEST(EncodeQuantized, WrittenFilesAreVersionOneOneAndReportAlternatives) {
+TEST(EncodeQuantized, WrittenFilesAreTheCurrentVersionAndReportAlternatives) {
   ModelSize sizes;
   const std::string file =
       testing::WriteModel(testing::SampleModel(1), {{"k", "v"}}, &sizes);
   auto reader = testing::OpenBytes(file);
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ((*reader)->major_version(), 1);
-  EXPECT_EQ((*reader)->minor_version(), 1);
+  EXPECT_EQ((*reader)->minor_version(), cdz::kMinorVersion);
   bool saw[4] = {};
   for (const auto& t : sizes.tensors) {
     saw[static_cast<int>(t.encoding)] = true;

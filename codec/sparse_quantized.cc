@@ -412,6 +412,102 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<uint64_t>> SparseQuantizedBytes(
+    std::span<const float> values, std::span<const float> codebook,
+    std::span<const int> gap_widths) {
+  for (int b : gap_widths) {
+    if (b < kMinGapBits || b > kMaxGapBits) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gap bits ", b, " outside ", kMinGapBits, "..", kMaxGapBits));
+    }
+  }
+  if (auto s = CheckCodebook(codebook); !s.ok()) return s;
+  const size_t widths = gap_widths.size();
+  std::vector<uint64_t> filler(widths);
+  for (size_t k = 0; k < widths; ++k) {
+    filler[k] = (uint64_t{1} << gap_widths[k]) - 1;
+  }
+  // The sizers need their symbol counts first: nonzeros, and each width's
+  // fillers.
+  uint64_t nonzeros = 0;
+  std::vector<uint64_t> fillers(widths, 0);
+  uint64_t cursor = 0;
+  for (uint64_t pos = 0; pos < values.size(); ++pos) {
+    if (values[pos] == 0.0f) continue;
+    if (const uint64_t d = pos - cursor; d != 0) {
+      for (size_t k = 0; k < widths; ++k) fillers[k] += d / filler[k];
+    }
+    ++nonzeros;
+    cursor = pos + 1;
+  }
+  const auto centroids = static_cast<uint32_t>(codebook.size());
+  std::vector<HuffmanStreamSizer> gaps;
+  gaps.reserve(widths);
+  for (size_t k = 0; k < widths; ++k) {
+    gaps.emplace_back(nonzeros + fillers[k], uint32_t{1} << gap_widths[k]);
+  }
+  // The index packs EncodeStreams tries, each summed as it goes.
+  struct Pack {
+    uint32_t m;
+    HuffmanStreamSizer sizer;
+    uint32_t value = 0;
+    uint32_t filled = 0;
+    uint32_t weight = 1;  // centroids^filled.
+  };
+  std::vector<Pack> packs;
+  for (int m = 1;
+       m == 1 || (centroids > 1 && m <= kMaxIndexPack &&
+                  PackedAlphabet(centroids, m) <= kMaxPackedAlphabet);
+       ++m) {
+    const auto alphabet = static_cast<uint32_t>(PackedAlphabet(centroids, m));
+    packs.push_back({static_cast<uint32_t>(m),
+                     HuffmanStreamSizer((nonzeros + m - 1) / m, alphabet)});
+  }
+  const CodebookLookup lookup(codebook);
+  cursor = 0;
+  for (uint64_t pos = 0; pos < values.size(); ++pos) {
+    const float v = values[pos];
+    if (v == 0.0f) continue;
+    const int64_t index = lookup.Find(v);
+    if (index < 0) return NotInCodebookError(v, pos);
+    const uint64_t d = pos - cursor;
+    for (size_t k = 0; k < widths; ++k) {
+      for (uint64_t f = d / filler[k]; f > 0; --f) {
+        gaps[k].Add(static_cast<uint32_t>(filler[k]));
+      }
+      gaps[k].Add(static_cast<uint32_t>(d % filler[k]));
+    }
+    for (Pack& p : packs) {
+      p.value += static_cast<uint32_t>(index) * p.weight;
+      p.weight *= centroids;
+      if (++p.filled == p.m) {
+        p.sizer.Add(p.value);
+        p.value = 0;
+        p.filled = 0;
+        p.weight = 1;
+      }
+    }
+    cursor = pos + 1;
+  }
+  uint64_t index_bytes = 0;
+  for (Pack& p : packs) {
+    if (p.filled > 0) p.sizer.Add(p.value);  // Padded with index 0.
+    const uint64_t b = p.sizer.Bytes();
+    if (p.m == 1 || b < index_bytes) index_bytes = b;
+  }
+  // Gap bits, index pack, centroid count, codebook, nonzero count, gap
+  // stream length: the body's fields.
+  std::string count;
+  ByteWriter(&count).Varint(nonzeros);
+  const uint64_t fields =
+      1 + 1 + 4 + 4 * uint64_t{centroids} + count.size() + 8;
+  std::vector<uint64_t> bytes(widths);
+  for (size_t k = 0; k < widths; ++k) {
+    bytes[k] = fields + gaps[k].Bytes() + index_bytes;
+  }
+  return bytes;
+}
+
 absl::Status DecodeSparseQuantized(std::span<const uint8_t> payload,
                                    std::span<float> out,
                                    absl::string_view context) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -52,6 +53,14 @@ absl::Status EncodeSparseQuantized(std::span<const float> values,
                                    std::span<const float> codebook,
                                    int gap_bits, std::string* payload,
                                    SparseQuantizedParts* parts = nullptr);
+
+// The exact size of the payload EncodeSparseQuantized would write for each
+// of `gap_widths`, from the counts of its symbols, without coding them: for
+// choosing an encoding before paying for it. Checks what the encoder checks
+// (widths, codebook, every nonzero in it).
+absl::StatusOr<std::vector<uint64_t>> SparseQuantizedBytes(
+    std::span<const float> values, std::span<const float> codebook,
+    std::span<const int> gap_widths);
 
 // Decodes a payload into `out` (the tensor's element count). `context` names
 // the tensor in error messages.

@@ -37,6 +37,13 @@ SparseQuantizedParts RoundTrip(const std::vector<float>& values,
   EXPECT_EQ(parts.codebook_bytes + parts.table_bytes + parts.gap_bytes +
                 parts.index_bytes + parts.other_bytes,
             payload.size());
+  // The size the writer chooses by is the size it writes.
+  const int widths[] = {gap_bits};
+  auto sized = SparseQuantizedBytes(values, codebook, widths);
+  EXPECT_TRUE(sized.ok()) << sized.status();
+  if (sized.ok()) {
+    EXPECT_EQ((*sized)[0], payload.size());
+  }
   return parts;
 }
 
@@ -55,6 +62,43 @@ TEST(SparseQuantized, RoundTripsAcrossDensitiesGapBitsAndLaws) {
       }
     }
   }
+}
+
+TEST(SparseQuantized, SizesEveryWidthInOnePassAsCodingThemWould) {
+  uint64_t seed = 100;
+  for (size_t n : {0u, 5u, 3000u, 200000u}) {
+    for (double density : {0.0, 0.002, 0.1, 0.6, 1.0}) {
+      for (int centroids : {1, 2, 3, 16, 64, 4096}) {
+        std::vector<float> codebook;
+        auto w = testing::QuantizedSparseWeights(
+            n, density, centroids, seed % 2 == 0, seed, &codebook);
+        ++seed;
+        const std::vector<int> widths = {1, 3, 7, 16};
+        auto sized = SparseQuantizedBytes(w, codebook, widths);
+        ASSERT_TRUE(sized.ok()) << sized.status();
+        for (size_t k = 0; k < widths.size(); ++k) {
+          std::string payload;
+          ASSERT_TRUE(
+              EncodeSparseQuantized(w, codebook, widths[k], &payload).ok());
+          EXPECT_EQ((*sized)[k], payload.size())
+              << n << " weights, density " << density << ", " << centroids
+              << " centroids, " << widths[k] << " gap bits";
+        }
+      }
+    }
+  }
+  const int bad_width[] = {17};
+  EXPECT_EQ(SparseQuantizedBytes(std::vector<float>{1.0f},
+                                 std::vector<float>{1.0f}, bad_width)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  const int one[] = {4};
+  EXPECT_EQ(SparseQuantizedBytes(std::vector<float>{2.0f},
+                                 std::vector<float>{1.0f}, one)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);  // 2 is in no entry.
 }
 
 TEST(SparseQuantized, FillersBridgeGapsFarBeyondTwoToTheB) {

@@ -307,7 +307,7 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
           encoded->info.encoding,
           {reinterpret_cast<const uint8_t*>(encoded->body.data()),
            encoded->body.size()},
-          w, e.name);
+          w, e.name, workers_);
       !st.ok()) {
     return st;
   }
