@@ -235,9 +235,11 @@ void BM_ContextIndices(benchmark::State& state, const std::string& name) {
   Report(state, s, parts.index_bytes);
 }
 
-// The 100M-element layer through the context coder, decoded to float32:
-// items are elements (positions, zeros included).
+// The 100M-element layer through the context coder, decoded to float32 on
+// the argument's threads (its segments side by side): items are elements
+// (positions, zeros included).
 void BM_ContextDecodeLayer(benchmark::State& state) {
+  const auto threads = static_cast<int>(state.range(0));
   const Layer& layer = TheLayer();
   static const std::string* payload = [&] {
     auto* p = new std::string;
@@ -247,9 +249,10 @@ void BM_ContextDecodeLayer(benchmark::State& state) {
   const std::span<const uint8_t> bytes(
       reinterpret_cast<const uint8_t*>(payload->data()), payload->size());
   std::vector<float> out(layer.values.size());
-  (void)DecodeContextCoded(bytes, std::span<float>(out), "bench");
+  (void)DecodeContextCoded(bytes, std::span<float>(out), "bench", threads);
   for (auto _ : state) {
-    if (!DecodeContextCoded(bytes, std::span<float>(out), "bench").ok()) {
+    if (!DecodeContextCoded(bytes, std::span<float>(out), "bench", threads)
+             .ok()) {
       state.SkipWithError("decode failed");
     }
     benchmark::DoNotOptimize(out.data());
@@ -370,6 +373,9 @@ void RegisterAll() {
   benchmark::RegisterBenchmark("cdz_decode_float32", BM_CdzDecodeToFloat32)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("context_decode_layer", BM_ContextDecodeLayer)
+      ->Arg(1)
+      ->Arg(2)
+      ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
   auto* density = benchmark::RegisterBenchmark("context_decode_density",
                                                BM_ContextDecodeDensity);

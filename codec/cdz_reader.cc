@@ -405,8 +405,11 @@ absl::Status CdzReader::DecodeTo(size_t i, DType as, std::span<uint8_t> out,
     if (!IsFloatingDType(t.dtype)) {
       return DataLoss(where, "quantized tensor with a non-floating dtype");
     }
-    if (auto s = DecodeQuantized(t.encoding, body, values, where); !s.ok())
+    if (auto s = DecodeQuantized(t.encoding, body, values, where,
+                                 options_.decode_threads);
+        !s.ok()) {
       return s;
+    }
   } else {
     const uint64_t expected = t.numel * DTypeSize(t.dtype);
     if (body.size() != expected) {

@@ -27,6 +27,9 @@ struct ReaderOptions {
   // Tensors claiming more elements are refused: a few bytes of compressed
   // zeros could otherwise ask for terabytes. 2^32 floats is 16 GiB.
   uint64_t max_tensor_elements = uint64_t{1} << 32;
+  // Threads one tensor's decode may use where its encoding has independent
+  // parts (the segments of a large context-coded tensor).
+  int decode_threads = 1;
 };
 
 // One decoded tensor. Compressed tensors and raw floating tensors come back

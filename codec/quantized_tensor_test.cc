@@ -68,6 +68,29 @@ TEST(EncodeQuantized, ThreadsChangeNoByte) {
   }
 }
 
+// A tensor past the segmenting size, written and read back through the
+// container with the reader's decode threads: the same values either way.
+TEST(EncodeQuantized, LargeTensorsDecodeOnSeveralThreadsThroughTheReader) {
+  testing::ModelTensor big{"big.weight", DType::kF32, {2048, 4100}, true};
+  big.values = testing::QuantizedSparseWeights(2048 * 4100, 0.05, 16, true, 9,
+                                               &big.codebook);
+  big.encoding = cdz::Encoding::kContextCoded;
+  const std::string file = testing::WriteModel({big}, {});
+  ASSERT_FALSE(file.empty());
+  std::vector<std::vector<float>> decoded;
+  for (int threads : {1, 3}) {
+    ReaderOptions options;
+    options.decode_threads = threads;
+    auto reader = testing::OpenBytes(file, options);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    DecodedTensor t;
+    ASSERT_TRUE((*reader)->Decode(0, &t).ok());
+    decoded.push_back(std::move(t.values));
+  }
+  EXPECT_EQ(decoded[0], big.values);
+  EXPECT_EQ(decoded[1], big.values);
+}
+
 TEST(FixedWidth, RoundTripsAndItsSizeIsKnownInAdvance) {
   uint64_t seed = 1;
   for (size_t n : {0u, 1u, 9u, 1000u, 30000u}) {

@@ -3,10 +3,12 @@
 // verifies it, and decompresses it back to safetensors. It needs no LibTorch.
 //
 // Exit codes: 0 success, 1 the operation failed, 2 usage error.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_set>
 
 #include "CLI/CLI.hpp"
@@ -117,8 +119,16 @@ absl::Status Inspect(const std::string& path, const std::string& output) {
   return absl::OkStatus();
 }
 
+// Decoding uses the machine's cores where a tensor has parts to share.
+ReaderOptions DecodeOnEveryCore() {
+  ReaderOptions o;
+  o.decode_threads =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return o;
+}
+
 absl::Status Verify(const std::string& path) {
-  auto reader = CdzReader::OpenPath(path);
+  auto reader = CdzReader::OpenPath(path, DecodeOnEveryCore());
   if (!reader.ok()) return reader.status();
   DecodedTensor t;
   for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
@@ -130,7 +140,7 @@ absl::Status Verify(const std::string& path) {
 }
 
 absl::Status Decompress(const std::string& path, const std::string& output) {
-  auto reader = CdzReader::OpenPath(path);
+  auto reader = CdzReader::OpenPath(path, DecodeOnEveryCore());
   if (!reader.ok()) return reader.status();
   if (auto s = Decompress(**reader, output); !s.ok()) return s;
   std::cout << "wrote " << output << " (" << (*reader)->tensors().size()
