@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Decode throughput of condense.load_cdz (Python over libcdz) against the
 C++ tool's `cdz verify` (decode every tensor, check every CRC), on the same
-.cdz files, best of --repeat runs each, one thread both.
+.cdz files, best of --repeat runs each, on --threads threads both (1 by
+default; they decode the segments of large context-coded tensors).
 
 Usage: python_decode.py BUILD_DIR FILE.cdz [FILE.cdz ...] [--repeat 5]
+       [--threads 1]
 Prints a Markdown table: weights, C++ s, Python s, Python / C++."""
 import argparse
 import os
@@ -26,6 +28,7 @@ def main():
     ap.add_argument("build")
     ap.add_argument("files", nargs="+")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     sys.path.insert(0, os.path.join(a.build, "python"))
     os.environ.setdefault("CONDENSE_LIBCDZ",
@@ -36,9 +39,11 @@ def main():
     print("|---|---:|---:|---:|---:|")
     for path in a.files:
         weights = sum(int(t.numel) for t in condense.CdzFile(path).tensors)
-        cpp = best(lambda: subprocess.run([cdz, "verify", path], check=True,
-                                          stdout=subprocess.DEVNULL), a.repeat)
-        py = best(lambda: condense.load_cdz(path, framework="numpy"), a.repeat)
+        cpp = best(lambda: subprocess.run(
+            [cdz, "verify", path, "--threads", str(a.threads)], check=True,
+            stdout=subprocess.DEVNULL), a.repeat)
+        py = best(lambda: condense.load_cdz(path, framework="numpy",
+                                            threads=a.threads), a.repeat)
         print(f"| {os.path.basename(path)} | {weights:,} | {cpp:.3f} | "
               f"{py:.3f} | {py / cpp:.2f} |")
 

@@ -256,6 +256,15 @@ cdz_scratch* cdz_scratch_new(void) { return new (std::nothrow) cdz_scratch(); }
 
 void cdz_scratch_free(cdz_scratch* scratch) { delete scratch; }
 
+cdz_status cdz_set_decode_threads(cdz_reader* reader, int threads) {
+  if (reader == nullptr) {
+    return Fail(CDZ_INVALID_ARGUMENT, "cdz_set_decode_threads: no reader");
+  }
+  reader->reader->set_decode_threads(threads);
+  last_error.clear();
+  return CDZ_OK;
+}
+
 cdz_status cdz_decode(const cdz_reader* reader, size_t index, cdz_dtype as,
                       void* out, size_t out_bytes, cdz_scratch* scratch) {
   if (reader == nullptr || (out == nullptr && out_bytes != 0)) {

@@ -9,6 +9,7 @@
 #include "cdz.h"
 #include "codec/cdz_test_util.h"
 #include "codec/dtype.h"
+#include "codec/test_distributions.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -192,6 +193,25 @@ TEST(CdzCApiTest, MisuseGetsAStatusAndAMessage) {
   EXPECT_EQ(cdz_open_memory(nullptr, 5, nullptr, &none), CDZ_INVALID_ARGUMENT);
   EXPECT_EQ(std::string(cdz_dtype_name(static_cast<cdz_dtype>(77))), "UNKNOWN");
   EXPECT_EQ(cdz_api_version(), CDZ_API_VERSION);
+}
+
+// A tensor past the segmenting size decodes the same on several threads.
+TEST(CdzCApiTest, DecodeThreadsGiveTheSameValues) {
+  testing::ModelTensor big{"big.weight", DType::kF32, {2048, 4100}, true};
+  big.values = testing::QuantizedSparseWeights(2048 * 4100, 0.05, 16, true, 3,
+                                               &big.codebook);
+  big.encoding = cdz::Encoding::kContextCoded;
+  const std::string bytes = testing::WriteModel({big}, {});
+  Reader c;
+  ASSERT_EQ(cdz_open_memory(bytes.data(), bytes.size(), nullptr, &c.r), CDZ_OK);
+  const std::vector<uint8_t> one = DecodeC(c.r, 0, CDZ_F32);
+  EXPECT_EQ(cdz_set_decode_threads(c.r, 3), CDZ_OK);
+  EXPECT_EQ(DecodeC(c.r, 0, CDZ_F32), one);
+  EXPECT_EQ(cdz_set_decode_threads(c.r, -5), CDZ_OK);  // As 1.
+  EXPECT_EQ(DecodeC(c.r, 0, CDZ_F32), one);
+  ASSERT_EQ(one.size(), big.values.size() * 4);
+  EXPECT_EQ(std::memcmp(one.data(), big.values.data(), one.size()), 0);
+  EXPECT_EQ(cdz_set_decode_threads(nullptr, 2), CDZ_INVALID_ARGUMENT);
 }
 
 TEST(CdzCApiTest, ScratchLimitIsEnforced) {

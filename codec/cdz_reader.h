@@ -58,6 +58,11 @@ class CdzReader {
 
   uint16_t major_version() const { return major_; }
   uint16_t minor_version() const { return minor_; }
+  // ReaderOptions::decode_threads (at least 1). Not while another thread
+  // decodes with this reader.
+  void set_decode_threads(int threads) {
+    options_.decode_threads = threads < 1 ? 1 : threads;
+  }
   const Manifest& manifest() const { return manifest_; }
   const std::vector<cdz::TensorInfo>& tensors() const { return tensors_; }
   std::optional<size_t> Find(const std::string& name) const;

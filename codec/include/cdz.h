@@ -17,8 +17,10 @@
  * tells the amount in advance. Reusing one cdz_scratch across decodes keeps
  * the allocation instead of repeating it.
  *
- * Thread-safety: after open, one reader may be used from several threads at
- * once (each with its own cdz_scratch). cdz_last_error is per thread.
+ * Thread-safety: after open (and cdz_set_decode_threads, if called), one
+ * reader may be used from several threads at once (each with its own
+ * cdz_scratch). cdz_last_error is per thread. The library starts threads
+ * only when cdz_set_decode_threads asks for more than one.
  *
  * Every function that can fail returns a cdz_status; on failure,
  * cdz_last_error() says what was wrong, naming the tensor, and what to do. */
@@ -38,8 +40,9 @@ extern "C" {
 #define CDZ_API
 #endif
 
-/* The version of this API; cdz_api_version() returns the library's. */
-#define CDZ_API_VERSION 1
+/* The version of this API; cdz_api_version() returns the library's. 2 added
+ * cdz_set_decode_threads. */
+#define CDZ_API_VERSION 2
 
 typedef enum cdz_status {
   CDZ_OK = 0,
@@ -126,6 +129,13 @@ CDZ_API cdz_status cdz_open_memory(const void* data, size_t size,
                                    cdz_reader** out);
 /* Frees the reader; NULL is allowed. */
 CDZ_API void cdz_close(cdz_reader* reader);
+
+/* Threads one decode may use where a tensor has independent parts (the
+ * segments of a context-coded tensor of 8M elements or more). 1, the
+ * default, starts no thread: an embedded caller gets none it did not ask
+ * for. Values below 1 mean 1. Call it before decoding, not while another
+ * thread decodes with this reader. */
+CDZ_API cdz_status cdz_set_decode_threads(cdz_reader* reader, int threads);
 
 /* The format version the file was written with. */
 CDZ_API void cdz_format_version(const cdz_reader* reader, uint16_t* major,

@@ -119,16 +119,19 @@ absl::Status Inspect(const std::string& path, const std::string& output) {
   return absl::OkStatus();
 }
 
-// Decoding uses the machine's cores where a tensor has parts to share.
-ReaderOptions DecodeOnEveryCore() {
+// Threads for the parts of a tensor that decode independently (0: every
+// core).
+ReaderOptions DecodeThreads(int threads) {
   ReaderOptions o;
   o.decode_threads =
-      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      threads > 0
+          ? threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return o;
 }
 
-absl::Status Verify(const std::string& path) {
-  auto reader = CdzReader::OpenPath(path, DecodeOnEveryCore());
+absl::Status Verify(const std::string& path, int threads) {
+  auto reader = CdzReader::OpenPath(path, DecodeThreads(threads));
   if (!reader.ok()) return reader.status();
   DecodedTensor t;
   for (size_t i = 0; i < (*reader)->tensors().size(); ++i) {
@@ -139,8 +142,9 @@ absl::Status Verify(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status Decompress(const std::string& path, const std::string& output) {
-  auto reader = CdzReader::OpenPath(path, DecodeOnEveryCore());
+absl::Status Decompress(const std::string& path, const std::string& output,
+                        int threads) {
+  auto reader = CdzReader::OpenPath(path, DecodeThreads(threads));
   if (!reader.ok()) return reader.status();
   if (auto s = Decompress(**reader, output); !s.ok()) return s;
   std::cout << "wrote " << output << " (" << (*reader)->tensors().size()
@@ -188,6 +192,13 @@ int Main(int argc, char** argv) {
   auto* verify_cmd = app.add_subcommand(
       "verify", "Decode every tensor and check every checksum");
   verify_cmd->add_option("file", path, ".cdz file")->required();
+  int threads = 0;
+  const std::string threads_help =
+      "threads for one tensor's independent parts (the segments of large "
+      "context-coded tensors); 0: every core";
+  verify_cmd->add_option("--threads", threads, threads_help)
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   auto* decompress_cmd =
       app.add_subcommand("decompress",
                          "Decode to a safetensors file, or to the sharded "
@@ -197,6 +208,9 @@ int Main(int argc, char** argv) {
       ->add_option("-o,--output", output,
                    "safetensors file (a directory for a sharded checkpoint)")
       ->required();
+  decompress_cmd->add_option("--threads", threads, threads_help)
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -206,8 +220,8 @@ int Main(int argc, char** argv) {
   absl::Status s;
   if (*pack_cmd) s = Pack(pack);
   if (*inspect_cmd) s = Inspect(path, format);
-  if (*verify_cmd) s = Verify(path);
-  if (*decompress_cmd) s = Decompress(path, output);
+  if (*verify_cmd) s = Verify(path, threads);
+  if (*decompress_cmd) s = Decompress(path, output, threads);
   if (!s.ok()) {
     std::cerr << "cdz: " << s.message() << "\n";
     return 1;

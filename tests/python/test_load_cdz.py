@@ -196,3 +196,24 @@ def test_load_into_fills_a_module_and_ties(tmp_path):
     assert dst.scale.item() == 3.0
     with pytest.raises(RuntimeError, match="Unexpected key"):
         condense.load_into(torch.nn.Linear(4, 10), cdz)
+
+
+def test_large_tensors_decode_the_same_on_any_threads(tmp_path):
+    # Past 2^23 elements a context-coded tensor is stored in segments that
+    # decode side by side; whole columns pruned make the context coder win.
+    rng = np.random.default_rng(5)
+    codebook = np.array([-0.5, -0.125, 0.25, 0.75], np.float32)
+    rows, cols = 2048, 4100
+    keep = (rng.random(cols) < 0.5) & (rng.random((rows, cols)) < 0.3)
+    big = codebook[rng.integers(0, 4, (rows, cols))] * keep
+    st = str(tmp_path / "big.safetensors")
+    write_safetensors(st, {"big.weight": ("F32", big.shape,
+                                          big.astype("<f4").tobytes())})
+    cdz = str(tmp_path / "big.cdz")
+    subprocess.run([CDZ, "pack", st, "-o", cdz], check=True,
+                   capture_output=True)
+    with condense.CdzFile(cdz) as f:
+        assert f.tensors[0].encoding == "context_coded"
+    for threads in (1, 2, None):
+        got = condense.load_cdz(cdz, framework="numpy", threads=threads)
+        assert np.array_equal(got["big.weight"], big.astype(np.float32))

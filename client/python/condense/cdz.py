@@ -45,6 +45,10 @@ _STATUS = {1: "invalid argument", 2: "not found", 3: "out of range",
            7: "I/O error", 8: "internal"}
 
 
+# The C API version (include/cdz.h) this module is written against.
+_API_VERSION = 2
+
+
 class CdzError(Exception):
     """A .cdz could not be read: `code` is the C API's cdz_status name."""
 
@@ -122,9 +126,11 @@ def _library():
         lib.cdz_scratch_free.restype = None
         lib.cdz_decode.argtypes = [c.c_void_p, c.c_size_t, c.c_int,
                                    c.c_void_p, c.c_size_t, c.c_void_p]
-        if lib.cdz_api_version() != 1:
+        if lib.cdz_api_version() != _API_VERSION:
             raise CdzError(0, f"libcdz at {path} speaks C API version "
-                           f"{lib.cdz_api_version()}; this package needs 1")
+                           f"{lib.cdz_api_version()}; this package needs "
+                           f"{_API_VERSION}")
+        lib.cdz_set_decode_threads.argtypes = [c.c_void_p, c.c_int]
         _lib = lib
         return lib
 
@@ -167,7 +173,9 @@ class CdzFile:
     any tensor by name. Use as a context manager, or call close(). One
     CdzFile may be read from several threads."""
 
-    def __init__(self, path, max_scratch_bytes=0):
+    def __init__(self, path, max_scratch_bytes=0, threads=None):
+        """threads: for the parts of one tensor that decode independently
+        (the segments of large context-coded tensors); None: every core."""
         self._lib = _library()
         self._handle = None
         self.path = os.fspath(path)
@@ -176,6 +184,8 @@ class CdzFile:
         _check(self._lib, self._lib.cdz_open_file(
             self.path.encode(), ctypes.byref(options), ctypes.byref(handle)))
         self._handle = handle
+        _check(self._lib, self._lib.cdz_set_decode_threads(
+            handle, threads if threads is not None else os.cpu_count() or 1))
         self._local = threading.local()
         major, minor = ctypes.c_uint16(), ctypes.c_uint16()
         self._lib.cdz_format_version(handle, ctypes.byref(major),
@@ -291,11 +301,11 @@ class _Finalizer:
         self._free(self._scratch)
 
 
-def load_cdz(path, framework="auto", dtype=None):
+def load_cdz(path, framework="auto", dtype=None, threads=None):
     """Decodes every tensor of a .cdz: {name: tensor} in file order (torch
     tensors when torch imports, else numpy arrays; see CdzFile.read for
-    framework and dtype)."""
-    with CdzFile(path) as f:
+    framework and dtype, CdzFile for threads)."""
+    with CdzFile(path, threads=threads) as f:
         return {t.name: f.read(t.name, framework, dtype
                                if t.dtype in _FLOATING else None)
                 for t in f.tensors}
