@@ -203,8 +203,12 @@ struct TensorResult {
 
 class Streamer {
  public:
-  Streamer(ModelSource& source, const EngineConfig& config, int workers)
-      : source_(source), config_(config), workers_(std::max(workers, 1)) {}
+  Streamer(ModelSource& source, const EngineConfig& config, int workers,
+           int64_t shared_budget)
+      : source_(source),
+        config_(config),
+        workers_(std::max(workers, 1)),
+        shared_budget_(shared_budget) {}
 
   absl::StatusOr<StreamedRun> Run(const codec::Manifest& manifest,
                                   const StreamPaths& paths,
@@ -220,8 +224,10 @@ class Streamer {
   ModelSource& source_;
   const EngineConfig& config_;
   // Tensors in parallel, and threads for the per-weight passes of a large
-  // tensor (which runs alone: see the admission in Run).
+  // tensor (which runs alone past the shared budget: see the admission in
+  // Run).
   const int workers_;
+  const int64_t shared_budget_;  // CompressStreaming's shared_budget.
   std::vector<std::unique_ptr<Stage>> stages_;
   std::vector<LayerConfig> layer_;  // Per tensor; compress false: raw.
   std::vector<bool> first_conv_;
@@ -296,7 +302,8 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   const uint32_t before = codec::Crc32c(w.data(), w.size_bytes());
   codec::QuantizedEncodeOptions encode = EncodeOptions(lc);
   // A large tensor runs alone (the admission in Run): its encodings may use
-  // the cores.
+  // the cores. Smaller ones running together briefly ask for more threads
+  // than cores, which costs little.
   encode.threads = workers_;
   auto encoded = codec::CdzWriter::EncodeQuantized(e.name, e.dtype, Shape(e), w,
                                                    codebook, encode);
@@ -381,9 +388,10 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
 
   // Admission: a tensor starts when the ones in flight (read, processed or
   // waiting to be written) leave room for it within the largest one's
-  // working memory, so memory stays that of the largest tensor alone.
+  // working memory, or within the shared budget where that is more, so
+  // memory stays that of the largest tensor plus a constant.
   std::vector<int64_t> cost(n);
-  int64_t budget = 1;
+  int64_t budget = std::max<int64_t>(1, shared_budget_);
   for (size_t i = 0; i < n; ++i) {
     const int64_t bytes =
         entries[i].numel() *
@@ -574,8 +582,9 @@ bool StreamsDataFree(const EngineConfig& config) {
 absl::StatusOr<StreamedRun> CompressStreaming(
     ModelSource& source, const EngineConfig& config,
     const codec::Manifest& manifest, const StreamPaths& paths, int workers,
-    ProgressObserver* observer, const CancelFlag* cancel) {
-  Streamer streamer(source, config, workers);
+    ProgressObserver* observer, const CancelFlag* cancel,
+    int64_t shared_budget) {
+  Streamer streamer(source, config, workers, shared_budget);
   return streamer.Run(manifest, paths, observer, cancel);
 }
 

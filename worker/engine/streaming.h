@@ -4,14 +4,16 @@
 // .cdz decodes to, checked by CRC), written to the .cdz and to the decoded
 // export (safetensors, or ONNX for an ONNX model), and dropped. Tensors run in
 // parallel on `workers` threads, admitted only while the tensors in flight fit
-// the working memory of the largest one alone, so peak memory is the largest
-// tensor's plus a constant whatever the model's size. A TorchScript source
+// the working memory of the largest one alone or a small shared budget
+// (kSharedWorkBudget), so peak memory is the largest tensor's plus a
+// constant whatever the model's size. A TorchScript source
 // keeps its module (it is the dense export), which is then saved as it stands.
 //
 // Not thread-safe itself (one call at a time per source).
 #ifndef CONDENSE_WORKER_ENGINE_STREAMING_H_
 #define CONDENSE_WORKER_ENGINE_STREAMING_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -54,10 +56,19 @@ struct StreamedRun {
   std::vector<std::string> pruned_away;  // Compressed tensors left all zero.
 };
 
+// Working memory (bytes) that tensors may hold together however small the
+// largest is, so that workers share the cores on a model of many mid-size
+// tensors instead of waiting on one tensor's sequential coder: a small
+// constant beside LibTorch's own (about 175 MiB).
+inline constexpr int64_t kSharedWorkBudget = int64_t{64} << 20;
+
+// shared_budget: kSharedWorkBudget but for tests (0: the largest tensor's
+// working memory alone).
 absl::StatusOr<StreamedRun> CompressStreaming(
     ModelSource& source, const EngineConfig& config,
     const codec::Manifest& manifest, const StreamPaths& paths, int workers,
-    ProgressObserver* observer, const CancelFlag* cancel);
+    ProgressObserver* observer, const CancelFlag* cancel,
+    int64_t shared_budget = kSharedWorkBudget);
 
 }  // namespace condense::engine
 

@@ -148,7 +148,8 @@ TEST(StreamingTest, HoldsNoMoreThanTheLargestTensor) {
                          1 << 15, 1 << 12, 1 << 17, 1 << 12});
   StreamPaths paths{dir + "/m.cdz", dir + "/m.safetensors", ""};
   auto run = CompressStreaming(source, DataFreeConfig(false), {}, paths,
-                               /*workers=*/4, nullptr, nullptr);
+                               /*workers=*/4, nullptr, nullptr,
+                               /*shared_budget=*/0);
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_GT(source.peak(), 0);
   EXPECT_LE(source.peak(), source.largest());
@@ -157,6 +158,23 @@ TEST(StreamingTest, HoldsNoMoreThanTheLargestTensor) {
   auto reader = codec::CdzReader::OpenPath(paths.cdz);
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ((*reader)->tensors().size(), 11u);
+}
+
+// With a shared budget, small tensors run together up to it (and not past
+// it): the bound is the largest tensor or the budget, whichever is more.
+TEST(StreamingTest, SmallTensorsShareTheBudget) {
+  const std::string dir = TempDir("stream_shared");
+  CountingSource source(std::vector<int64_t>(12, 1 << 16));
+  StreamPaths paths{dir + "/m.cdz", dir + "/m.safetensors", ""};
+  // Working memory per tensor: 4 bytes read plus 3 of work per weight, so
+  // this budget admits three tensors at a time.
+  const int64_t budget = 3 * 7 * (1 << 16);
+  auto run = CompressStreaming(source, DataFreeConfig(false), {}, paths,
+                               /*workers=*/4, nullptr, nullptr, budget);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_LE(source.peak(), 3 * source.largest());
+  EXPECT_EQ(source.live(), 0);
+  EXPECT_EQ(run->compressed_tensors, 12);
 }
 
 TEST(StreamingTest, CancelStopsAndLeavesNoOutput) {
