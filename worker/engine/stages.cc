@@ -392,7 +392,7 @@ class PruneStage : public Stage {
     t.pruned = t.pruned || l.mask.defined();
     TensorStageRecord rec;
     rec.sparsity =
-        1.0 - static_cast<double>(CountNonzero(t.weights)) /
+        1.0 - static_cast<double>(CountNonzero(t.weights, t.threads)) /
                   static_cast<double>(std::max<size_t>(t.weights.size(), 1));
     return rec;
   }
@@ -427,7 +427,7 @@ class QuantizeStage : public Stage {
   // nonzeros, SnapToCentroids is AssignNearest), without index tensors.
   absl::StatusOr<TensorStageRecord> RunOnTensor(TensorState& t) const override {
     const auto start = Clock::now();
-    const int64_t nonzeros = CountNonzero(t.weights);
+    const int64_t nonzeros = CountNonzero(t.weights, t.threads);
     ClusterRecord rec{t.name, t.settings.bits, nonzeros};
     if (nonzeros == 0) {
       t.centroids = torch::zeros({0});

@@ -248,11 +248,12 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   const LayerConfig& lc = layer_[i];
   torch::NoGradGuard no_grad;
   const std::span<float> w = Floats(t);
-  const ValueRange range = RangeOf(w);
+  const ValueRange range = RangeOf(w, workers_);
   r->weights.name = e.name;
   r->weights.min = range.min;
   r->weights.max = range.max;
-  r->weights.dense = Histogram(w, range.min, range.max, kHistogramBins, false);
+  r->weights.dense =
+      Histogram(w, range.min, range.max, kHistogramBins, false, workers_);
   TensorState state;
   state.name = e.name;
   state.tensor = t;
@@ -268,14 +269,14 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
     r->stage_bytes.push_back(TensorStorageBytes(
         t, &lc, state.centroids.defined() ? state.centroids.numel() : 0));
     r->stage_histograms.push_back(
-        Histogram(w, range.min, range.max, kHistogramBins, true));
+        Histogram(w, range.min, range.max, kHistogramBins, true, workers_));
   }
   const torch::Tensor& centroids = state.centroids;
   std::vector<float>& codebook = state.codebook;
   const bool pruned = state.pruned;
   r->weights.final =
       r->stage_histograms.empty()
-          ? Histogram(w, range.min, range.max, kHistogramBins, true)
+          ? Histogram(w, range.min, range.max, kHistogramBins, true, workers_)
           : r->stage_histograms.back();
   if (centroids.defined()) {
     const torch::Tensor c = centroids.to(torch::kDouble);
@@ -288,7 +289,7 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
   }
   r->facts.quantized = centroids.defined();
   r->facts.pruned = pruned;
-  r->facts.nonzeros = CountNonzero(w);
+  r->facts.nonzeros = CountNonzero(w, workers_);
 
   if (!centroids.defined()) {
     auto found = SparseCodebook(t, centroids, lc.gap_bits);

@@ -2,21 +2,58 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include "codec/parallel.h"
 
 namespace condense::engine {
 
-ValueRange RangeOf(std::span<const float> w) {
+namespace {
+
+// Pieces of a large span that threads take in turn; results are merged in
+// order, and every merge here is exact, so they do not depend on threads.
+constexpr size_t kChunk = size_t{1} << 22;
+
+size_t Chunks(size_t n, int threads) {
+  return threads > 1 && n >= 2 * kChunk ? (n + kChunk - 1) / kChunk : 1;
+}
+
+std::span<const float> ChunkOf(std::span<const float> w, size_t chunks,
+                               size_t k) {
+  if (chunks == 1) return w;
+  const size_t first = k * kChunk;
+  return w.subspan(first, std::min(kChunk, w.size() - first));
+}
+
+}  // namespace
+
+ValueRange RangeOf(std::span<const float> w, int threads) {
   if (w.empty()) return {};
-  float lo = w[0], hi = w[0];
-  for (float v : w) {
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
+  const size_t chunks = Chunks(w.size(), threads);
+  // The first chunk starts from the first value, the others from +-inf:
+  // the same result as one pass, NaNs included.
+  std::vector<float> lo(chunks, std::numeric_limits<float>::infinity());
+  std::vector<float> hi(chunks, -std::numeric_limits<float>::infinity());
+  lo[0] = hi[0] = w[0];
+  codec::ParallelFor(chunks, threads, [&](size_t k) {
+    float l = lo[k], h = hi[k];
+    for (float v : ChunkOf(w, chunks, k)) {
+      l = std::min(l, v);
+      h = std::max(h, v);
+    }
+    lo[k] = l;
+    hi[k] = h;
+  });
+  float l = lo[0], h = hi[0];
+  for (size_t k = 1; k < chunks; ++k) {
+    l = std::min(l, lo[k]);
+    h = std::max(h, hi[k]);
   }
-  return {lo, hi};
+  return {l, h};
 }
 
 std::vector<int64_t> Histogram(std::span<const float> w, double lo, double hi,
-                               int bins, bool nonzero_only) {
+                               int bins, bool nonzero_only, int threads) {
   std::vector<int64_t> out(static_cast<size_t>(bins), 0);
   if (!(hi > lo)) return out;
   // Float arithmetic and truncation: a bin per value in a few instructions
@@ -24,17 +61,35 @@ std::vector<int64_t> Histogram(std::span<const float> w, double lo, double hi,
   const auto flo = static_cast<float>(lo);
   const auto scale = static_cast<float>(bins / (hi - lo));
   const int last = bins - 1;
-  for (float v : w) {
-    if (nonzero_only && v == 0.0f) continue;
-    const int b = static_cast<int>(
-        (std::clamp(v, flo, static_cast<float>(hi)) - flo) * scale);
-    ++out[static_cast<size_t>(std::min(b, last))];
+  const size_t chunks = Chunks(w.size(), threads);
+  std::vector<std::vector<int64_t>> counts(
+      chunks, std::vector<int64_t>(static_cast<size_t>(bins), 0));
+  codec::ParallelFor(chunks, threads, [&](size_t k) {
+    std::vector<int64_t>& c = counts[k];
+    for (float v : ChunkOf(w, chunks, k)) {
+      if (nonzero_only && v == 0.0f) continue;
+      const int b = static_cast<int>(
+          (std::clamp(v, flo, static_cast<float>(hi)) - flo) * scale);
+      ++c[static_cast<size_t>(std::min(b, last))];
+    }
+  });
+  for (const std::vector<int64_t>& c : counts) {
+    for (size_t b = 0; b < out.size(); ++b) out[b] += c[b];
   }
   return out;
 }
 
-int64_t CountNonzero(std::span<const float> w) {
-  return std::count_if(w.begin(), w.end(), [](float v) { return v != 0.0f; });
+int64_t CountNonzero(std::span<const float> w, int threads) {
+  const size_t chunks = Chunks(w.size(), threads);
+  std::vector<int64_t> counts(chunks, 0);
+  codec::ParallelFor(chunks, threads, [&](size_t k) {
+    const std::span<const float> c = ChunkOf(w, chunks, k);
+    counts[k] =
+        std::count_if(c.begin(), c.end(), [](float v) { return v != 0.0f; });
+  });
+  int64_t n = 0;
+  for (int64_t c : counts) n += c;
+  return n;
 }
 
 int64_t GapFillers(std::span<const float> w, int gap_bits) {

@@ -19,15 +19,17 @@ struct ValueRange {
   double min = 0;
   double max = 0;
 };
-ValueRange RangeOf(std::span<const float> w);
+// The functions taking `threads` share a large span (8M+ values) among that
+// many threads; their results do not depend on it.
+ValueRange RangeOf(std::span<const float> w, int threads = 1);
 
 // Counts of `w` (its nonzeros only when `nonzero_only`) in `bins` equal
 // bins over [lo, hi]; values outside are counted in the end bins. All zero
 // when hi <= lo or nothing is counted.
 std::vector<int64_t> Histogram(std::span<const float> w, double lo, double hi,
-                               int bins, bool nonzero_only);
+                               int bins, bool nonzero_only, int threads = 1);
 
-int64_t CountNonzero(std::span<const float> w);
+int64_t CountNonzero(std::span<const float> w, int threads = 1);
 
 // Filler entries the b-bit relative-index stream of `w` needs.
 int64_t GapFillers(std::span<const float> w, int gap_bits);
