@@ -9,7 +9,6 @@
 #include "cdz.h"
 #include "codec/cdz_test_util.h"
 #include "codec/dtype.h"
-#include "codec/test_distributions.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -197,10 +196,7 @@ TEST(CdzCApiTest, MisuseGetsAStatusAndAMessage) {
 
 // A tensor past the segmenting size decodes the same on several threads.
 TEST(CdzCApiTest, DecodeThreadsGiveTheSameValues) {
-  testing::ModelTensor big{"big.weight", DType::kF32, {2048, 4100}, true};
-  big.values = testing::QuantizedSparseWeights(2048 * 4100, 0.05, 16, true, 3,
-                                               &big.codebook);
-  big.encoding = cdz::Encoding::kContextCoded;
+  const testing::ModelTensor big = testing::SegmentedTensor(3);
   const std::string bytes = testing::WriteModel({big}, {});
   Reader c;
   ASSERT_EQ(cdz_open_memory(bytes.data(), bytes.size(), nullptr, &c.r), CDZ_OK);

@@ -45,6 +45,14 @@ std::vector<ModelTensor> SampleModel(uint64_t seed) {
   return t;
 }
 
+ModelTensor SegmentedTensor(uint64_t seed) {
+  ModelTensor big{"big.weight", DType::kF32, {2048, 4100}, true};
+  big.values =
+      QuantizedSparseWeights(2048 * 4100, 0.05, 16, true, seed, &big.codebook);
+  big.encoding = cdz::Encoding::kContextCoded;
+  return big;
+}
+
 std::string WriteModel(const std::vector<ModelTensor>& tensors,
                        const Manifest& manifest, ModelSize* sizes) {
   std::string out;

@@ -32,6 +32,10 @@ struct ModelTensor {
 // tensor.
 std::vector<ModelTensor> SampleModel(uint64_t seed);
 
+// A 2048 x 4100 matrix at 5% density, context coded: large enough to be
+// stored in segments (docs/format.md).
+ModelTensor SegmentedTensor(uint64_t seed);
+
 // Writes the tensors into an in-memory .cdz file.
 std::string WriteModel(const std::vector<ModelTensor>& tensors,
                        const Manifest& manifest, ModelSize* sizes = nullptr);

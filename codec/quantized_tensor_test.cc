@@ -71,10 +71,7 @@ TEST(EncodeQuantized, ThreadsChangeNoByte) {
 // A tensor past the segmenting size, written and read back through the
 // container with the reader's decode threads: the same values either way.
 TEST(EncodeQuantized, LargeTensorsDecodeOnSeveralThreadsThroughTheReader) {
-  testing::ModelTensor big{"big.weight", DType::kF32, {2048, 4100}, true};
-  big.values = testing::QuantizedSparseWeights(2048 * 4100, 0.05, 16, true, 9,
-                                               &big.codebook);
-  big.encoding = cdz::Encoding::kContextCoded;
+  const testing::ModelTensor big = testing::SegmentedTensor(9);
   const std::string file = testing::WriteModel({big}, {});
   ASSERT_FALSE(file.empty());
   std::vector<std::vector<float>> decoded;
