@@ -337,7 +337,7 @@ StorageEstimate StorageBytes::Estimate() const {
 }
 
 StorageBytes TensorStorageBytes(const torch::Tensor& t, const LayerConfig* lc,
-                                int64_t centroids) {
+                                int64_t centroids, int threads) {
   StorageBytes b;
   b.original = static_cast<double>(t.numel()) *
                (t.is_floating_point() ? 4 : t.element_size());
@@ -349,8 +349,9 @@ StorageBytes TensorStorageBytes(const torch::Tensor& t, const LayerConfig* lc,
       t.detach().to(torch::kCPU, torch::kFloat).contiguous();
   const std::span<const float> w(c.data_ptr<float>(),
                                  static_cast<size_t>(c.numel()));
-  const auto nz = static_cast<double>(CountNonzero(w));
-  const double gaps = nz + static_cast<double>(GapFillers(w, lc->gap_bits));
+  const auto nz = static_cast<double>(CountNonzero(w, threads));
+  const double gaps =
+      nz + static_cast<double>(GapFillers(w, lc->gap_bits, threads));
   const double gap_bytes = gaps * lc->gap_bits / 8;
   b.pruned = nz * 4 + gap_bytes;
   const double k =

@@ -54,7 +54,7 @@ struct StorageBytes {
 // One tensor's part: raw when `lc` is null; `centroids` is the codebook size
 // of a quantized tensor (0: not quantized yet, 2^bits assumed).
 StorageBytes TensorStorageBytes(const torch::Tensor& t, const LayerConfig* lc,
-                                int64_t centroids);
+                                int64_t centroids, int threads = 1);
 
 // Per-layer pruning, as a prune stage does it to every layer (the global
 // criterion aside): BeginPrune takes the dense statistics once, then step s

@@ -267,7 +267,8 @@ absl::Status Streamer::Compress(size_t i, const torch::Tensor& t,
     if (!rec.ok()) return rec.status();
     r->stage_records.push_back(*std::move(rec));
     r->stage_bytes.push_back(TensorStorageBytes(
-        t, &lc, state.centroids.defined() ? state.centroids.numel() : 0));
+        t, &lc, state.centroids.defined() ? state.centroids.numel() : 0,
+        workers_));
     r->stage_histograms.push_back(
         Histogram(w, range.min, range.max, kHistogramBins, true, workers_));
   }

@@ -92,14 +92,41 @@ int64_t CountNonzero(std::span<const float> w, int threads) {
   return n;
 }
 
-int64_t GapFillers(std::span<const float> w, int gap_bits) {
+int64_t GapFillers(std::span<const float> w, int gap_bits, int threads) {
   const int64_t filler = (int64_t{1} << gap_bits) - 1;
-  if (CountNonzero(w) == static_cast<int64_t>(w.size())) return 0;  // Dense.
-  int64_t fillers = 0, cursor = 0;
-  for (int64_t pos = 0; pos < static_cast<int64_t>(w.size()); ++pos) {
-    if (w[pos] == 0.0f) continue;
-    fillers += (pos - cursor) / filler;
-    cursor = pos + 1;
+  if (CountNonzero(w, threads) == static_cast<int64_t>(w.size())) {
+    return 0;  // Dense.
+  }
+  // Per chunk: the fillers of the gaps inside it, and where its first and
+  // last nonzero are; the gaps between chunks are added in order after.
+  struct Part {
+    int64_t fillers = 0;
+    int64_t first = -1;  // Absolute positions; -1: no nonzero.
+    int64_t last = -1;
+  };
+  const size_t chunks = Chunks(w.size(), threads);
+  std::vector<Part> parts(chunks);
+  codec::ParallelFor(chunks, threads, [&](size_t k) {
+    const auto base = static_cast<int64_t>(chunks == 1 ? 0 : k * kChunk);
+    const std::span<const float> c = ChunkOf(w, chunks, k);
+    Part& p = parts[k];
+    for (int64_t i = 0; i < static_cast<int64_t>(c.size()); ++i) {
+      if (c[static_cast<size_t>(i)] == 0.0f) continue;
+      const int64_t pos = base + i;
+      if (p.first < 0) {
+        p.first = pos;
+      } else {
+        p.fillers += (pos - p.last - 1) / filler;
+      }
+      p.last = pos;
+    }
+  });
+  int64_t fillers = 0;
+  int64_t cursor = 0;  // One past the last nonzero so far.
+  for (const Part& p : parts) {
+    if (p.first < 0) continue;
+    fillers += (p.first - cursor) / filler + p.fillers;
+    cursor = p.last + 1;
   }
   return fillers;
 }

@@ -32,7 +32,7 @@ std::vector<int64_t> Histogram(std::span<const float> w, double lo, double hi,
 int64_t CountNonzero(std::span<const float> w, int threads = 1);
 
 // Filler entries the b-bit relative-index stream of `w` needs.
-int64_t GapFillers(std::span<const float> w, int gap_bits);
+int64_t GapFillers(std::span<const float> w, int gap_bits, int threads = 1);
 
 }  // namespace condense::engine
 

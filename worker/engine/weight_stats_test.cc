@@ -1,6 +1,7 @@
 // The weight statistics on several threads give what one pass gives.
 #include "worker/engine/weight_stats.h"
 
+#include <algorithm>
 #include <limits>
 #include <random>
 #include <vector>
@@ -42,6 +43,29 @@ TEST(WeightStatsTest, ThreadsChangeNoResult) {
   }
   int64_t nonzero = 0;
   for (float v : w) nonzero += v != 0.0f ? 1 : 0;
+  // Gaps across chunk boundaries: a run of zeros from the middle of the
+  // first chunk into the second, a chunk with no nonzero at all.
+  std::vector<float> gaps = w;
+  std::fill(gaps.begin() + (size_t{1} << 21), gaps.begin() + (size_t{3} << 21),
+            0.0f);
+  std::fill(gaps.begin() + (size_t{1} << 22), gaps.begin() + (size_t{1} << 23),
+            0.0f);
+  for (int bits : {1, 2, 5, 16}) {
+    const int64_t one_pass = GapFillers(gaps, bits, 1);
+    for (int threads : {2, 3}) {
+      EXPECT_EQ(GapFillers(gaps, bits, threads), one_pass)
+          << bits << " bits, " << threads << " threads";
+    }
+  }
+  // And the one-pass count itself, from its definition.
+  const int64_t filler = (int64_t{1} << 5) - 1;
+  int64_t expect = 0, cursor = 0;
+  for (int64_t pos = 0; pos < static_cast<int64_t>(gaps.size()); ++pos) {
+    if (gaps[static_cast<size_t>(pos)] == 0.0f) continue;
+    expect += (pos - cursor) / filler;
+    cursor = pos + 1;
+  }
+  EXPECT_EQ(GapFillers(gaps, 5, 2), expect);
   EXPECT_EQ(CountNonzero(w, 2), nonzero);
   const std::vector<int64_t> h = Histogram(w, -1, 1, kHistogramBins, false, 2);
   int64_t counted = 0;
