@@ -434,11 +434,12 @@ struct Streams {
 // each value is read, and its codebook index found, once, however many
 // candidates there are. Without `given`, under every candidate limit and
 // index model, the index candidates narrowed to the leader after
-// kIndexTrialWeights; with it, under that choice alone.
+// kIndexTrialWeights; with it, under that choice alone. `first` is the
+// flat position of values[0] in the tensor, for error messages.
 absl::StatusOr<Streams> EncodeStreams(std::span<const float> values,
                                       std::span<const float> sorted,
                                       uint64_t cols, uint64_t nonzeros,
-                                      const Choice* given) {
+                                      const Choice* given, uint64_t first) {
   const uint64_t numel = values.size();
   const std::span<const int> limits =
       given != nullptr ? std::span<const int>(&given->mask_limit, 1)
@@ -505,7 +506,7 @@ absl::StatusOr<Streams> EncodeStreams(std::span<const float> values,
       continue;
     }
     const int64_t found = lookup.Find(value);
-    if (found < 0) return NotInCodebookError(value, pos);
+    if (found < 0) return NotInCodebookError(value, first + pos);
     const auto v = static_cast<uint32_t>(found);
     for (auto& k : index) {
       const uint32_t set =
@@ -656,7 +657,8 @@ absl::Status EncodeSegments(std::span<const float> values,
   auto encode = [&](uint64_t k, const Choice* given) {
     const std::span<const float> v = segment_values(k);
     nonzeros[k] = CountNonzeros(v);
-    streams[k] = EncodeStreams(v, sorted, cols, nonzeros[k], given);
+    streams[k] = EncodeStreams(v, sorted, cols, nonzeros[k], given,
+                               k * segment_rows * cols);
   };
   encode(0, nullptr);
   if (!streams[0].ok()) return streams[0].status();
@@ -717,7 +719,8 @@ absl::Status EncodeContextCoded(std::span<const float> values,
     }
   } else {
     const uint64_t nonzeros = CountNonzeros(values);
-    auto streams = EncodeStreams(values, sorted, row_length, nonzeros, nullptr);
+    auto streams =
+        EncodeStreams(values, sorted, row_length, nonzeros, nullptr, 0);
     if (!streams.ok()) return streams.status();
     ByteWriter w(payload);
     w.U8(static_cast<uint8_t>(streams->choice.index_contexts));

@@ -314,6 +314,20 @@ TEST(ContextCoded, SegmentsGiveTheSameBytesAndValuesOnAnyThreads) {
   ExpectBitExact(w, out);
 }
 
+TEST(ContextCoded, AValueInNoEntryIsNamedAtItsPositionInTheTensor) {
+  std::vector<float> codebook;
+  auto w = SegmentedLayer(&codebook);
+  const size_t at = 8000 * 1000 + 17;  // In the second segment.
+  w[at] = 12345.0f;
+  for (int threads : {1, 2}) {
+    std::string payload;
+    const absl::Status s =
+        EncodeContextCoded(w, codebook, 1000, &payload, nullptr, threads);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find(std::to_string(at)), std::string::npos) << s;
+  }
+}
+
 TEST(ContextCoded, RowsLongerThanASegmentMakeASegmentEach) {
   std::vector<float> codebook;
   auto w = testing::QuantizedSparseWeights(3 * 3'000'000, 0.02, 4, false, 23,
