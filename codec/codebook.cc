@@ -76,6 +76,12 @@ std::vector<float> LoadCodebook(std::span<const uint8_t> bytes) {
   return out;
 }
 
+uint64_t CountNonzeros(std::span<const float> values) {
+  uint64_t n = 0;
+  for (float v : values) n += v != 0.0f ? 1 : 0;
+  return n;
+}
+
 absl::Status NotInCodebookError(float v, uint64_t position) {
   return absl::InvalidArgumentError(absl::StrCat(
       "value ", v, " at flat position ", position,

@@ -66,6 +66,9 @@ std::vector<float> LoadCodebook(std::span<const uint8_t> bytes);
 // The InvalidArgument error for a weight that is in no entry.
 absl::Status NotInCodebookError(float v, uint64_t position);
 
+// The weights a quantized encoding stores: values other than +0.0 and -0.0.
+uint64_t CountNonzeros(std::span<const float> values);
+
 }  // namespace condense::codec
 
 #endif  // CONDENSE_CODEC_CODEBOOK_H_

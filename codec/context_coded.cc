@@ -620,12 +620,6 @@ uint64_t SegmentRows(uint64_t numel, uint64_t cols) {
   return std::max<uint64_t>(1, kSegmentElements / cols);
 }
 
-uint64_t CountNonzeros(std::span<const float> values) {
-  uint64_t n = 0;
-  for (float v : values) n += v != 0.0f ? 1 : 0;
-  return n;
-}
-
 // The first segment's choice, for the rest. A stream it did not code (a
 // dense or empty segment) falls back to the middle limit and, for indices,
 // the richer model where there is one.

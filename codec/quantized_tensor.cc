@@ -58,11 +58,9 @@ QuantizedParts FromParts(const FixedWidthParts& p) {
 // Gap widths worth trying: from ceil(log2(mean gap)) up two bits, where
 // Huffman over the gaps is usually smallest. A dense tensor's gaps are all
 // zero, one symbol whatever the width: the narrowest is as small as any.
-std::vector<int> GapWidths(std::span<const float> values) {
-  uint64_t nonzeros = 0;
-  for (float v : values) nonzeros += v != 0.0f ? 1 : 0;
-  if (nonzeros == values.size()) return {1};
-  const double mean_gap = static_cast<double>(values.size()) /
+std::vector<int> GapWidths(uint64_t numel, uint64_t nonzeros) {
+  if (nonzeros == numel) return {1};
+  const double mean_gap = static_cast<double>(numel) /
                           static_cast<double>(std::max<uint64_t>(nonzeros, 1));
   const int centre = std::clamp(
       static_cast<int>(std::ceil(std::log2(std::max(mean_gap, 1.0)))), 1,
@@ -106,10 +104,11 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
     }
   }
   EncodedQuantized best;
+  const uint64_t nonzeros = CountNonzeros(values);
   int gap_bits = 0;  // Huffman's best width.
   if (options.allow_sparse_quantized) {
     const std::vector<int> widths = options.gap_bits == 0
-                                        ? GapWidths(values)
+                                        ? GapWidths(values.size(), nonzeros)
                                         : std::vector<int>{options.gap_bits};
     auto sizes = SparseQuantizedBytes(values, codebook, widths);
     if (!sizes.ok()) return sizes.status();
@@ -122,8 +121,6 @@ absl::StatusOr<EncodedQuantized> EncodeQuantized(
       options.allow_fixed_width ||
       (!options.allow_sparse_quantized && !options.allow_context_coded);
   if (fixed) {
-    uint64_t nonzeros = 0;
-    for (float v : values) nonzeros += v != 0.0f ? 1 : 0;
     best.alternatives.fixed_width = FixedWidthBytes(
         values.size(), nonzeros, static_cast<uint32_t>(codebook.size()));
   }

@@ -30,6 +30,20 @@ uint64_t PackedAlphabet(uint32_t centroids, int pack) {
   return a;
 }
 
+// The index packs worth sizing for a codebook: 1, and for more than one
+// centroid every wider pack whose alphabet stays within
+// kMaxPackedAlphabet. The encoder and SparseQuantizedBytes both size these,
+// so that the size promised is the size written.
+std::vector<int> PackCandidates(uint32_t centroids) {
+  std::vector<int> packs = {1};
+  for (int m = 2; centroids > 1 && m <= kMaxIndexPack &&
+                  PackedAlphabet(centroids, m) <= kMaxPackedAlphabet;
+       ++m) {
+    packs.push_back(m);
+  }
+  return packs;
+}
+
 // The payload split into its fields, bounds already checked.
 struct Layout {
   int gap_bits = 0;
@@ -307,11 +321,7 @@ absl::Status EncodeStreams(std::span<const float> values,
   const auto centroids = static_cast<uint32_t>(codebook.size());
   *pack = 1;
   uint64_t best = 0;
-  for (int candidate = 1;
-       candidate == 1 ||
-       (centroids > 1 && candidate <= kMaxIndexPack &&
-        PackedAlphabet(centroids, candidate) <= kMaxPackedAlphabet);
-       ++candidate) {
+  for (int candidate : PackCandidates(centroids)) {
     const size_t m = static_cast<size_t>(candidate);
     const size_t symbols = (indices.size() + m - 1) / m;
     HuffmanStreamSizer sizer(
@@ -455,10 +465,7 @@ absl::StatusOr<std::vector<uint64_t>> SparseQuantizedBytes(
     uint32_t weight = 1;  // centroids^filled.
   };
   std::vector<Pack> packs;
-  for (int m = 1;
-       m == 1 || (centroids > 1 && m <= kMaxIndexPack &&
-                  PackedAlphabet(centroids, m) <= kMaxPackedAlphabet);
-       ++m) {
+  for (int m : PackCandidates(centroids)) {
     const auto alphabet = static_cast<uint32_t>(PackedAlphabet(centroids, m));
     packs.push_back({static_cast<uint32_t>(m),
                      HuffmanStreamSizer((nonzeros + m - 1) / m, alphabet)});
