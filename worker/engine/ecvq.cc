@@ -76,11 +76,17 @@ absl::StatusOr<EcvqResult> EntropyConstrainedQuantize(
   const bool weighted = !importance.empty() && h_sum > 0;
   const double h_mean = weighted ? h_sum / static_cast<double>(n) : 1.0;
   const double scale = var > 0 ? 1.0 / var : 1.0;
-  // A weight of zero importance still needs a finite, tiny distortion term
-  // so that it goes to a nearby centroid rather than anywhere.
+  // Each weight's curvature counts at least kMinRelativeImportance of the
+  // layer's mean: squared gradients over a few thousand samples are a noisy,
+  // heavy-tailed estimate, and the quadratic model behind them holds only
+  // for small moves. Without the floor, weights that look free were sent
+  // across zero to a popular centroid, and a 3-bit LeNet-300-100 at lambda
+  // 0.01 lost 18 points of top-1 that retraining did not recover.
   auto curvature = [&](size_t i) {
     const double h =
-        weighted ? std::max<double>(importance[i], 1e-6 * h_mean) : 1.0;
+        weighted
+            ? std::max<double>(importance[i], kMinRelativeImportance * h_mean)
+            : 1.0;
     return h / h_mean * scale;
   };
 

@@ -26,6 +26,10 @@
 
 namespace condense::engine {
 
+// The least a weight's importance counts, as a fraction of its layer's mean
+// importance (ecvq.cc says why).
+inline constexpr double kMinRelativeImportance = 1.0 / 32;
+
 struct EcvqOptions {
   double lambda = 0;  // >= 0.
   int max_iterations = 100;

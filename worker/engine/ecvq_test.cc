@@ -77,6 +77,32 @@ TEST(Ecvq, ImportantWeightsPullTheirCentroids) {
   EXPECT_NEAR(weighted->centroids[0], (10.0 + 2.0) / 11.0, 1e-6);
 }
 
+TEST(Ecvq, WeightsThatLookUnimportantStayNearTheirValues) {
+  // A pruned layer (no weight within 1 of zero) whose squared gradients are
+  // heavy-tailed, as a few thousand samples give them: 1% of the weights
+  // carry nearly all the importance. The others are not free to move: none
+  // may cross zero to a more popular centroid.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> magnitude(1.0f, 2.0f);
+  std::vector<float> v, h;
+  for (int i = 0; i < 20000; ++i) {
+    // Three positive weights for each negative one: the positive clusters
+    // are the popular, cheap ones.
+    v.push_back(i % 4 == 0 ? -magnitude(rng) : magnitude(rng));
+    h.push_back(i % 100 == 0 ? 1000.0f : 1e-4f);
+  }
+  const KMeansResult km = KMeans(v, 4);
+  for (double lambda : {0.01, 0.05}) {
+    auto r = EntropyConstrainedQuantize(v, h, km.centroids, {.lambda = lambda});
+    ASSERT_TRUE(r.ok()) << r.status();
+    int crossed = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      crossed += (v[i] > 0) != (r->centroids[r->assign[i]] > 0);
+    }
+    EXPECT_EQ(crossed, 0) << "lambda " << lambda;
+  }
+}
+
 TEST(Ecvq, RejectsBadInputs) {
   const std::vector<float> v = {1, 2, 3};
   const std::vector<float> c = {1, 3};
