@@ -1,8 +1,8 @@
 // Statistics of one layer's weights over a flat float span, in one pass
 // (shared among threads on a large span, with a small result per chunk):
 // histograms for the report, the gap fillers and nonzero count the storage
-// estimates need. The streaming and
-// the in-memory paths share them, so both report the same numbers.
+// estimates need. The streaming and the in-memory paths share them, so both
+// report the same numbers.
 // Pure functions; thread-safe.
 #ifndef CONDENSE_WORKER_ENGINE_WEIGHT_STATS_H_
 #define CONDENSE_WORKER_ENGINE_WEIGHT_STATS_H_
