@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/artifacts.h"
 #include "client/commands.h"
 #include "client/format.h"
 #include "client/job_display.h"
@@ -85,11 +86,14 @@ int RunDownload(const CommandEnv& env, const DownloadOptions& o) {
   std::vector<std::string> paths;
   for (const v1::Artifact& a : *artifacts) {
     // The name comes from the server: never let it leave the directory.
-    const fs::path name(a.file_name());
-    if (name.empty() || name.has_parent_path() || name == "." || name == "..") {
+    if (!artifacts::IsArtifactName(a.file_name())) {
       return Fail(env, absl::InternalError(absl::StrCat(
                            "the server named an artifact '", a.file_name(),
-                           "', which is not a plain file name")));
+                           "', which is not an output's name")));
+    }
+    const fs::path name(a.file_name());
+    if (name.has_parent_path()) {
+      fs::create_directories(fs::path(o.dir) / name.parent_path(), ec);
     }
     const std::string path = (fs::path(o.dir) / name).string();
     TransferDisplay display(env.io.err, env.io.err_is_terminal, a.file_name());

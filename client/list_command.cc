@@ -115,12 +115,14 @@ int ListModels(const CommandEnv& env, const Connection& c,
     *env.io.out << MessageToJson(all) << "\n";
     return 0;
   }
-  *env.io.out << absl::StrFormat("%-26s %-12s %10s  %-16s %s\n", "NAME",
+  *env.io.out << absl::StrFormat("%-26s %-19s %10s  %-16s %s\n", "NAME",
                                  "FORMAT", "SIZE", "CREATED", "DISPLAY NAME");
   for (const v1::Model& m : all.models()) {
+    int64_t bytes = m.blob().size_bytes();
+    for (const auto& f : m.files()) bytes += f.blob().size_bytes();
     *env.io.out << absl::StrFormat(
-        "%-26s %-12s %10s  %-16s %s\n", m.name(),
-        v1::Model::Format_Name(m.format()), FormatBytes(m.blob().size_bytes()),
+        "%-26s %-19s %10s  %-16s %s\n", m.name(),
+        v1::Model::Format_Name(m.format()), FormatBytes(bytes),
         Created(m.create_time_unix_ms()), m.display_name());
   }
   return 0;

@@ -86,10 +86,58 @@ TEST_F(ModelFormatTest, MissingFile) {
   EXPECT_EQ(format.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(ModelFormatTest, OneFileIsTheBlob) {
+  auto files = ResolveModelFiles(WriteSafetensors("w.safetensors"),
+                                 v1::Model::FORMAT_UNSPECIFIED);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(files->format, v1::Model::SAFETENSORS);
+  EXPECT_FALSE(files->several);
+  EXPECT_EQ(files->paths,
+            std::vector<std::string>{(dir_ / "w.safetensors").string()});
+}
+
+TEST_F(ModelFormatTest, ADirectoryIsAShardedCheckpoint) {
+  // The index and the shard it maps to are sent; the directory's other
+  // files (a shard the index does not name, config.json) are not.
+  WriteSafetensors("b.safetensors");
+  WriteSafetensors("a.safetensors");
+  Write("model.safetensors.index.json",
+        R"({"metadata": {}, "weight_map": {"w": "a.safetensors"}})");
+  Write("config.json", "{}");
+  for (const std::string& path :
+       {dir_.string(), (dir_ / "model.safetensors.index.json").string()}) {
+    auto files = ResolveModelFiles(path, v1::Model::FORMAT_UNSPECIFIED);
+    ASSERT_TRUE(files.ok()) << files.status();
+    EXPECT_EQ(files->format, v1::Model::SAFETENSORS_SHARDED);
+    EXPECT_TRUE(files->several);
+    ASSERT_EQ(files->paths.size(), 2u);
+    EXPECT_EQ(fs::path(files->paths[0]).filename(),
+              "model.safetensors.index.json");
+    EXPECT_EQ(fs::path(files->paths[1]).filename(), "a.safetensors");
+  }
+}
+
+TEST_F(ModelFormatTest, ABrokenCheckpointIsRefusedBeforeUploading) {
+  WriteSafetensors("a.safetensors");
+  Write("model.safetensors.index.json",
+        R"({"weight_map": {"w": "a.safetensors", "v": "gone.safetensors"}})");
+  auto files = ResolveModelFiles(dir_.string(), v1::Model::FORMAT_UNSPECIFIED);
+  EXPECT_EQ(files.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(files.status().message().find("gone.safetensors"),
+            std::string::npos)
+      << files.status();
+  auto onnx = ResolveModelFiles(dir_.string(), v1::Model::ONNX);
+  EXPECT_EQ(onnx.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(onnx.status().message().find("is a directory"), std::string::npos)
+      << onnx.status();
+}
+
 TEST(ParseModelFormat, Names) {
   EXPECT_EQ(*ParseModelFormat("TorchScript"), v1::Model::TORCHSCRIPT);
   EXPECT_EQ(*ParseModelFormat("safetensors"), v1::Model::SAFETENSORS);
   EXPECT_EQ(*ParseModelFormat("ONNX"), v1::Model::ONNX);
+  EXPECT_EQ(*ParseModelFormat("safetensors-sharded"),
+            v1::Model::SAFETENSORS_SHARDED);
   EXPECT_FALSE(ParseModelFormat("tflite").ok());
 }
 

@@ -25,23 +25,34 @@ struct UploadModelOptions {
 };
 
 int RunUploadModel(const CommandEnv& env, const UploadModelOptions& o) {
-  absl::StatusOr<v1::Model::Format> format =
-      o.format.empty() ? InferModelFormat(o.file) : ParseModelFormat(o.format);
+  absl::StatusOr<v1::Model::Format> format = o.format.empty()
+                                                 ? v1::Model::FORMAT_UNSPECIFIED
+                                                 : ParseModelFormat(o.format);
   if (!format.ok()) return Fail(env, format.status());
+  auto files = ResolveModelFiles(o.file, *format);
+  if (!files.ok()) return Fail(env, files.status());
   auto labels = ParseLabels(o.labels);
   if (!labels.ok()) return Fail(env, labels.status());
   auto connection = Connect(env);
   if (!connection.ok()) return Fail(env, connection.status());
-  auto digest = UploadWithProgress(env, **connection, o.file);
-  if (!digest.ok()) return Fail(env, digest.status());
 
   v1::CreateModelRequest request;
   v1::Model* model = request.mutable_model();
-  model->set_display_name(
-      o.name.empty() ? std::filesystem::path(o.file).filename().string()
-                     : o.name);
-  model->set_format(*format);
-  *model->mutable_blob() = *digest;
+  for (const std::string& path : files->paths) {
+    auto digest = UploadWithProgress(env, **connection, path);
+    if (!digest.ok()) return Fail(env, digest.status());
+    if (files->several) {
+      v1::Model::File* file = model->add_files();
+      file->set_path(std::filesystem::path(path).filename().string());
+      *file->mutable_blob() = *digest;
+    } else {
+      *model->mutable_blob() = *digest;
+    }
+  }
+  std::filesystem::path shown(o.file);
+  if (!shown.has_filename()) shown = shown.parent_path();  // "dir/"
+  model->set_display_name(o.name.empty() ? shown.filename().string() : o.name);
+  model->set_format(files->format);
   model->mutable_labels()->insert(labels->begin(), labels->end());
   auto stub = v1::Models::NewStub((*connection)->channel());
   v1::Model created;
@@ -92,16 +103,23 @@ void AddUploadCommand(CLI::App* app, const CommandEnv* env,
   auto o = std::make_shared<UploadModelOptions>();
   CLI::App* model = upload->add_subcommand(
       "model",
-      "Upload a model file (TorchScript or safetensors) and register it; "
-      "prints its name (models/...). Re-running an interrupted upload "
-      "resumes it.");
-  model->add_option("file", o->file, "the model file")->required();
+      "Upload a model (a TorchScript, safetensors or ONNX file, an ONNX "
+      "model with its external data, or a sharded safetensors checkpoint's "
+      "directory) and register it; prints its name (models/...). Re-running "
+      "an interrupted upload resumes it.");
+  model
+      ->add_option("file", o->file,
+                   "the model file, or a sharded checkpoint's directory or "
+                   "index")
+      ->required();
   model->add_option("--name", o->name,
                     "display name (default: the file's name)");
   model
       ->add_option("--format", o->format,
-                   "torchscript, safetensors or onnx (default: from the file)")
-      ->check(CLI::IsMember({"torchscript", "safetensors", "onnx"}));
+                   "torchscript, safetensors, safetensors-sharded or onnx "
+                   "(default: from the file)")
+      ->check(CLI::IsMember(
+          {"torchscript", "safetensors", "safetensors-sharded", "onnx"}));
   model->add_option("--label", o->labels, "KEY=VALUE label (repeatable)")
       ->allow_extra_args(false);
   model->callback([env, action, o] {

@@ -470,6 +470,7 @@ absl::Status OnnxModel::Index() {
                                 " bytes), past its end (", size, " bytes)"));
       }
       e.external = true;
+      e.location = ref->location;
     } else if (t->has_raw_data()) {
       if (t->raw_data().size() != want) {
         return Bad(
@@ -543,6 +544,17 @@ bool OnnxModel::uses_external_data() const {
   return false;
 }
 
+std::vector<std::string> OnnxModel::ExternalFiles() const {
+  std::vector<std::string> files;
+  for (const OnnxTensor& t : tensors_) {
+    if (t.external &&
+        std::find(files.begin(), files.end(), t.location) == files.end()) {
+      files.push_back(t.location);
+    }
+  }
+  return files;
+}
+
 absl::StatusOr<std::vector<uint8_t>> OnnxModel::Read(size_t i) const {
   if (i >= tensors_.size()) return absl::OutOfRangeError("no such tensor");
   const OnnxTensor& e = tensors_[i];
@@ -605,6 +617,7 @@ absl::Status OnnxModel::Replace(size_t i, absl::string_view bytes) {
   ClearData(t);
   t.set_raw_data(bytes.data(), bytes.size());
   tensors_[i].external = false;
+  tensors_[i].location.clear();
   return absl::OkStatus();
 }
 
@@ -659,7 +672,8 @@ absl::Status OnnxModelWriter::Append(size_t i, absl::string_view bytes) {
     kv->set_key(key);
     kv->set_value(std::move(value));
   };
-  entry("location", fs::path(data_path()).filename().string());
+  e.location = fs::path(data_path()).filename().string();
+  entry("location", e.location);
   entry("offset", std::to_string(offset));
   entry("length", std::to_string(bytes.size()));
   e.external = true;

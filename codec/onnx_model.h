@@ -49,7 +49,8 @@ struct OnnxTensor {
   std::vector<int64_t> shape;
   std::vector<OnnxUse> uses;   // In graph order; empty when unused.
   bool constant_node = false;  // Held by a Constant node, not an initializer.
-  bool external = false;       // Its bytes live in an external data file.
+  bool external = false;       // Its bytes live in an external data file:
+  std::string location;        // that file, relative to the model's.
 
   int64_t numel() const;
   uint64_t bytes() const { return numel() * DTypeSize(dtype); }
@@ -82,6 +83,9 @@ class OnnxModel {
   // Sum of the listed tensors' bytes.
   uint64_t tensor_bytes() const;
   bool uses_external_data() const;
+  // The external data files the listed tensors are read from, relative to
+  // the model's directory, each once, in tensors() order.
+  std::vector<std::string> ExternalFiles() const;
 
   // Tensor i's data, little-endian in its dtype (numel * DTypeSize bytes).
   absl::StatusOr<std::vector<uint8_t>> Read(size_t i) const;

@@ -127,6 +127,11 @@ TEST_F(OnnxFileTest, WritesBackInlineAndWithExternalData) {
     ASSERT_TRUE(back.ok()) << back.status();
     ASSERT_EQ((*back)->tensors().size(), want.size());
     EXPECT_EQ((*back)->uses_external_data(), external);
+    // What an upload sends beside the model: its one data file, named as
+    // the tensors name it.
+    EXPECT_EQ((*back)->ExternalFiles(),
+              external ? std::vector<std::string>{"ext.onnx.data"}
+                       : std::vector<std::string>{});
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_EQ((*back)->tensors()[i].name, (*m)->tensors()[i].name);
       EXPECT_EQ((*back)->tensors()[i].dtype, (*m)->tensors()[i].dtype);

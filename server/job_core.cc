@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/artifacts.h"
 #include "proto/spec_util.h"
 #include "worker/engine/requirements.h"
 #include "worker/model_format_mapping.h"
@@ -190,6 +191,12 @@ absl::Status JobCore::SaveCheckpoint(const iv1::SaveCheckpointRequest& r) {
 
 absl::Status JobCore::Complete(const iv1::CompleteRequest& request) {
   for (const auto& artifact : request.result().artifacts()) {
+    if (!artifacts::IsArtifactName(artifact.file_name())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "artifact name '", artifact.file_name(),
+          "' is not one a job has (base/artifacts.h): a worker of another "
+          "version?"));
+    }
     if (!blobs_->Exists(ToBlobDigest(artifact.blob()))) {
       return absl::FailedPreconditionError(
           absl::StrCat("artifact ", artifact.file_name(),

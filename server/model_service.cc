@@ -4,9 +4,11 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "codec/torchscript_archive.h"
+#include "nlohmann/json.hpp"
 #include "server/service_util.h"
 #include "worker/engine/model_format.h"
 #include "worker/missing_op_advice.h"
@@ -20,12 +22,75 @@ absl::Status CheckDigest(const v1::Digest& digest, absl::string_view field) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", st.message()));
 }
 
+BlobDigest ToBlobDigest(const v1::Digest& d) {
+  return {d.sha256(), d.size_bytes()};
+}
+
+// A safetensors file starts with an 8-byte little-endian header length, then
+// a JSON object that fits in the file. `file` names it in errors (empty: the
+// model's one file).
+absl::Status CheckSafetensorsHead(const std::string& head, int64_t size,
+                                  absl::string_view file) {
+  if (head.size() < 9 || head[8] != '{') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file.empty() ? "the file" : file,
+        " is not a safetensors file (no 8-byte header length followed by a "
+        "JSON header)"));
+  }
+  uint64_t header = 0;
+  std::memcpy(&header, head.data(), 8);
+  // (9 or more bytes here, so the subtraction cannot wrap.)
+  if (header > static_cast<uint64_t>(size) - 8) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the safetensors header length", file.empty() ? "" : " of ", file,
+        " exceeds the file: the file is truncated or not safetensors"));
+  }
+  return absl::OkStatus();
+}
+
+// The paths and digests of a record made of several files (a dataset, a
+// model of several files): plain names, each once, each uploaded by the
+// tenant.
+template <typename Files>
+absl::Status CheckFileList(const BlobStore& blobs, const std::string& tenant,
+                           const Files& files, absl::string_view noun) {
+  std::set<std::string> paths;
+  for (const auto& file : files) {
+    const std::string& p = file.path();
+    if (p.empty() || p == "." || p == ".." ||
+        p.find('/') != std::string::npos || p.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          noun, " file path \"", p, "\" must be a plain file name"));
+    }
+    if (!paths.insert(p).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(noun, " file path \"", p, "\" is listed twice"));
+    }
+    if (auto st = CheckDigest(file.blob(), p); !st.ok()) return st;
+    if (!blobs.Owns(tenant, ToBlobDigest(file.blob()))) {
+      return absl::NotFoundError(
+          absl::StrCat(noun, " file ", p, " is not uploaded: upload it first"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The largest index file the server reads to check a sharded checkpoint's
+// files against it (a real index is kilobytes: a line per tensor).
+constexpr int64_t kMaxIndexBytes = int64_t{64} << 20;
+
 }  // namespace
 
-absl::Status ModelService::CheckModelBlob(const std::string& tenant,
-                                          const v1::Model& model) {
+absl::Status ModelService::CheckModel(const std::string& tenant,
+                                      const v1::Model& model) {
+  if (!model.files().empty()) return CheckModelFiles(tenant, model);
+  if (model.format() == v1::Model::SAFETENSORS_SHARDED) {
+    return absl::InvalidArgumentError(
+        "a SAFETENSORS_SHARDED model is several files: list its shards and "
+        "index in model.files (condense upload model DIR does)");
+  }
   if (auto st = CheckDigest(model.blob(), "model.blob"); !st.ok()) return st;
-  const BlobDigest digest{model.blob().sha256(), model.blob().size_bytes()};
+  const BlobDigest digest = ToBlobDigest(model.blob());
   auto head = blobs_->ReadHead(tenant, digest, 16);
   if (!head.ok()) {
     if (head.status().code() == absl::StatusCode::kNotFound) {
@@ -45,23 +110,8 @@ absl::Status ModelService::CheckModelBlob(const std::string& tenant,
             "torch.jit.save(torch.jit.script(model), path)");
       }
       return CheckTorchScriptOps(tenant, digest);
-    case v1::Model::SAFETENSORS: {
-      // 8-byte little-endian header length, then a JSON object.
-      if (head->size() < 9 || (*head)[8] != '{') {
-        return absl::InvalidArgumentError(
-            "the file is not a safetensors file (no 8-byte header length "
-            "followed by a JSON header)");
-      }
-      uint64_t header = 0;
-      std::memcpy(&header, head->data(), 8);
-      // (9 or more bytes here, so the subtraction cannot wrap.)
-      if (header > static_cast<uint64_t>(digest.size_bytes) - 8) {
-        return absl::InvalidArgumentError(
-            "the safetensors header length exceeds the file: the file is "
-            "truncated or not safetensors");
-      }
-      return absl::OkStatus();
-    }
+    case v1::Model::SAFETENSORS:
+      return CheckSafetensorsHead(*head, digest.size_bytes, "");
     case v1::Model::ONNX:
       if (!engine::LooksLikeOnnx(*head)) {
         return absl::InvalidArgumentError(
@@ -72,8 +122,125 @@ absl::Status ModelService::CheckModelBlob(const std::string& tenant,
       return absl::OkStatus();
     default:
       return absl::InvalidArgumentError(
-          "model.format must be TORCHSCRIPT, SAFETENSORS or ONNX");
+          "model.format must be TORCHSCRIPT, SAFETENSORS, SAFETENSORS_SHARDED "
+          "or ONNX");
   }
+}
+
+absl::Status ModelService::CheckModelFiles(const std::string& tenant,
+                                           const v1::Model& model) {
+  if (model.has_blob()) {
+    return absl::InvalidArgumentError(
+        "the model sets both model.blob and model.files: a model of one file "
+        "sets blob, a model of several (sharded safetensors, ONNX with "
+        "external data) sets files");
+  }
+  const bool sharded = model.format() == v1::Model::SAFETENSORS_SHARDED;
+  if (!sharded && model.format() != v1::Model::ONNX) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", v1::Model::Format_Name(model.format()),
+        " model is one file: set model.blob, not model.files (models of "
+        "several files are SAFETENSORS_SHARDED or ONNX with external data)"));
+  }
+  if (auto st = CheckFileList(*blobs_, tenant, model.files(), "model");
+      !st.ok()) {
+    return st;
+  }
+  const v1::Model::File* index = nullptr;  // Sharded: the index.
+  const v1::Model::File* graph = nullptr;  // ONNX: the model file.
+  std::set<std::string> shards;
+  for (const v1::Model::File& f : model.files()) {
+    const BlobDigest digest = ToBlobDigest(f.blob());
+    auto head = blobs_->ReadHead(tenant, digest, 16);
+    if (!head.ok()) return head.status();
+    if (!sharded) {
+      if (!absl::EndsWithIgnoreCase(f.path(), ".onnx")) continue;
+      if (graph != nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "model.files holds two ONNX models, ", graph->path(), " and ",
+            f.path(), ": upload one model with its external data files"));
+      }
+      if (!engine::LooksLikeOnnx(*head)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(f.path(),
+                         " is not an ONNX model (it does not start as a "
+                         "ModelProto does)"));
+      }
+      graph = &f;
+    } else if (absl::EndsWith(f.path(), ".index.json")) {
+      if (index != nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("model.files holds two indexes, ", index->path(),
+                         " and ", f.path(), ": a checkpoint has one"));
+      }
+      index = &f;
+    } else if (absl::EndsWith(f.path(), ".safetensors")) {
+      if (auto st = CheckSafetensorsHead(*head, digest.size_bytes, f.path());
+          !st.ok()) {
+        return st;
+      }
+      shards.insert(f.path());
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model file ", f.path(),
+          " is neither a shard (*.safetensors) nor the index "
+          "(*.index.json): a sharded checkpoint is its shards and index "
+          "only"));
+    }
+  }
+  if (!sharded) {
+    if (graph == nullptr) {
+      return absl::InvalidArgumentError(
+          "model.files holds no ONNX model (*.onnx): list the model file and "
+          "its external data files");
+    }
+    return absl::OkStatus();
+  }
+  if (shards.empty()) {
+    return absl::InvalidArgumentError(
+        "model.files holds no shard (*.safetensors)");
+  }
+  if (index == nullptr) return absl::OkStatus();
+  // The index maps every tensor to a shard: each must be among the files,
+  // and each file must be one of them, so the worker finds what it names.
+  if (index->blob().size_bytes() > kMaxIndexBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the index ", index->path(), " is larger than ",
+                     kMaxIndexBytes >> 20, " MiB: it is not an index"));
+  }
+  auto text = blobs_->ReadAt(tenant, ToBlobDigest(index->blob()), 0,
+                             index->blob().size_bytes());
+  if (!text.ok()) return text.status();
+  const nlohmann::json json = nlohmann::json::parse(*text, nullptr, false);
+  if (!json.is_object() || !json.contains("weight_map") ||
+      !json["weight_map"].is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the index ", index->path(),
+                     " is not a JSON object with a \"weight_map\" object"));
+  }
+  std::set<std::string> named;
+  for (const auto& [tensor, shard] : json["weight_map"].items()) {
+    if (!shard.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the index ", index->path(), " maps tensor ", tensor,
+                       " to something that is not a file name"));
+    }
+    const std::string file = shard.get<std::string>();
+    if (shards.count(file) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the index ", index->path(), " maps tensor ", tensor, " to ", file,
+          ", which is not among model.files: upload every shard"));
+    }
+    named.insert(file);
+  }
+  for (const std::string& s : shards) {
+    if (named.count(s) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("shard ", s, " holds no tensor the index ",
+                       index->path(), " maps: leave it out, or fix the index"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ModelService::CheckTorchScriptOps(const std::string& tenant,
@@ -111,25 +278,12 @@ absl::Status ModelService::CheckDataset(const std::string& tenant,
     return absl::InvalidArgumentError(
         "dataset.files is empty: list the uploaded data files");
   }
-  std::set<std::string> paths;
-  for (const auto& file : dataset.files()) {
-    const std::string& p = file.path();
-    if (p.empty() || p == "." || p == ".." ||
-        p.find('/') != std::string::npos || p.find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "dataset file path \"", p, "\" must be a plain file name"));
-    }
-    if (!paths.insert(p).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("dataset file path \"", p, "\" is listed twice"));
-    }
-    if (auto st = CheckDigest(file.blob(), p); !st.ok()) return st;
-    if (!blobs_->Owns(tenant,
-                      {file.blob().sha256(), file.blob().size_bytes()})) {
-      return absl::NotFoundError(absl::StrCat(
-          "dataset file ", p, " is not uploaded: upload it first"));
-    }
+  if (auto st = CheckFileList(*blobs_, tenant, dataset.files(), "dataset");
+      !st.ok()) {
+    return st;
   }
+  std::set<std::string> paths;
+  for (const auto& file : dataset.files()) paths.insert(file.path());
   for (const std::string* named :
        {&dataset.train_file(), &dataset.eval_file()}) {
     if (!named->empty() && paths.count(*named) == 0) {
@@ -149,7 +303,7 @@ grpc::ServerUnaryReactor* ModelService::CreateModel(
   return FinishUnary(context, [&]() -> absl::Status {
     auto caller = auth_->Authenticate(*context);
     if (!caller.ok()) return caller.status();
-    if (auto st = CheckModelBlob(caller->tenant, request->model()); !st.ok()) {
+    if (auto st = CheckModel(caller->tenant, request->model()); !st.ok()) {
       return st;
     }
     auto model =

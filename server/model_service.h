@@ -56,9 +56,14 @@ class ModelService final : public v1::Models::CallbackService {
       v1::DeleteResponse* response) override;
 
  private:
-  // The blob exists for this tenant and its first bytes look like `format`.
-  absl::Status CheckModelBlob(const std::string& tenant,
-                              const v1::Model& model);
+  // The model's blob or files exist for this tenant and their first bytes
+  // look like its format.
+  absl::Status CheckModel(const std::string& tenant, const v1::Model& model);
+  // A model of several files: sharded safetensors (shards, at most one
+  // index, which maps tensors to exactly those shards) or ONNX (one .onnx
+  // file and its external data).
+  absl::Status CheckModelFiles(const std::string& tenant,
+                               const v1::Model& model);
   // Every op the model's saved code calls is one the workers have.
   absl::Status CheckTorchScriptOps(const std::string& tenant,
                                    const BlobDigest& digest);

@@ -2,13 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/artifacts.h"
 #include "client/rpc/blob_transfer.h"
@@ -178,10 +181,31 @@ absl::Status LeasedJob::FetchInputs(std::string* model_path,
     fs::remove_all(fs::path(job_dir_) / sub, ec);
     fs::create_directories(fs::path(job_dir_) / sub, ec);
   }
-  auto model = Fetch(lease_.model().blob());
-  if (!model.ok()) return model.status();
-  *model_path = (fs::path(job_dir_) / "inputs" / "model").string();
-  if (auto st = LinkOrCopy(*model, *model_path); !st.ok()) return st;
+  const v1::Model& record = lease_.model();
+  if (record.files().empty()) {
+    auto model = Fetch(record.blob());
+    if (!model.ok()) return model.status();
+    *model_path = (fs::path(job_dir_) / "inputs" / "model").string();
+    if (auto st = LinkOrCopy(*model, *model_path); !st.ok()) return st;
+  } else {
+    // A model of several files, laid out as they were uploaded: the
+    // checkpoint's directory (sharded safetensors), or the .onnx file with
+    // its external data beside it.
+    const fs::path dir = fs::path(job_dir_) / "inputs" / "model";
+    fs::create_directories(dir, ec);
+    *model_path = dir.string();
+    for (const v1::Model::File& file : record.files()) {
+      auto cached = Fetch(file.blob());
+      if (!cached.ok()) return cached.status();
+      const std::string to = (dir / file.path()).string();
+      if (auto st = LinkOrCopy(*cached, to); !st.ok()) return st;
+      // The server let exactly one ONNX file through.
+      if (record.format() == v1::Model::ONNX &&
+          absl::EndsWithIgnoreCase(file.path(), ".onnx")) {
+        *model_path = to;
+      }
+    }
+  }
   if (lease_.has_dataset()) {
     const fs::path dir = fs::path(job_dir_) / "data";
     for (const auto& file : lease_.dataset().files()) {
@@ -248,15 +272,36 @@ void LeasedJob::Heartbeats() {
 
 absl::Status LeasedJob::UploadArtifacts(const std::string& out_dir,
                                         v1::JobResult* result) {
-  for (const char* name : artifacts::kAll) {
-    const std::string path = (fs::path(out_dir) / name).string();
-    std::error_code ec;
-    if (!fs::exists(path, ec)) continue;
-    auto digest = client::UploadFile(*connection_, path);
+  const auto upload = [&](const std::string& name) -> absl::Status {
+    auto digest =
+        client::UploadFile(*connection_, (fs::path(out_dir) / name).string());
     if (!digest.ok()) return digest.status();
     v1::Artifact* artifact = result->add_artifacts();
     artifact->set_file_name(name);
     *artifact->mutable_blob() = *digest;
+    return absl::OkStatus();
+  };
+  std::error_code ec;
+  for (const char* name : artifacts::kAll) {
+    if (!fs::exists(fs::path(out_dir) / name, ec)) continue;
+    if (auto st = upload(name); !st.ok()) return st;
+  }
+  // A sharded checkpoint's decoded shards and index, as
+  // "model-shards/FILE", in name order.
+  const fs::path shards = fs::path(out_dir) / artifacts::kShardedSafetensors;
+  if (fs::is_directory(shards, ec)) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(shards, ec)) {
+      if (e.is_regular_file()) names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) {
+      if (auto st =
+              upload(absl::StrCat(artifacts::kShardedSafetensors, "/", n));
+          !st.ok()) {
+        return st;
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,8 @@ engine::ModelFormat ToEngineFormat(v1::Model::Format format) {
       return engine::ModelFormat::kSafetensors;
     case v1::Model::ONNX:
       return engine::ModelFormat::kOnnx;
+    case v1::Model::SAFETENSORS_SHARDED:
+      return engine::ModelFormat::kSafetensorsSharded;
     default:
       return engine::ModelFormat::kTorchScript;
   }

@@ -152,14 +152,6 @@ std::string Short(const std::string& name) {
   return name.substr(name.find('/') + 1);
 }
 
-// Artifacts may be downloaded by these names only.
-bool KnownArtifact(const std::string& name) {
-  for (const char* a : artifacts::kAll) {
-    if (name == a) return true;
-  }
-  return false;
-}
-
 std::string ContentType(const std::string& name) {
   if (name == artifacts::kReportHtml) return "text/html; charset=utf-8";
   if (name == artifacts::kReportJson) return "application/json";
@@ -298,6 +290,9 @@ HttpResponse WebView::Handle(const HttpRequest& request) {
   }
   if (parts.size() == 3 && parts[1] == "files") {
     return JobFile(*caller, parts[0], parts[2]);
+  }
+  if (parts.size() == 4 && parts[1] == "files") {  // model-shards/FILE
+    return JobFile(*caller, parts[0], absl::StrCat(parts[2], "/", parts[3]));
   }
   return Text(404, "not found");
 }
@@ -538,10 +533,12 @@ HttpResponse WebView::JobEvents(const Caller& caller, const std::string& id,
 
 HttpResponse WebView::JobFile(const Caller& caller, const std::string& id,
                               const std::string& file) {
-  if (!KnownArtifact(file)) {
+  // Artifacts may be downloaded by these names only.
+  if (!artifacts::IsArtifactName(file)) {
     return Text(404, absl::StrCat("no artifact ", file,
                                   "; jobs have model.cdz, model.pt, "
-                                  "model.safetensors, report.json, "
+                                  "model.safetensors, model.onnx, "
+                                  "model-shards/..., report.json, "
                                   "report.html"));
   }
   auto job = store_->GetJob(caller.tenant, "jobs/" + id);

@@ -228,6 +228,89 @@ def test_model_job_and_limit_errors(secured, assets):
             pass
 
 
+def safetensors_bytes(tensors):
+    """A safetensors file of float32 tensors {name: number of elements}."""
+    header, offset = {}, 0
+    for name, n in tensors.items():
+        header[name] = {"dtype": "F32", "shape": [n],
+                        "data_offsets": [offset, offset + 4 * n]}
+        offset += 4 * n
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + bytes(offset)
+
+
+def test_model_files_errors(secured):
+    """Models of several files (sharded safetensors, ONNX with external
+    data): each inconsistency is refused at CreateModel, naming the file."""
+    from condense.v1 import models_pb2, models_pb2_grpc
+    server, channel = secured
+    models = models_pb2_grpc.ModelsStub(channel)
+    Model = models_pb2.Model
+    shard1 = upload(channel, ALICE, safetensors_bytes({"a": 4}))
+    shard2 = upload(channel, ALICE, safetensors_bytes({"b": 4}))
+    index = upload(channel, ALICE, json.dumps({"weight_map": {
+        "a": "s1.safetensors", "b": "s2.safetensors"}}).encode())
+    junk = upload(channel, ALICE, b"\xff" * 64)
+
+    def create(fmt, files, **kwargs):
+        model = Model(format=fmt, **kwargs)
+        for path, blob in files:
+            model.files.add(path=path, blob=blob)
+        return models.CreateModel(models_pb2.CreateModelRequest(model=model),
+                                  metadata=md(ALICE), timeout=10)
+
+    good = [("model.safetensors.index.json", index),
+            ("s1.safetensors", shard1), ("s2.safetensors", shard2)]
+    created = create(Model.SAFETENSORS_SHARDED, good)
+    assert created.format == Model.SAFETENSORS_SHARDED
+    assert [f.path for f in created.files] == [p for p, _ in good]
+    got = models.GetModel(models_pb2.GetModelRequest(name=created.name),
+                          metadata=md(ALICE), timeout=10)
+    assert got == created
+
+    cases = [
+        (grpc.StatusCode.INVALID_ARGUMENT, "list its shards and index",
+         Model.SAFETENSORS_SHARDED, [], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "both model.blob and model.files",
+         Model.SAFETENSORS_SHARDED, good, {"blob": shard1}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "is one file",
+         Model.TORCHSCRIPT, good, {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "must be a plain file name",
+         Model.SAFETENSORS_SHARDED, [("../s1.safetensors", shard1)], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "is listed twice",
+         Model.SAFETENSORS_SHARDED,
+         [("s1.safetensors", shard1), ("s1.safetensors", shard2)], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "which is not among model.files",
+         Model.SAFETENSORS_SHARDED, good[:2], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "holds no tensor the index",
+         Model.SAFETENSORS_SHARDED, good + [("s3.safetensors", shard1)], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "s2.safetensors is not a safetensors",
+         Model.SAFETENSORS_SHARDED, good[:2] + [("s2.safetensors", junk)], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "neither a shard",
+         Model.SAFETENSORS_SHARDED, good + [("config.json", junk)], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "not a JSON object",
+         Model.SAFETENSORS_SHARDED,
+         [("model.safetensors.index.json", junk)] + good[1:], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "holds no ONNX model",
+         Model.ONNX, [("weights.bin", junk)], {}),
+        (grpc.StatusCode.INVALID_ARGUMENT, "m.onnx is not an ONNX model",
+         Model.ONNX, [("m.onnx", junk), ("weights.bin", shard1)], {}),
+    ]
+    for code, needle, fmt, files, kwargs in cases:
+        expect(code, needle, create, fmt, files, **kwargs)
+    missing = models_pb2.Model(format=Model.SAFETENSORS_SHARDED)
+    f = missing.files.add(path="s1.safetensors")
+    f.blob.sha256 = "0" * 64
+    f.blob.size_bytes = 10
+    expect(grpc.StatusCode.NOT_FOUND, "s1.safetensors is not uploaded",
+           models.CreateModel, models_pb2.CreateModelRequest(model=missing),
+           metadata=md(ALICE), timeout=10)
+    # Another tenant's blobs are not theirs to list.
+    expect(grpc.StatusCode.NOT_FOUND, "is not uploaded", models.CreateModel,
+           models_pb2.CreateModelRequest(model=created), metadata=md(BOB),
+           timeout=10)
+
+
 def test_lease_without_waiting_takes_a_queued_job(workdir, stubs, assets):
     """wait_seconds 0 is a poll: a queued job is leased at once, and with
     none queued the answer is empty at once."""

@@ -75,6 +75,107 @@ def _is_local(value, kind):
     return False
 
 
+# A sharded checkpoint's decoded files come back as "model-shards/FILE".
+_SHARDS_DIR = "model-shards"
+
+
+def _artifact_parts(name):
+    """The path parts of an artifact name from the server: a plain file
+    name, or model-shards/FILE; anything else would leave the directory."""
+    parts = name.split("/")
+    plain = all(p not in ("", ".", "..") and "\\" not in p for p in parts)
+    if plain and (len(parts) == 1 or
+                  (len(parts) == 2 and parts[0] == _SHARDS_DIR)):
+        return parts
+    raise CondenseError(f"the server named an artifact {name!r}, which is "
+                        f"not an output's name")
+
+
+def _sharded_files(path):
+    """A sharded safetensors checkpoint's index (when it has one) and the
+    shards it maps tensors to; without an index, every *.safetensors file
+    of the directory."""
+    if os.path.isdir(path):
+        indexes = sorted(f for f in os.listdir(path)
+                         if f.endswith(".safetensors.index.json"))
+        if len(indexes) > 1:
+            raise InvalidArgument(f"{path} holds {len(indexes)} indexes "
+                                  f"({', '.join(indexes)}): give the one to "
+                                  f"upload")
+        directory = path
+        index = os.path.join(path, indexes[0]) if indexes else None
+    elif os.path.isfile(path):
+        directory, index = os.path.dirname(path) or ".", path
+    else:
+        raise InvalidArgument(f"{path} is neither a checkpoint directory nor "
+                              f"its index file: check the path")
+    if index is None:
+        shards = sorted(f for f in os.listdir(directory)
+                        if f.endswith(".safetensors"))
+        if not shards:
+            raise InvalidArgument(f"{path} holds no *.safetensors file")
+        return [os.path.join(directory, f) for f in shards]
+    try:
+        with open(index) as f:
+            weight_map = json.load(f)["weight_map"]
+        shards = sorted(set(weight_map.values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InvalidArgument(f"{index} is not a safetensors index (a JSON "
+                              f"object with a weight_map): {e}") from None
+    files = [index]
+    for shard in shards:
+        if not isinstance(shard, str) or os.path.basename(shard) != shard:
+            raise InvalidArgument(f"{index} maps a tensor to {shard!r}, "
+                                  f"which is not a file beside it")
+        if not os.path.isfile(os.path.join(directory, shard)):
+            raise InvalidArgument(f"{index} maps tensors to {shard}, which "
+                                  f"is not in {directory}")
+        files.append(os.path.join(directory, shard))
+    return files
+
+
+def _onnx_external_files(path, external_data):
+    """The external data files an ONNX model's tensors name, beside it."""
+    directory = os.path.dirname(path) or "."
+    if external_data is not None:
+        files = [os.fspath(f) for f in external_data]
+    else:
+        try:
+            import onnx
+        except ImportError:
+            return []  # Inline weights, or the worker says what is missing.
+        model = onnx.load(path, load_external_data=False)
+        locations = []
+
+        def tensors(graph):
+            yield from graph.initializer
+            for node in graph.node:
+                for a in node.attribute:
+                    if a.HasField("t"):
+                        yield a.t
+                    yield from a.tensors
+                    if a.HasField("g"):
+                        yield from tensors(a.g)
+                    for g in a.graphs:
+                        yield from tensors(g)
+        for t in tensors(model.graph):
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                for kv in t.external_data:
+                    if kv.key == "location" and kv.value not in locations:
+                        locations.append(kv.value)
+        files = [os.path.join(directory, loc) for loc in locations]
+    for f in files:
+        if os.path.dirname(os.path.relpath(f, directory)) not in ("",):
+            raise InvalidArgument(
+                f"{path} keeps external data in {f}, not beside it: the "
+                f"service lays a model's files out in one directory; save "
+                f"the model with location='model.onnx.data'")
+        if not os.path.isfile(f):
+            raise InvalidArgument(f"{path} names external data {f}, which "
+                                  f"does not exist")
+    return files
+
+
 def _override_strings(overrides):
     """Spec overrides as the server takes them: "field.path=value". Keyword
     names use `__` for the dots: training__learning_rate=0.01."""
@@ -160,12 +261,19 @@ class Client:
     # -- models and datasets ----------------------------------------------
 
     def upload_model(self, model, name="", labels=None, format=None,
-                     timeout=None):
+                     timeout=None, external_data=None):
         """Uploads a model and records it; returns the condense.v1.Model.
 
-        model: a TorchScript file (torch.jit.save), a .safetensors state dict
-          (data-free stages only), or a torch.jit.ScriptModule in memory.
-        format: "torchscript" or "safetensors" (default: from the file)."""
+        model: a TorchScript file (torch.jit.save), a .safetensors state dict,
+          an .onnx model, a sharded safetensors checkpoint (its directory or
+          its *.safetensors.index.json; bf16, fp16 or fp32 shards), or a
+          torch.jit.ScriptModule in memory. All but TorchScript are
+          compressed data-free.
+        format: "torchscript", "safetensors", "safetensors-sharded" or "onnx"
+          (default: from the path).
+        external_data: an ONNX model's external data files (default: the
+          files its tensors name, found with the onnx package when it is
+          installed)."""
         if hasattr(model, "save") and hasattr(model, "graph"):
             with tempfile.TemporaryDirectory(prefix="condense-") as tmp:
                 path = os.path.join(tmp, "model.pt")
@@ -178,25 +286,42 @@ class Client:
                 "nn.Module with torch.jit.script(model) or "
                 "torch.jit.trace(model, example_input) first")
         path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise InvalidArgument(f"{path} is not a file: give the path of "
-                                  f"a TorchScript, safetensors or ONNX model")
         if format is None:
-            format = ("safetensors" if path.endswith(".safetensors")
+            format = ("safetensors-sharded" if os.path.isdir(path) or
+                      path.endswith(".index.json")
+                      else "safetensors" if path.endswith(".safetensors")
                       else "onnx" if path.endswith(".onnx")
                       else "torchscript")
         formats = {"torchscript": models_pb2.Model.TORCHSCRIPT,
                    "safetensors": models_pb2.Model.SAFETENSORS,
+                   "safetensors-sharded": models_pb2.Model.SAFETENSORS_SHARDED,
                    "onnx": models_pb2.Model.ONNX}
         if format not in formats:
             raise InvalidArgument(f"unknown model format {format!r}: use "
-                                  f"'torchscript', 'safetensors' or 'onnx'")
-        digest = self.upload_file(path, timeout)
-        request = models_pb2.CreateModelRequest(model=models_pb2.Model(
-            display_name=name or os.path.basename(path),
-            format=formats[format], blob=digest, labels=labels or {}))
-        return self._call(self._models.CreateModel, request, timeout,
-                          f"creating the model from {path}")
+                                  f"{', '.join(map(repr, formats))}")
+        if format == "safetensors-sharded":
+            files = _sharded_files(path)
+        elif not os.path.isfile(path):
+            raise InvalidArgument(f"{path} is not a file: give the path of "
+                                  f"a TorchScript, safetensors or ONNX "
+                                  f"model, or a sharded checkpoint's "
+                                  f"directory")
+        elif format == "onnx":
+            files = [path] + _onnx_external_files(path, external_data)
+        else:
+            files = [path]
+        record = models_pb2.Model(
+            display_name=name or os.path.basename(os.path.normpath(path)),
+            format=formats[format], labels=labels or {})
+        if len(files) == 1 and format != "safetensors-sharded":
+            record.blob.CopyFrom(self.upload_file(files[0], timeout))
+        else:
+            for f in files:
+                record.files.add(path=os.path.basename(f),
+                                 blob=self.upload_file(f, timeout))
+        return self._call(self._models.CreateModel,
+                          models_pb2.CreateModelRequest(model=record),
+                          timeout, f"creating the model from {path}")
 
     def upload_dataset(self, *paths, inputs=None, targets=None,
                        eval_inputs=None, eval_targets=None, train=None,
@@ -481,15 +606,18 @@ class Job:
 
     def download(self, directory, files=None, timeout=None):
         """Downloads the job's artifacts (model.cdz, model.pt,
-        model.safetensors, report.json, report.html; or only `files`) into
-        `directory`, each verified; returns {file name: path}."""
+        model.safetensors, model.onnx, model-shards/FILE, report.json,
+        report.html; or only `files`) into `directory`, each verified;
+        returns {file name: path}."""
         result = self.result(timeout)
         wanted = set(files) if files else None
         paths = {}
         for artifact in result.artifacts:
             if wanted is not None and artifact.file_name not in wanted:
                 continue
-            path = os.path.join(os.fspath(directory), artifact.file_name)
+            path = os.path.join(os.fspath(directory),
+                                *_artifact_parts(artifact.file_name))
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             paths[artifact.file_name] = self._client.download_blob(
                 artifact.blob, path, timeout)
         missing = (wanted or set()) - set(paths)
