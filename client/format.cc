@@ -47,8 +47,13 @@ std::string RenderBar(double fraction, int width) {
   fraction = std::clamp(fraction, 0.0, 1.0);
   width = std::max(width, 1);
   const int filled = static_cast<int>(std::floor(fraction * width));
-  return "[" + std::string(filled, '#') + std::string(width - filled, '-') +
-         "]";
+  // Built in place: GCC 12 warns (-Wrestrict, a false positive) on the
+  // chain of string concatenations this was.
+  std::string bar(static_cast<size_t>(width) + 2, '-');
+  bar.front() = '[';
+  bar.back() = ']';
+  std::fill_n(bar.begin() + 1, filled, '#');
+  return bar;
 }
 
 double Fraction(int64_t done, int64_t total) {

@@ -9,6 +9,7 @@
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "codec/file_io.h"
+#include "codec/onnx_export.h"
 
 namespace condense::client {
 namespace {
@@ -36,6 +37,11 @@ int RunInspect(const CommandEnv& env, const std::string& path) {
   *env.io.out << path << ": .cdz format " << version << ", "
               << (*reader)->tensors().size() << " tensors\n";
   for (const auto& [k, v] : (*reader)->manifest()) {
+    if (k == codec::kOnnxModelKey) {
+      *env.io.out << "  " << k << ": the ONNX graph, " << v.size()
+                  << " bytes (decompress -o MODEL.onnx rebuilds the model)\n";
+      continue;
+    }
     *env.io.out << "  " << k << ": "
                 << (v.size() > 100 ? v.substr(0, 97) + "..." : v) << "\n";
   }
@@ -47,7 +53,7 @@ int RunDecompress(const CommandEnv& env, const std::string& path,
                   const std::string& output) {
   auto reader = codec::CdzReader::OpenPath(path);
   if (!reader.ok()) return Fail(env, reader.status());
-  absl::Status s = codec::Decompress(**reader, output);
+  absl::Status s = codec::DecompressModel(**reader, output);
   if (!s.ok()) return Fail(env, s);
   if (env.json()) {
     *env.io.out << nlohmann::json{{"file", output},
@@ -78,12 +84,13 @@ void AddDecompressCommand(CLI::App* app, const CommandEnv* env,
   auto paths = std::make_shared<std::pair<std::string, std::string>>();
   CLI::App* cmd = app->add_subcommand(
       "decompress",
-      "Decode a .cdz file to a dense safetensors file, or to the sharded "
-      "checkpoint's directory it came from (local, no server)");
+      "Decode a .cdz file to a dense safetensors file, to the ONNX model "
+      "it came from, or to the sharded checkpoint's directory it came from "
+      "(local, no server)");
   cmd->add_option("file", paths->first, "the .cdz file")->required();
   cmd->add_option("-o", paths->second,
-                  "the safetensors file (a directory for a sharded "
-                  "checkpoint) to write")
+                  "the safetensors file, or .onnx file (for a .cdz made from "
+                  "ONNX), or directory (for a sharded checkpoint) to write")
       ->required();
   cmd->callback([env, action, paths] {
     *action = [env, paths] {

@@ -1,12 +1,94 @@
 #include "codec/onnx_export.h"
 
+#include <zlib.h>
+
 #include <map>
 #include <span>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "codec/cdz_export.h"
+#include "codec/file_io.h"
 
 namespace condense::codec {
+
+namespace {
+
+// The largest skeleton a container may claim to inflate to: protobuf's own
+// limit on a model.
+constexpr uint64_t kMaxSkeletonBytes = uint64_t{1} << 31;
+
+}  // namespace
+
+absl::StatusOr<std::string> OnnxSkeletonValue(OnnxModel& model) {
+  auto skeleton = model.Skeleton();
+  if (!skeleton.ok()) return skeleton.status();
+  uLongf size = compressBound(skeleton->size());
+  // The inflated size first (8 bytes, little-endian), then the deflate
+  // stream.
+  std::string packed(8 + size, '\0');
+  const uint64_t raw = skeleton->size();
+  for (int b = 0; b < 8; ++b) packed[b] = static_cast<char>(raw >> (8 * b));
+  if (compress2(reinterpret_cast<Bytef*>(packed.data() + 8), &size,
+                reinterpret_cast<const Bytef*>(skeleton->data()),
+                skeleton->size(), Z_BEST_COMPRESSION) != Z_OK) {
+    return absl::InternalError(
+        absl::StrCat("cannot deflate the graph of ONNX model ", model.name()));
+  }
+  packed.resize(8 + size);
+  return absl::Base64Escape(packed);
+}
+
+absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxSkeletonOf(
+    const CdzReader& reader, std::string name) {
+  auto it = reader.manifest().find(kOnnxModelKey);
+  if (it == reader.manifest().end()) {
+    return absl::NotFoundError(
+        "this .cdz was not made from an ONNX model (its manifest keeps no "
+        "onnx_model): decompress it to a .safetensors file");
+  }
+  const auto damaged = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the .cdz's ONNX graph (manifest key ", kOnnxModelKey,
+                     ") ", what, ": the file is damaged"));
+  };
+  std::string packed;
+  if (!absl::Base64Unescape(it->second, &packed) || packed.size() < 8) {
+    return damaged("is not base64 of a deflated model");
+  }
+  uint64_t raw = 0;
+  for (int b = 0; b < 8; ++b) {
+    raw |= static_cast<uint64_t>(static_cast<uint8_t>(packed[b])) << (8 * b);
+  }
+  if (raw > kMaxSkeletonBytes) return damaged("claims to be over 2 GiB");
+  std::string skeleton(raw, '\0');
+  uLongf size = raw;
+  if (uncompress(reinterpret_cast<Bytef*>(skeleton.data()), &size,
+                 reinterpret_cast<const Bytef*>(packed.data() + 8),
+                 packed.size() - 8) != Z_OK ||
+      size != raw) {
+    return damaged("does not inflate");
+  }
+  return OnnxModel::ParseSkeleton(skeleton, std::move(name));
+}
+
+absl::Status DecompressModel(const CdzReader& reader,
+                             const std::string& output) {
+  if (!absl::EndsWithIgnoreCase(output, ".onnx")) {
+    return Decompress(reader, output);
+  }
+  auto model = OnnxSkeletonOf(reader, output);
+  if (!model.ok()) {
+    if (absl::IsNotFound(model.status())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot write ", output, ": ", model.status().message()));
+    }
+    return model.status();
+  }
+  return ExportOnnx(reader, **model, output);
+}
 
 absl::Status ExportOnnx(const CdzReader& reader, OnnxModel& model,
                         const std::string& path) {

@@ -106,6 +106,23 @@ void ClearData(TensorProto& t) {
   t.clear_data_location();
 }
 
+// Moves a tensor's data fields (typed values, raw_data, external data and
+// its location) from `from` to `to`, has-bits included, so that moving them
+// back restores `from` exactly; `to` holds no data before.
+void MoveData(TensorProto& from, TensorProto& to) {
+  to.mutable_float_data()->Swap(from.mutable_float_data());
+  to.mutable_int32_data()->Swap(from.mutable_int32_data());
+  to.mutable_int64_data()->Swap(from.mutable_int64_data());
+  to.mutable_double_data()->Swap(from.mutable_double_data());
+  to.mutable_uint64_data()->Swap(from.mutable_uint64_data());
+  to.mutable_external_data()->Swap(from.mutable_external_data());
+  if (from.has_raw_data()) to.set_allocated_raw_data(from.release_raw_data());
+  if (from.has_data_location()) {
+    to.set_data_location(from.data_location());
+    from.clear_data_location();
+  }
+}
+
 // Whether `location` under `dir` resolves, through any symlinks, to a path
 // under `dir`.
 bool ResolvesInside(const std::string& dir, const std::string& location) {
@@ -305,6 +322,37 @@ absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::Parse(
   return m;
 }
 
+absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::ParseSkeleton(
+    absl::string_view bytes, std::string name) {
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ONNX model ", name, " is over protobuf's 2 GiB"));
+  }
+  std::unique_ptr<OnnxModel> m(new OnnxModel);
+  m->name_ = std::move(name);
+  m->skeleton_ = true;
+  if (!m->proto_->ParseFromArray(bytes.data(),
+                                 static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        m->name_, " is not an ONNX model: its protobuf does not parse"));
+  }
+  if (auto st = m->Index(); !st.ok()) return st;
+  return m;
+}
+
+absl::StatusOr<std::string> OnnxModel::Skeleton() {
+  std::vector<TensorProto> held(protos_.size());
+  for (size_t i = 0; i < protos_.size(); ++i) MoveData(*protos_[i], held[i]);
+  std::string out;
+  const bool ok = proto_->SerializeToString(&out);
+  for (size_t i = 0; i < protos_.size(); ++i) MoveData(held[i], *protos_[i]);
+  if (!ok) {
+    return absl::InternalError(
+        absl::StrCat("cannot serialize the graph of ONNX model ", name_));
+  }
+  return out;
+}
+
 absl::Status OnnxModel::Index() {
   if (!proto_->has_graph()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -478,6 +526,8 @@ absl::Status OnnxModel::Index() {
             absl::StrCat("has ", t->raw_data().size(),
                          " bytes of data, its shape and type need ", want));
       }
+    } else if (skeleton_ && TypedCount(*t) == 0) {
+      e.missing = true;  // Its data comes from the .cdz.
     } else if (TypedCount(*t) != n) {
       return Bad(name_, shown,
                  absl::StrCat("has ", TypedCount(*t),
@@ -559,6 +609,11 @@ absl::StatusOr<std::vector<uint8_t>> OnnxModel::Read(size_t i) const {
   if (i >= tensors_.size()) return absl::OutOfRangeError("no such tensor");
   const OnnxTensor& e = tensors_[i];
   const TensorProto& t = *protos_[i];
+  if (e.missing) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tensor '", e.name, "' of ", name_,
+                     " has no data: the model is a skeleton"));
+  }
   std::vector<uint8_t> out(e.bytes());
   if (t.data_location() == TensorProto::EXTERNAL) {
     auto ref = ParseExternal(t, name_, e.name);
@@ -617,6 +672,7 @@ absl::Status OnnxModel::Replace(size_t i, absl::string_view bytes) {
   ClearData(t);
   t.set_raw_data(bytes.data(), bytes.size());
   tensors_[i].external = false;
+  tensors_[i].missing = false;
   tensors_[i].location.clear();
   return absl::OkStatus();
 }
@@ -677,6 +733,7 @@ absl::Status OnnxModelWriter::Append(size_t i, absl::string_view bytes) {
   entry("offset", std::to_string(offset));
   entry("length", std::to_string(bytes.size()));
   e.external = true;
+  e.missing = false;
   return absl::OkStatus();
 }
 

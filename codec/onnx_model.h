@@ -51,6 +51,7 @@ struct OnnxTensor {
   bool constant_node = false;  // Held by a Constant node, not an initializer.
   bool external = false;       // Its bytes live in an external data file:
   std::string location;        // that file, relative to the model's.
+  bool missing = false;        // No data yet (a skeleton's tensor).
 
   int64_t numel() const;
   uint64_t bytes() const { return numel() * DTypeSize(dtype); }
@@ -73,6 +74,17 @@ class OnnxModel {
   // data would be, empty for none allowed.
   static absl::StatusOr<std::unique_ptr<OnnxModel>> Parse(
       absl::string_view bytes, std::string name, std::string dir);
+  // A model that Skeleton() wrote: its listed tensors hold no data (Read
+  // fails for them) until Replace or OnnxModelWriter gives them theirs.
+  static absl::StatusOr<std::unique_ptr<OnnxModel>> ParseSkeleton(
+      absl::string_view bytes, std::string name);
+
+  // The model without the data of its listed tensors (the graph, shapes,
+  // types and every other field, tensors of other types with their data):
+  // what a .cdz keeps to rebuild the model from its decoded tensors
+  // (ParseSkeleton, ExportOnnx). Moves the data aside and back, so it is
+  // not safe beside other calls on this model.
+  absl::StatusOr<std::string> Skeleton();
 
   // The tensors of the model in graph order (initializers, then Constant
   // nodes, graph by graph, subgraphs after their parent), of the element
@@ -105,6 +117,7 @@ class OnnxModel {
 
   std::string name_;
   std::string dir_;
+  bool skeleton_ = false;  // From ParseSkeleton: tensors may lack data.
   std::unique_ptr<onnx::ModelProto> proto_;
   std::vector<OnnxTensor> tensors_;
   std::vector<onnx::TensorProto*> protos_;  // Owned by proto_.

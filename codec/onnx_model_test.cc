@@ -195,6 +195,98 @@ TEST_F(OnnxFileTest, ExportsTheDecodedContainerIntoTheGraph) {
   EXPECT_FALSE(fs::exists(Path("bad.onnx")));
 }
 
+// A container made from an ONNX model keeps its graph: the container alone
+// rebuilds the model, bit for bit in every tensor, with the original graph
+// untouched by keeping it.
+TEST_F(OnnxFileTest, TheContainerAloneRebuildsTheModel) {
+  Write("zoo.onnx", ZooModel().SerializeAsString());
+  auto m = OnnxModel::Open(Path("zoo.onnx"));
+  ASSERT_TRUE(m.ok()) << m.status();
+  const std::string before = (*m)->proto().SerializeAsString();
+  auto graph = OnnxSkeletonValue(**m);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_EQ((*m)->proto().SerializeAsString(), before);  // Restored.
+
+  std::string cdz;
+  {
+    auto w = CdzWriter::Create(NewStringFile(&cdz), {{kOnnxModelKey, *graph}});
+    ASSERT_TRUE(w.ok());
+    for (size_t i = 0; i < (*m)->tensors().size(); ++i) {
+      const OnnxTensor& t = (*m)->tensors()[i];
+      ASSERT_TRUE(
+          (*w)->AddRaw(t.name, t.dtype,
+                       std::vector<uint64_t>(t.shape.begin(), t.shape.end()),
+                       Read(**m, i))
+              .ok());
+    }
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  auto reader = CdzReader::Open(NewMemoryFile(cdz));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+
+  // The skeleton lists the same tensors, without their data.
+  auto skeleton = OnnxSkeletonOf(**reader, "zoo");
+  ASSERT_TRUE(skeleton.ok()) << skeleton.status();
+  ASSERT_EQ((*skeleton)->tensors().size(), (*m)->tensors().size());
+  for (size_t i = 0; i < (*m)->tensors().size(); ++i) {
+    EXPECT_EQ((*skeleton)->tensors()[i].name, (*m)->tensors()[i].name);
+    EXPECT_EQ((*skeleton)->tensors()[i].shape, (*m)->tensors()[i].shape);
+    EXPECT_EQ((*skeleton)->tensors()[i].uses, (*m)->tensors()[i].uses);
+    EXPECT_TRUE((*skeleton)->tensors()[i].missing);
+  }
+  EXPECT_THAT((*skeleton)->Read(0).status().message(), HasSubstr("skeleton"));
+
+  ASSERT_TRUE(DecompressModel(**reader, Path("rebuilt.onnx")).ok());
+  auto back = OnnxModel::Open(Path("rebuilt.onnx"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ((*back)->tensors().size(), (*m)->tensors().size());
+  for (size_t i = 0; i < (*m)->tensors().size(); ++i) {
+    EXPECT_FALSE((*back)->tensors()[i].missing);
+    EXPECT_EQ(Read(**back, i), Read(**m, i)) << (*m)->tensors()[i].name;
+  }
+  EXPECT_EQ((*back)->proto().graph().node_size(),
+            ZooModel().graph().node_size());
+  // The string tensor, which the container does not hold, came along.
+  EXPECT_EQ((*back)->proto().graph().initializer(7).string_data(0), "cat");
+
+  // Other outputs still decode to safetensors; a container without a graph
+  // says it cannot make a model.
+  ASSERT_TRUE(DecompressModel(**reader, Path("dense.safetensors")).ok());
+  EXPECT_TRUE(fs::exists(Path("dense.safetensors")));
+  std::string plain;
+  {
+    auto w = CdzWriter::Create(NewStringFile(&plain), {});
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(
+        (*w)->AddRaw("w", DType::kF32, {1}, std::vector<uint8_t>(4)).ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  auto no_graph = CdzReader::Open(NewMemoryFile(plain));
+  ASSERT_TRUE(no_graph.ok());
+  absl::Status st = DecompressModel(**no_graph, Path("x.onnx"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("not made from an ONNX model"));
+}
+
+// A damaged graph in the manifest is an error, never a crash.
+TEST(OnnxSkeleton, DamagedValuesAreErrors) {
+  for (const std::string& value :
+       {std::string("not base64!"), std::string("AAAA"),
+        std::string("//////////8AAAAAAAAA"),         // Claims 2^64 - 1 bytes.
+        std::string("EAAAAAAAAAB4nAMAAAAAAQ==")}) {  // Claims 16, holds 0.
+    std::string cdz;
+    auto w = CdzWriter::Create(NewStringFile(&cdz), {{kOnnxModelKey, value}});
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+    auto reader = CdzReader::Open(NewMemoryFile(cdz));
+    ASSERT_TRUE(reader.ok());
+    auto skeleton = OnnxSkeletonOf(**reader, "m");
+    EXPECT_EQ(skeleton.status().code(), absl::StatusCode::kInvalidArgument)
+        << value;
+    EXPECT_THAT(skeleton.status().message(), HasSubstr("damaged")) << value;
+  }
+}
+
 // Broken models: an error naming the tensor, never a crash.
 TEST_F(OnnxFileTest, BrokenModelsAreErrorsThatNameTheTensor) {
   struct Case {

@@ -18,6 +18,7 @@
 #include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "codec/cdz_writer.h"
+#include "codec/onnx_export.h"
 #include "codec/safetensors.h"
 
 namespace condense::codec {
@@ -146,7 +147,7 @@ absl::Status Decompress(const std::string& path, const std::string& output,
                         int threads) {
   auto reader = CdzReader::OpenPath(path, DecodeThreads(threads));
   if (!reader.ok()) return reader.status();
-  if (auto s = Decompress(**reader, output); !s.ok()) return s;
+  if (auto s = DecompressModel(**reader, output); !s.ok()) return s;
   std::cout << "wrote " << output << " (" << (*reader)->tensors().size()
             << " tensors)\n";
   return absl::OkStatus();
@@ -201,12 +202,14 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   auto* decompress_cmd =
       app.add_subcommand("decompress",
-                         "Decode to a safetensors file, or to the sharded "
-                         "checkpoint's directory it came from");
+                         "Decode to a safetensors file, to the ONNX model it "
+                         "came from (an output ending in .onnx), or to the "
+                         "sharded checkpoint's directory it came from");
   decompress_cmd->add_option("file", path, ".cdz file")->required();
   decompress_cmd
       ->add_option("-o,--output", output,
-                   "safetensors file (a directory for a sharded checkpoint)")
+                   "safetensors file, .onnx file (for a .cdz made from "
+                   "ONNX), or a directory for a sharded checkpoint")
       ->required();
   decompress_cmd->add_option("--threads", threads, threads_help)
       ->check(CLI::Range(0, 1024))

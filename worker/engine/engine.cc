@@ -557,8 +557,11 @@ absl::Status EncodeModel(Run& run, const fs::path& dir, RunOutputs* out) {
   }
   out->cdz_path = (dir / artifacts::kCdz).string();
   const auto start = Clock::now();
-  auto sizes =
-      WriteCdz(model, BaseManifest(run, model.sha256()), out->cdz_path);
+  codec::Manifest manifest = BaseManifest(run, model.sha256());
+  if (auto st = AddLayoutToManifest(model.source(), &manifest); !st.ok()) {
+    return st;
+  }
+  auto sizes = WriteCdz(model, manifest, out->cdz_path);
   if (!sizes.ok()) return sizes.status();
   if (auto st = VerifyCdz(model, out->cdz_path); !st.ok()) return st;
   run.report.encode_seconds = Since(start);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/sha256.h"
+#include "codec/onnx_export.h"
 #include "codec/safetensors.h"
 #include "codec/safetensors_shards.h"
 #include "torch/version.h"
@@ -373,6 +374,19 @@ absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
   (*source)->path_ = path;
   (*source)->sha256_ = *digest;
   return source;
+}
+
+absl::Status AddLayoutToManifest(const ModelSource& source,
+                                 codec::Manifest* manifest) {
+  if (const codec::ShardLayout* layout = source.shard_layout()) {
+    (*manifest)[codec::kShardLayoutKey] = codec::ShardLayoutToJson(*layout);
+  }
+  if (codec::OnnxModel* onnx = source.onnx_model()) {
+    auto graph = codec::OnnxSkeletonValue(*onnx);
+    if (!graph.ok()) return graph.status();
+    (*manifest)[codec::kOnnxModelKey] = *std::move(graph);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace condense::engine

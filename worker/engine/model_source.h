@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codec/cdz_writer.h"
 #include "codec/dtype.h"
 #include "codec/onnx_model.h"
 #include "codec/safetensors_shards.h"
@@ -86,6 +87,13 @@ class ModelSource {
 // floating tensors made float32.
 absl::StatusOr<std::unique_ptr<ModelSource>> OpenModelSource(
     const std::string& path, std::optional<ModelFormat> format);
+
+// Adds to `manifest` what a .cdz keeps of `source` beyond its tensors, so
+// that the container alone rebuilds the model in its own layout: a sharded
+// checkpoint's shard layout, an ONNX model's graph. Not safe beside other
+// use of the source's ONNX model (OnnxModel::Skeleton).
+absl::Status AddLayoutToManifest(const ModelSource& source,
+                                 codec::Manifest* manifest);
 
 }  // namespace condense::engine
 

@@ -376,9 +376,7 @@ absl::StatusOr<StreamedRun> Streamer::Run(const codec::Manifest& manifest,
     for (const std::string& a : e.aliases) aliases[a] = e.name;
   }
   if (!aliases.empty()) full["aliases"] = aliases.dump();
-  if (const codec::ShardLayout* layout = source_.shard_layout()) {
-    full[codec::kShardLayoutKey] = codec::ShardLayoutToJson(*layout);
-  }
+  if (auto st = AddLayoutToManifest(source_, &full); !st.ok()) return st;
   auto cdz_file = codec::NewAtomicFile(paths.cdz);
   if (!cdz_file.ok()) return cdz_file.status();
   auto cdz = codec::CdzWriter::Create(*std::move(cdz_file), full);
