@@ -10,7 +10,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "codec/cdz_export.h"
-#include "codec/file_io.h"
 
 namespace condense::codec {
 
@@ -62,7 +61,11 @@ absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxSkeletonOf(
   for (int b = 0; b < 8; ++b) {
     raw |= static_cast<uint64_t>(static_cast<uint8_t>(packed[b])) << (8 * b);
   }
-  if (raw > kMaxSkeletonBytes) return damaged("claims to be over 2 GiB");
+  // Deflate expands at most about 1032:1, so a larger claim is damage,
+  // found before anything that size is allocated.
+  if (raw > kMaxSkeletonBytes || raw > 1032 * (packed.size() - 8) + 64) {
+    return damaged("claims more bytes than it can inflate to");
+  }
   std::string skeleton(raw, '\0');
   uLongf size = raw;
   if (uncompress(reinterpret_cast<Bytef*>(skeleton.data()), &size,
