@@ -37,13 +37,8 @@ int RunInspect(const CommandEnv& env, const std::string& path) {
   *env.io.out << path << ": .cdz format " << version << ", "
               << (*reader)->tensors().size() << " tensors\n";
   for (const auto& [k, v] : (*reader)->manifest()) {
-    if (k == codec::kOnnxModelKey) {
-      *env.io.out << "  " << k << ": the ONNX graph, " << v.size()
-                  << " bytes (decompress -o MODEL.onnx rebuilds the model)\n";
-      continue;
-    }
-    *env.io.out << "  " << k << ": "
-                << (v.size() > 100 ? v.substr(0, 97) + "..." : v) << "\n";
+    *env.io.out << "  " << k << ": " << codec::ManifestValueForDisplay(k, v)
+                << "\n";
   }
   *env.io.out << RenderCdzTable(*sizes, (*reader)->tensors());
   return 0;

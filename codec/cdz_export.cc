@@ -97,4 +97,13 @@ absl::Status Decompress(const CdzReader& reader, const std::string& output) {
   return ExportSafetensors(reader, *std::move(out));
 }
 
+std::string ManifestValueForDisplay(const std::string& key,
+                                    const std::string& value) {
+  if (key == kOnnxModelKey) {
+    return absl::StrCat("the ONNX graph, ", value.size(),
+                        " bytes (decompress -o MODEL.onnx rebuilds the model)");
+  }
+  return value.size() > 100 ? value.substr(0, 97) + "..." : value;
+}
+
 }  // namespace condense::codec

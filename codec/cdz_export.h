@@ -31,6 +31,15 @@ absl::Status ExportShardedSafetensors(const CdzReader& reader,
 // when the container came from one, else one safetensors file there.
 absl::Status Decompress(const CdzReader& reader, const std::string& output);
 
+// The manifest key under which a .cdz made from an ONNX model keeps the
+// model's skeleton (onnx_export.h, docs/format.md).
+inline constexpr char kOnnxModelKey[] = "onnx_model";
+
+// A manifest value as `inspect` shows it: the ONNX graph by its size, any
+// other value cut to 100 characters.
+std::string ManifestValueForDisplay(const std::string& key,
+                                    const std::string& value);
+
 }  // namespace condense::codec
 
 #endif  // CONDENSE_CODEC_CDZ_EXPORT_H_

@@ -311,5 +311,16 @@ TEST(Cdz, NamesAndManifestMustBeUtf8) {
   EXPECT_FALSE(IsValidUtf8("\xe2\x82"));      // Cut short.
 }
 
+// What both `inspect` commands print for a manifest value.
+TEST(Cdz, ManifestValuesForDisplay) {
+  EXPECT_EQ(ManifestValueForDisplay("producer", "cdz pack"), "cdz pack");
+  const std::string longer(150, 'x');
+  EXPECT_EQ(ManifestValueForDisplay("spec", longer),
+            std::string(97, 'x') + "...");
+  EXPECT_EQ(ManifestValueForDisplay(kOnnxModelKey, longer),
+            "the ONNX graph, 150 bytes (decompress -o MODEL.onnx rebuilds the "
+            "model)");
+}
+
 }  // namespace
 }  // namespace condense::codec

@@ -9,16 +9,17 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "codec/cdz_export.h"
 #include "codec/cdz_reader.h"
 #include "codec/onnx_model.h"
 
 namespace condense::codec {
 
-// The manifest key under which a .cdz made from an ONNX model keeps the
-// model's skeleton (OnnxModel::Skeleton: the graph without the tensors'
-// data), so that the container alone rebuilds a model any ONNX runtime runs.
-// The value is the skeleton deflated (zlib) and base64-encoded.
-inline constexpr char kOnnxModelKey[] = "onnx_model";
+// A .cdz made from an ONNX model keeps the model's skeleton
+// (OnnxModel::Skeleton: the graph without the tensors' data) under
+// kOnnxModelKey (cdz_export.h), so that the container alone rebuilds a model
+// any ONNX runtime runs. The value is the skeleton deflated (zlib) and
+// base64-encoded.
 
 // The manifest value for `model` (kOnnxModelKey). Not safe beside other
 // calls on `model` (OnnxModel::Skeleton).

@@ -113,8 +113,7 @@ absl::Status Inspect(const std::string& path, const std::string& output) {
             << (*reader)->minor_version() << ", " << (*reader)->tensors().size()
             << " tensors\n";
   for (const auto& [k, v] : (*reader)->manifest()) {
-    std::cout << "  " << k << ": "
-              << (v.size() > 100 ? v.substr(0, 97) + "..." : v) << "\n";
+    std::cout << "  " << k << ": " << ManifestValueForDisplay(k, v) << "\n";
   }
   std::cout << FormatSizeTable(*sizes);
   return absl::OkStatus();
