@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "codec/byte_io.h"
 #include "codec/cdz_export.h"
 
 namespace condense::codec {
@@ -28,8 +29,7 @@ absl::StatusOr<std::string> OnnxSkeletonValue(OnnxModel& model) {
   // The inflated size first (8 bytes, little-endian), then the deflate
   // stream.
   std::string packed(8 + size, '\0');
-  const uint64_t raw = skeleton->size();
-  for (int b = 0; b < 8; ++b) packed[b] = static_cast<char>(raw >> (8 * b));
+  StoreLE64(reinterpret_cast<uint8_t*>(packed.data()), skeleton->size());
   if (compress2(reinterpret_cast<Bytef*>(packed.data() + 8), &size,
                 reinterpret_cast<const Bytef*>(skeleton->data()),
                 skeleton->size(), Z_BEST_COMPRESSION) != Z_OK) {
@@ -57,10 +57,8 @@ absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxSkeletonOf(
   if (!absl::Base64Unescape(it->second, &packed) || packed.size() < 8) {
     return damaged("is not base64 of a deflated model");
   }
-  uint64_t raw = 0;
-  for (int b = 0; b < 8; ++b) {
-    raw |= static_cast<uint64_t>(static_cast<uint8_t>(packed[b])) << (8 * b);
-  }
+  const uint64_t raw =
+      LoadLE64(reinterpret_cast<const uint8_t*>(packed.data()));
   // Deflate expands at most about 1032:1, so a larger claim is damage,
   // found before anything that size is allocated.
   if (raw > kMaxSkeletonBytes || raw > 1032 * (packed.size() - 8) + 64) {

@@ -306,6 +306,16 @@ absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::Open(
 
 absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::Parse(
     absl::string_view bytes, std::string name, std::string dir) {
+  return FromBytes(bytes, std::move(name), std::move(dir), false);
+}
+
+absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::ParseSkeleton(
+    absl::string_view bytes, std::string name) {
+  return FromBytes(bytes, std::move(name), "", true);
+}
+
+absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::FromBytes(
+    absl::string_view bytes, std::string name, std::string dir, bool skeleton) {
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError(
         absl::StrCat("ONNX model ", name, " is over protobuf's 2 GiB"));
@@ -313,24 +323,7 @@ absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::Parse(
   std::unique_ptr<OnnxModel> m(new OnnxModel);
   m->name_ = std::move(name);
   m->dir_ = std::move(dir);
-  if (!m->proto_->ParseFromArray(bytes.data(),
-                                 static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        m->name_, " is not an ONNX model: its protobuf does not parse"));
-  }
-  if (auto st = m->Index(); !st.ok()) return st;
-  return m;
-}
-
-absl::StatusOr<std::unique_ptr<OnnxModel>> OnnxModel::ParseSkeleton(
-    absl::string_view bytes, std::string name) {
-  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ONNX model ", name, " is over protobuf's 2 GiB"));
-  }
-  std::unique_ptr<OnnxModel> m(new OnnxModel);
-  m->name_ = std::move(name);
-  m->skeleton_ = true;
+  m->skeleton_ = skeleton;
   if (!m->proto_->ParseFromArray(bytes.data(),
                                  static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError(absl::StrCat(

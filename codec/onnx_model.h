@@ -112,6 +112,10 @@ class OnnxModel {
  private:
   friend class OnnxModelWriter;
   OnnxModel();
+  // Parse and ParseSkeleton.
+  static absl::StatusOr<std::unique_ptr<OnnxModel>> FromBytes(
+      absl::string_view bytes, std::string name, std::string dir,
+      bool skeleton);
   absl::Status Index();
   onnx::TensorProto* proto_of(size_t i) const { return protos_[i]; }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "base/artifacts.h"
@@ -288,11 +289,10 @@ HttpResponse WebView::Handle(const HttpRequest& request) {
   if (parts.size() == 2 && parts[1] == "events.json") {
     return JobEvents(*caller, parts[0], request);
   }
-  if (parts.size() == 3 && parts[1] == "files") {
-    return JobFile(*caller, parts[0], parts[2]);
-  }
-  if (parts.size() == 4 && parts[1] == "files") {  // model-shards/FILE
-    return JobFile(*caller, parts[0], absl::StrCat(parts[2], "/", parts[3]));
+  // FILE, or model-shards/FILE.
+  if ((parts.size() == 3 || parts.size() == 4) && parts[1] == "files") {
+    return JobFile(*caller, parts[0],
+                   absl::StrJoin(parts.begin() + 2, parts.end(), "/"));
   }
   return Text(404, "not found");
 }

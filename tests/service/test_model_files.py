@@ -38,6 +38,17 @@ def read_safetensors(path):
     return out
 
 
+def compress_data_free(cli, model):
+    """Runs the quantize preset on `model` (its record, as the CLI printed
+    it) to the end; returns the job and the names of its artifacts."""
+    job = cli.json("submit", "--model", model["name"], "--preset", "quantize",
+                   "--set", "seed=1")
+    cli.run("watch", job["name"], timeout=300)
+    final = cli.json("status", job["name"])
+    assert final["state"] == "SUCCEEDED", final
+    return job, {a["file_name"] for a in final["result"]["artifacts"]}
+
+
 def make_checkpoint(directory):
     """A tiny decoder-only transformer in bf16, in 1 MiB shards (several),
     with its index, and a config.json beside it that is not uploaded."""
@@ -69,12 +80,7 @@ def test_sharded_checkpoint_through_the_cli_and_the_sdk(server_factory,
     listed = cli.run("list", "models").stdout
     assert "SAFETENSORS_SHARDED" in listed and "ckpt" in listed
 
-    job = cli.json("submit", "--model", model["name"], "--preset", "quantize",
-                   "--set", "seed=1")
-    cli.run("watch", job["name"], timeout=300)
-    final = cli.json("status", job["name"])
-    assert final["state"] == "SUCCEEDED", final
-    names = {a["file_name"] for a in final["result"]["artifacts"]}
+    job, names = compress_data_free(cli, model)
     want_shards = {f"model-shards/{s}" for s in shards}
     assert want_shards | {"model-shards/model.safetensors.index.json",
                           "model.cdz", "report.json"} <= names, names
@@ -155,12 +161,7 @@ def test_onnx_with_external_data_through_the_cli_and_the_sdk(
     assert model["format"] == "ONNX"
     assert sorted(f["path"] for f in model["files"]) == ["mlp.onnx",
                                                          "weights.bin"]
-    job = cli.json("submit", "--model", model["name"], "--preset", "quantize",
-                   "--set", "seed=1")
-    cli.run("watch", job["name"], timeout=300)
-    final = cli.json("status", job["name"])
-    assert final["state"] == "SUCCEEDED", final
-    names = {a["file_name"] for a in final["result"]["artifacts"]}
+    job, names = compress_data_free(cli, model)
     assert {"model.cdz", "model.onnx", "model.onnx.data"} <= names, names
 
     out = os.path.join(workdir, "download")

@@ -165,7 +165,7 @@ def _onnx_external_files(path, external_data):
                         locations.append(kv.value)
         files = [os.path.join(directory, loc) for loc in locations]
     for f in files:
-        if os.path.dirname(os.path.relpath(f, directory)) not in ("",):
+        if os.path.dirname(os.path.relpath(f, directory)):
             raise InvalidArgument(
                 f"{path} keeps external data in {f}, not beside it: the "
                 f"service lays a model's files out in one directory; save "
