@@ -119,6 +119,7 @@ json ToJson(const SearchRecord& s) {
     candidates.push_back({{"index", c.index},
                           {"loss_budget", c.loss_budget},
                           {"predicted_loss", c.predicted_loss},
+                          {"recipe", c.recipe},
                           {"tensors", std::move(tensors)},
                           {"bytes", c.bytes},
                           {"ratio", c.ratio},
@@ -158,6 +159,7 @@ SearchRecord SearchFromJson(const json& j) {
     k.index = c.at("index");
     k.loss_budget = c.at("loss_budget");
     k.predicted_loss = c.at("predicted_loss");
+    k.recipe = c.value("recipe", false);
     for (const json& t : c.at("tensors")) {
       k.tensors.push_back(
           {t.at("name"), t.at("sparsity"), t.at("bits"), t.at("gap_bits")});

@@ -99,6 +99,7 @@ struct SearchCandidate {
   int index = 0;
   double loss_budget = 0;     // The allocation's budget of predicted loss.
   double predicted_loss = 0;  // What the allocation predicted.
+  bool recipe = false;        // The spec's fixed recipe, not an allocation.
   std::vector<CandidateTensor> tensors;
   uint64_t bytes = 0;  // The .cdz's, exactly.
   double ratio = 0;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -112,6 +113,47 @@ struct Analysis {
   std::vector<std::vector<TensorOption>> options;  // Per layer.
   std::vector<std::vector<int>> gap_bits;          // Per layer and option.
 };
+
+// The index in kBits of the codebook size nearest the layer's configured
+// bits (the smaller on a tie): the recipe's.
+size_t RecipeBits(const Layer& l) {
+  size_t best = 0;
+  for (size_t i = 1; i < std::size(kBits); ++i) {
+    if (std::abs(kBits[i] - l.config.bits) <
+        std::abs(kBits[best] - l.config.bits)) {
+      best = i;
+    }
+  }
+  return best;
+}
+
+// A layer's predicted loss at `sparsity` and kBits[bits_index]: its
+// options' loss interpolated linearly between the grid's sparsities (the
+// nearest end beyond them). *gap_bits: the gap width of the grid option at
+// or below `sparsity`.
+double InterpolatedLoss(const std::vector<TensorOption>& options,
+                        const std::vector<int>& gaps, double sparsity,
+                        size_t bits_index, int* gap_bits) {
+  const TensorOption* below = nullptr;
+  const TensorOption* above = nullptr;
+  for (size_t k = bits_index; k < options.size(); k += std::size(kBits)) {
+    const TensorOption& o = options[k];
+    if (o.sparsity <= sparsity) {
+      below = &o;
+      *gap_bits = gaps[k];
+    } else if (above == nullptr) {
+      above = &o;
+    }
+  }
+  if (below == nullptr) {
+    *gap_bits = gaps[bits_index];
+    return std::max(above->loss, 0.0);
+  }
+  if (above == nullptr) return std::max(below->loss, 0.0);
+  const double t =
+      (sparsity - below->sparsity) / (above->sparsity - below->sparsity);
+  return std::max((1 - t) * below->loss + t * above->loss, 0.0);
+}
 
 // A change's measured loss against the dense model, paired on the same
 // samples, as an upper confidence bound (mean + one standard error): a
@@ -232,6 +274,17 @@ class Search {
   // Prunes from the best reusable snapshot to the allocation's sparsities
   // with retraining, quantizes to its bits with training, and measures.
   absl::StatusOr<SearchCandidate> Try(const Allocation& alloc, double budget);
+  // The spec's own recipe as a candidate: pruned from dense by each layer's
+  // sensitivity (the prune stage's SENSITIVITY criterion, one epoch a step)
+  // and quantized to its configured bits; its predicted loss is the
+  // analysis's at the sparsities reached.
+  absl::StatusOr<SearchCandidate> TryRecipe();
+  // Quantizes the pruned model to the layers' configured bits with
+  // training and measures it as candidate `record_.candidates.size()`.
+  absl::StatusOr<SearchCandidate> QuantizeAndMeasure(int prune_epochs);
+  // `steps` epochs of retraining, each after prune_step(step) (1-based).
+  absl::Status RetrainWhilePruning(
+      int steps, const std::function<void(int step)>& prune_step);
   absl::Status PruneTo(const std::vector<double>& target, int steps);
   const Snapshot& StartFor(const std::vector<double>& target) const;
   // One epoch each: 0 when the start already is as sparse as `target`.
@@ -326,22 +379,29 @@ int Search::PruneSteps(const std::vector<double>& target) const {
 }
 
 absl::Status Search::PruneTo(const std::vector<double>& target, int steps) {
-  TrainEnv& env = ctx_.env;
   std::vector<double> from;
   for (Layer& l : model_.layers()) from.push_back(l.sparsity());
+  return RetrainWhilePruning(steps, [&](int step) {
+    const double left = std::pow(1.0 - static_cast<double>(step) / steps, 3);
+    for (size_t i = 0; i < target.size(); ++i) {
+      Layer& l = model_.layers()[i];
+      if (target[i] <= from[i]) continue;
+      const double s = target[i] + (from[i] - target[i]) * left;
+      torch::Tensor keep = TopMagnitudeMask(l.param, s);
+      l.mask = l.mask.defined() ? l.mask.logical_and(keep) : keep;
+      l.ApplyMask();
+    }
+  });
+}
+
+absl::Status Search::RetrainWhilePruning(
+    int steps, const std::function<void(int step)>& prune_step) {
+  TrainEnv& env = ctx_.env;
   Trainer trainer(env, TrainingLearningRate(env.config->training));
   for (int step = 1; step <= steps; ++step) {
-    const double left = std::pow(1.0 - static_cast<double>(step) / steps, 3);
     {
       torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < target.size(); ++i) {
-        Layer& l = model_.layers()[i];
-        if (target[i] <= from[i]) continue;
-        const double s = target[i] + (from[i] - target[i]) * left;
-        torch::Tensor keep = TopMagnitudeMask(l.param, s);
-        l.mask = l.mask.defined() ? l.mask.logical_and(keep) : keep;
-        l.ApplyMask();
-      }
+      prune_step(step);
     }
     trainer.ClearPrunedState();
     const uint64_t salt =
@@ -372,6 +432,50 @@ absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
     l.config.bits = analysis_.options[i][alloc.choice[i]].bits;
     l.config.gap_bits = analysis_.gap_bits[i][alloc.choice[i]];
   }
+  auto c = QuantizeAndMeasure(steps);
+  if (!c.ok()) return c.status();
+  c->loss_budget = budget;
+  c->predicted_loss = allowed_drop_ ? alloc.loss : alloc.bytes;
+  c->seconds = Since(start_time);
+  return c;
+}
+
+absl::StatusOr<SearchCandidate> Search::TryRecipe() {
+  const auto start_time = Clock::now();
+  RestoreSnapshot(model_, pruned_.front());
+  for (Layer& l : model_.layers()) BeginPrune(l);
+  PruneConfig recipe;
+  recipe.criterion = PruneCriterion::kSensitivity;
+  recipe.steps = kStepsFromDense;
+  if (auto st = RetrainWhilePruning(recipe.steps,
+                                    [&](int step) {
+                                      for (Layer& l : model_.layers()) {
+                                        PruneLayerStep(recipe, step, l);
+                                      }
+                                    });
+      !st.ok()) {
+    return st;
+  }
+  if (pruned_.size() >= 4) pruned_.erase(pruned_.begin() + 1);
+  pruned_.push_back(TakeSnapshot(model_));
+  double predicted = 0;
+  for (size_t i = 0; i < model_.layers().size(); ++i) {
+    Layer& l = model_.layers()[i];
+    const size_t bits = RecipeBits(l);
+    predicted += InterpolatedLoss(analysis_.options[i], analysis_.gap_bits[i],
+                                  l.sparsity(), bits, &l.config.gap_bits);
+    l.config.bits = kBits[bits];
+  }
+  auto c = QuantizeAndMeasure(recipe.steps);
+  if (!c.ok()) return c.status();
+  c->recipe = true;
+  c->loss_budget = predicted;
+  c->predicted_loss = predicted;
+  c->seconds = Since(start_time);
+  return c;
+}
+
+absl::StatusOr<SearchCandidate> Search::QuantizeAndMeasure(int prune_epochs) {
   StageConfig quantize;
   quantize.kind = StageConfig::Kind::kQuantize;
   quantize.quantize.epochs = kQuantizeEpochs;
@@ -379,8 +483,6 @@ absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
 
   SearchCandidate c;
   c.index = static_cast<int>(record_.candidates.size());
-  c.loss_budget = budget;
-  c.predicted_loss = allowed_drop_ ? alloc.loss : alloc.bytes;
   for (const Layer& l : model_.layers()) {
     c.tensors.push_back(
         {l.name, l.sparsity(), l.config.bits, l.config.gap_bits});
@@ -398,8 +500,7 @@ absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
                                     std::sqrt(static_cast<double>(diff.numel()))
                               : 0;
   c.meets = Meets(c);
-  c.epochs = steps + kQuantizeEpochs;
-  c.seconds = Since(start_time);
+  c.epochs = prune_epochs + kQuantizeEpochs;
   return c;
 }
 
@@ -570,19 +671,28 @@ absl::StatusOr<SearchRecord> Search::Run() {
   while (!progress.done && progress.allocations < kMaxAllocations &&
          static_cast<int>(record_.candidates.size()) < config_.max_candidates) {
     ++progress.allocations;
-    const Allocation alloc = allowed_drop_
-                                 ? Allocate(analysis_.options, steer.budget)
-                                 : Allocate(swapped, steer.budget);
-    if (auto it = tried.find(alloc.choice); it != tried.end()) {
-      // Known already: steer by its outcome without retraining it.
-      progress.done = !Steer(record_.candidates[it->second], steer);
-      continue;
+    // A drop goal starts from the spec's own recipe (the deep-compression
+    // preset's sensitivities and bits in `auto`), retrained as every
+    // candidate is. Its predicted loss becomes the budget, so its outcome,
+    // met or missed, brackets the budget at the scale the predictions
+    // have (a ranking, not top-1) instead of at the goal's.
+    const bool from_recipe = allowed_drop_ && progress.allocations == 1;
+    Allocation alloc;
+    int epochs = kStepsFromDense + kQuantizeEpochs;
+    if (!from_recipe) {
+      alloc = allowed_drop_ ? Allocate(analysis_.options, steer.budget)
+                            : Allocate(swapped, steer.budget);
+      if (auto it = tried.find(alloc.choice); it != tried.end()) {
+        // Known already: steer by its outcome without retraining it.
+        progress.done = !Steer(record_.candidates[it->second], steer);
+        continue;
+      }
+      std::vector<double> target;
+      for (size_t i = 0; i < alloc.choice.size(); ++i) {
+        target.push_back(analysis_.options[i][alloc.choice[i]].sparsity);
+      }
+      epochs = PruneSteps(target) + kQuantizeEpochs;
     }
-    std::vector<double> target;
-    for (size_t i = 0; i < alloc.choice.size(); ++i) {
-      target.push_back(analysis_.options[i][alloc.choice[i]].sparsity);
-    }
-    const int epochs = PruneSteps(target) + kQuantizeEpochs;
     if (record_.epochs + epochs > config_.max_epochs) {
       record_.stopped = absl::StrCat("the search budget of ",
                                      config_.max_epochs, " epochs was spent");
@@ -593,9 +703,13 @@ absl::StatusOr<SearchRecord> Search::Run() {
                                      config_.max_seconds, " s was spent");
       break;
     }
-    auto c = Try(alloc, steer.budget);
+    auto c = from_recipe ? TryRecipe() : Try(alloc, steer.budget);
     if (!c.ok()) return c.status();
-    tried[alloc.choice] = c->index;
+    if (from_recipe) {
+      steer.budget = std::max(c->predicted_loss, 1e-4);
+    } else {
+      tried[alloc.choice] = c->index;
+    }
     record_.epochs += c->epochs;
     record_.candidates.push_back(*std::move(c));
     const SearchCandidate& cand = record_.candidates.back();

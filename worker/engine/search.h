@@ -9,11 +9,13 @@
 //     with the best gap width, tables and framing included.
 //  3. Allocation (allocation.h): per tensor the option with the fewest
 //     total bytes whose summed predicted loss is within a budget.
-//  4. Closed loop: the allocated candidate is pruned with retraining
-//     (starting from the most pruned earlier state it can reuse), quantized
-//     with training and measured on validation; the budget grows while the
-//     goal is met with room and shrinks when it is missed, until little room
-//     is left, the bracket is tight or the search budget is spent.
+//  4. Closed loop: for a drop goal the spec's own recipe first (pruned by
+//     its sensitivities, its configured bits), whose outcome sets the
+//     scale of the loss budget; then the allocated candidate is pruned with
+//     retraining (starting from the most pruned earlier state it can reuse),
+//     quantized with training and measured on validation; the budget grows
+//     while the goal is met with room and shrinks when it is missed, until
+//     little room is left, the bracket is tight or the search budget is spent.
 //
 // Every decision reads the validation split (Data::ForSearch), never the
 // evaluation split. Not thread-safe; runs on the model in memory.

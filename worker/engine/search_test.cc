@@ -38,8 +38,8 @@ RunInputs SearchInputs(const std::string& name, uint64_t eval_seed) {
   auto module = MakeMlp(32, 64, 3, 1);
   RunInputs in;
   in.model_path = SaveModule(module, dir + "/mlp.pt");
-  WriteClassificationData(dir + "/train.safetensors", 1500, 32, 3, 2);
-  WriteClassificationData(dir + "/eval.safetensors", 600, 32, 3, eval_seed);
+  WriteClassificationData(dir + "/train.safetensors", 3000, 32, 3, 2);
+  WriteClassificationData(dir + "/eval.safetensors", 1000, 32, 3, eval_seed);
   in.train_data = dir + "/train.safetensors";
   in.eval_data = dir + "/eval.safetensors";
   in.out_dir = dir + "/dense";
@@ -78,7 +78,7 @@ TEST(SearchTest, MeetsTheGoalAndReportsEveryCandidate) {
   const auto& r = out->report;
   const auto& search = r["stages"][0]["search"];
   EXPECT_EQ(search["goal"], "max-drop=3pt");
-  EXPECT_EQ(search["validation_samples"], 300);
+  EXPECT_EQ(search["validation_samples"], 600);
   ASSERT_FALSE(search["candidates"].empty());
   ASSERT_TRUE(search["chosen"].is_number());
   const auto& chosen = search["candidates"][search["chosen"].get<int>()];
@@ -96,6 +96,20 @@ TEST(SearchTest, MeetsTheGoalAndReportsEveryCandidate) {
   EXPECT_GE(search["sensitivity"][0]["sparsity"].size(), 5u);
   EXPECT_EQ(search["sensitivity"][0]["bits"].size(), 6u);
   EXPECT_LE(search["epochs"].get<int>(), 20);
+  // The first candidate is the spec's recipe: every tensor at its
+  // configured bits (5) and pruned where |w| <= sensitivity (1.0) x the
+  // dense std, a threshold reached in steps with retraining between them
+  // (the weights that survive grow): a large part but far from all.
+  const auto& first = search["candidates"][0];
+  EXPECT_TRUE(first["recipe"].get<bool>());
+  for (const auto& t : first["tensors"]) {
+    EXPECT_EQ(t["bits"], 5) << t;
+    EXPECT_GT(t["sparsity"].get<double>(), 0.3) << t;
+    EXPECT_LT(t["sparsity"].get<double>(), 0.9) << t;
+  }
+  for (size_t i = 1; i < search["candidates"].size(); ++i) {
+    EXPECT_FALSE(search["candidates"][i]["recipe"].get<bool>());
+  }
   // Drops are against the lower of the dense model and its control.
   EXPECT_LE(search["validation_reference"].get<double>(),
             search["validation_baseline"].get<double>());

@@ -187,9 +187,11 @@ TEST(ReportHtml, ShowsTheSearchItsFrontAndSensitivity) {
                     {"drop", 0.002},
                     {"margin", 0.0025},
                     {"meets", true},
-                    {"epochs", 5}};
+                    {"epochs", 5},
+                    {"recipe", true}};
   json missed = candidate;
   missed["index"] = 1;
+  missed.erase("recipe");
   missed["bytes"] = 15000;
   missed["drop"] = 0.02;
   missed["meets"] = false;
@@ -210,7 +212,8 @@ TEST(ReportHtml, ShowsTheSearchItsFrontAndSensitivity) {
             {"bits", {{2, 0.9}, {8, 0.913}}}}}}}}});
   const std::string html = RenderReportHtml(r);
   EXPECT_NE(html.find("Search for max-drop=0.5pt"), std::string::npos);
-  EXPECT_NE(html.find("0 (chosen)"), std::string::npos);
+  EXPECT_NE(html.find("0 (chosen) (recipe)"), std::string::npos);
+  EXPECT_EQ(html.find("1 (recipe)"), std::string::npos);
   EXPECT_NE(html.find("fc1.weight 92%/4b"), std::string::npos);
   EXPECT_NE(html.find("missed"), std::string::npos);
   EXPECT_NE(html.find("<h2>Sensitivity</h2>"), std::string::npos);

@@ -196,7 +196,8 @@ std::string Candidates(const json& search) {
     const bool is_chosen = Int(c, "index", -2) == chosen;
     absl::StrAppend(
         &out, is_chosen ? "<tr style=\"font-weight:650\">" : "<tr>", "<td>",
-        Int(c, "index"), is_chosen ? " (chosen)" : "", "</td><td>", Settings(c),
+        Int(c, "index"), is_chosen ? " (chosen)" : "",
+        Field(c, "recipe") == true ? " (recipe)" : "", "</td><td>", Settings(c),
         "</td><td>", absl::StrFormat("%.0f", Get(c, "bytes")), "</td><td>",
         absl::StrFormat("%.1f\xC3\x97", Get(c, "ratio")), "</td><td>",
         absl::StrFormat("%.2f%%", 100 * Get(c, "validation_top1")), "</td><td>",
