@@ -36,6 +36,9 @@ constexpr int kQuantizeEpochs = 2;
 // The dense control: the dense model retrained this many epochs without the
 // validation split, as the candidates are.
 constexpr int kControlEpochs = kStepsFromDense;
+// Pruned states kept for candidates to start from: the dense model and the
+// latest three.
+constexpr size_t kKeptPrunedStates = 4;
 // What retraining leaves of the loss a tensor shows alone without it: a
 // prior (pruning to 90% costs AlexNet's and the LeNets' layers tens of
 // points untrained and almost nothing retrained, Han et al. 2015 Fig. 5;
@@ -282,7 +285,8 @@ class Search {
   // Quantizes the pruned model to the layers' configured bits with
   // training and measures it as candidate `record_.candidates.size()`.
   absl::StatusOr<SearchCandidate> QuantizeAndMeasure(int prune_epochs);
-  // `steps` epochs of retraining, each after prune_step(step) (1-based).
+  // `steps` epochs of retraining, each after prune_step(step) (1-based);
+  // then keeps the pruned state for later candidates to start from.
   absl::Status RetrainWhilePruning(
       int steps, const std::function<void(int step)>& prune_step);
   absl::Status PruneTo(const std::vector<double>& target, int steps);
@@ -410,6 +414,9 @@ absl::Status Search::RetrainWhilePruning(
         static_cast<uint64_t>(step);
     if (auto st = trainer.TrainEpochs(1, ctx_.info, salt); !st.ok()) return st;
   }
+  // The dense model and the latest pruned states.
+  if (pruned_.size() >= kKeptPrunedStates) pruned_.erase(pruned_.begin() + 1);
+  pruned_.push_back(TakeSnapshot(model_));
   return absl::OkStatus();
 }
 
@@ -424,8 +431,6 @@ absl::StatusOr<SearchCandidate> Search::Try(const Allocation& alloc,
   RestoreSnapshot(model_, StartFor(target));
   if (steps > 0) {
     if (auto st = PruneTo(target, steps); !st.ok()) return st;
-    if (pruned_.size() >= 4) pruned_.erase(pruned_.begin() + 1);
-    pruned_.push_back(TakeSnapshot(model_));
   }
   for (size_t i = 0; i < alloc.choice.size(); ++i) {
     Layer& l = model_.layers()[i];
@@ -456,8 +461,6 @@ absl::StatusOr<SearchCandidate> Search::TryRecipe() {
       !st.ok()) {
     return st;
   }
-  if (pruned_.size() >= 4) pruned_.erase(pruned_.begin() + 1);
-  pruned_.push_back(TakeSnapshot(model_));
   double predicted = 0;
   for (size_t i = 0; i < model_.layers().size(); ++i) {
     Layer& l = model_.layers()[i];
@@ -654,10 +657,11 @@ absl::StatusOr<SearchRecord> Search::Run() {
   }
   Progress progress;
   BudgetSteering& steer = progress.steer;
-  steer.budget =
-      allowed_drop_
-          ? std::max(*allowed_drop_, 1e-4)
-          : std::max(1.0, static_cast<double>(max_bytes_) - fixed_bytes_);
+  // A drop goal's budget is set by its first candidate, the recipe.
+  if (!allowed_drop_) {
+    steer.budget =
+        std::max(1.0, static_cast<double>(max_bytes_) - fixed_bytes_);
+  }
   record_.stopped = "the candidate limit was reached";
   auto resumed = LoadProgress(&progress);
   if (!resumed.ok()) return resumed.status();
